@@ -1,0 +1,105 @@
+# bfn-harness build. `make` builds build/bfn; `make test` runs the test suite
+# under AddressSanitizer/UBSan; `make table2` regenerates the MNIST-vs-steps
+# table. Set-up (Debian packages, datasets) happens on demand via `deps`/`data`.
+
+CC       ?= cc
+BUILD    ?= build
+PROFILE  ?= small
+JOBS     ?= 1
+PKGS     := gsl hdf5 sqlite3 inih libmd libpng zlib
+BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIB := -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas
+
+# No -ffast-math: it breaks NaN checks and bitwise reproducibility.
+WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS   ?= -O2 -g -march=x86-64-v2
+ALL_CFLAGS = $(WARN) $(CFLAGS) -fopenmp -D_GNU_SOURCE -Isrc -I. $(BLAS_INC) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# GSL's pkg-config pulls in its reference CBLAS; we want OpenBLAS's instead.
+LIBS     = $(shell pkg-config --libs-only-L gsl) -lgsl $(BLAS_LIB) \
+           $(shell pkg-config --libs hdf5 sqlite3 inih libmd libpng zlib 2>/dev/null) -lm -fopenmp
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(sort $(filter-out src/run/main.c src/tools/%,$(wildcard src/*/*.c)) $(wildcard analysis/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HDRS     := $(wildcard src/*/*.h analysis/*.h tests/*.h)
+
+BFN      := $(BUILD)/bfn
+DEPS_OK  := $(BUILD)/.deps-ok
+
+.PHONY: all deps data data-text test bench bench-quick clean table2 check-one
+all: $(BFN)
+
+# --- set-up -----------------------------------------------------------------
+$(DEPS_OK): src/tools/deps.sh
+	@bash src/tools/deps.sh
+	@mkdir -p $(BUILD) && touch $@
+deps: $(DEPS_OK)
+
+data: $(BFN)
+	@BFN=$(BFN) bash src/tools/fetch_data.sh mnist
+
+data-text: $(BFN)
+	@BFN=$(BFN) bash src/tools/fetch_data.sh brown
+
+# --- build --------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@echo "CC $<"; $(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/san/%.o: %.c $(HDRS) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@echo "CC (asan) $<"; $(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/libbfn.a: $(LIB_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libbfn-san.a: $(SAN_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BFN): src/run/main.c $(BUILD)/libbfn.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@
+
+$(BUILD)/bfn-san: src/run/main.c $(BUILD)/libbfn-san.a
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(BUILD)/libbfn-san.a $(LIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libbfn-san.a tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests $< $(BUILD)/libbfn-san.a $(LIBS) -lcmocka -o $@
+
+# --- tests ----------------------------------------------------------------------
+# Every test binary runs under ASan/UBSan; tests/run.sh adds up the cmocka
+# results and prints the closing "N passed, N failed" line.
+test: $(TEST_BIN) $(BUILD)/bfn-san $(BFN)
+	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
+
+# Throughput against sgemm in the same invocation (see src/tools/bench.c).
+$(BUILD)/bench: src/tools/bench.c $(BUILD)/libbfn.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@
+
+bench: $(BUILD)/bench
+	@$(BUILD)/bench
+
+bench-quick: $(BUILD)/bench
+	@$(BUILD)/bench --quick
+
+# Run one test binary: make check-one T=test_discrete
+check-one: $(BUILD)/tests/$(T)
+	@$(BUILD)/tests/$(T)
+
+# --- experiments and tables ------------------------------------------------------
+# make table2 [PROFILE=smoke|small|paper]: train + evaluate (resumable; a
+# finished run is skipped), then rebuild the table from the database.
+table2: $(BFN) data
+	$(BFN) run experiments/mnist.ini --profile $(PROFILE)
+	@mkdir -p paper/tables plots
+	$(BFN) sample experiments/mnist.ini --profile $(PROFILE) --out plots/mnist_samples_$(PROFILE).png
+	$(BFN) table paper/reference/table2.tsv --profile $(PROFILE) --out paper/tables/table2.md
+	@echo "wrote paper/tables/table2.md"
+
+clean:
+	rm -rf $(BUILD)

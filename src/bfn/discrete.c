@@ -1,0 +1,413 @@
+/* discrete.c: the discrete-data BFN family, K classes (paper Sec. 6;
+ * PAPER.md §4.3, [CODE] DiscreteBayesianFlow and DiscreteBayesianFlowLoss).
+ *
+ * Conventions (see family.h for layouts):
+ *   x       class index stored as float (rounded, clamped to [0, K-1]).
+ *   theta   K probabilities per dimension (also for K = 2).
+ *   K = 2   network input 2 theta_1 - 1 (one channel) and ONE output logit l
+ *           with p_O = (1 - sigmoid(l), sigmoid(l)) (binarised MNIST, [CODE]
+ *           BernoulliFactory). [CODE] feeds 2 theta_0 - 1 instead; that is the
+ *           same information with the sign flipped, which a trained net absorbs.
+ *   K > 2   input 2 theta - 1 for all K classes; K output logits -> softmax.
+ * Everything time-dependent goes through f->sched.beta / beta_prime only, so
+ * any registered schedule works; the official one is quadratic, beta1 t^2.
+ *
+ * All losses are computed in double from the float network outputs. Only
+ * K-sized stack buffers are used: nothing is allocated per call. Loops that
+ * draw random numbers are sequential over (b, d, ...) so the stream is
+ * consumed in a fixed order; the RNG-free losses run OpenMP-parallel over
+ * examples, each example reduced in a fixed order by one thread.
+ */
+#include <math.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "bfn/family.h"
+#include "util/err.h"
+
+#define DISCRETE_MAX_K 256
+#define FLOW_T_MAX (1.0 - 1e-6) /* [CODE] clamps t to <= 1 - epsilon */
+#define MIN_SQRT_BETA 1e-10     /* [CODE] below this the flow is the uniform prior */
+
+/* ---- small numerical helpers ----------------------------------------------- */
+
+/* Class index stored as a float -> int in [0, K-1] (rounded; NaN -> 0). */
+static inline int class_index(float x, int K) {
+    if (!(x > 0.0f)) return 0;
+    if (x >= (float)(K - 1)) return K - 1;
+    return (int)(x + 0.5f);
+}
+
+/* ln(1 + e^z) without overflow or loss of accuracy. */
+static inline double softplus(double z) { return z > 0.0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
+
+/* ln(e^a + e^b), -inf if both are -inf. */
+static inline double logaddexp(double a, double b) {
+    double m = a > b ? a : b;
+    if (m == -INFINITY) return -INFINITY;
+    return m + log1p(exp(-fabs(a - b)));
+}
+
+/* p_O for one dimension from its network outputs o (1 logit for K = 2, K logits
+ * otherwise). Writes logp[k] = ln p_k, p[k] = p_k and, if logq != NULL,
+ * logq[k] = ln(1 - p_k) without the cancellation of 1 - p_k when p_k ~ 1
+ * (sum of the other classes' terms instead). Returns the argmax class (first
+ * on ties). */
+static int output_probs(int K, const float *o, double *logp, double *p, double *logq) {
+    if (K == 2) {
+        double l = o[0];
+        logp[0] = -softplus(l);
+        logp[1] = -softplus(-l);
+        p[0] = exp(logp[0]);
+        p[1] = exp(logp[1]);
+        if (logq) { logq[0] = logp[1]; logq[1] = logp[0]; }
+        return l > 0.0 ? 1 : 0;
+    }
+    int jm = 0;
+    for (int k = 1; k < K; k++) if (o[k] > o[jm]) jm = k;
+    double m = o[jm], sum = 0.0, sum_others = 0.0;
+    for (int k = 0; k < K; k++) {
+        p[k] = exp((double)o[k] - m); /* reuse p[] for the shifted exponentials */
+        sum += p[k];
+        if (k != jm) sum_others += p[k];
+    }
+    double log_sum = log(sum);
+    for (int k = 0; k < K; k++) {
+        logp[k] = ((double)o[k] - m) - log_sum;
+        /* For k != argmax the remaining mass contains e^0 = 1, so sum - e_k >= 1
+         * has no cancellation; for the argmax use the explicit sum of the others. */
+        if (logq) logq[k] = (k == jm ? log(sum_others) : log(sum - p[k])) - log_sum;
+    }
+    for (int k = 0; k < K; k++) p[k] = exp(logp[k]);
+    return jm;
+}
+
+/* Write d loss / d (virtual logits) g[0..K-1] into the network-output layout:
+ * K = 2 has one logit l with p = softmax(0, l), so only g[1] is a real output. */
+static inline void store_logit_grad(int K, const double *g, float *dst) {
+    if (K == 2) dst[0] = (float)g[1];
+    else for (int k = 0; k < K; k++) dst[k] = (float)g[k];
+}
+
+/* ---- flow, prior, network input ---------------------------------------------- */
+
+/* theta ~ p_F(. | x; t) (paper eq. for the discrete Bayesian flow, [CODE]
+ * DiscreteBayesianFlow.forward): y = beta (K e_x - 1) + sqrt(beta K) eps,
+ * theta = softmax(y), with t clamped to [0, 1 - 1e-6] and theta = 1/K where
+ * sqrt(beta) < 1e-10. K normal draws per (b, d) are always consumed. */
+static void discrete_flow_sample(const bfn_family *f, int B, const float *x, const float *t,
+                                 gsl_rng *rng, float *theta) {
+    const int D = f->D, K = f->K;
+    double y[DISCRETE_MAX_K];
+    for (int b = 0; b < B; b++) {
+        double tc = t[b] < 0.0f ? 0.0 : (t[b] > FLOW_T_MAX ? FLOW_T_MAX : (double)t[b]);
+        double beta = f->sched.beta(&f->sched, tc);
+        int uniform = !(sqrt(beta) >= MIN_SQRT_BETA); /* also catches beta < 0 or NaN */
+        double sd = uniform ? 0.0 : sqrt(beta * K);
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            float *th = theta + row * K;
+            int cls = class_index(x[row], K);
+            double ymax = -INFINITY;
+            for (int k = 0; k < K; k++) {
+                double eps = gsl_ran_gaussian_ziggurat(rng, 1.0);
+                y[k] = beta * ((k == cls ? K : 0) - 1) + sd * eps;
+                if (y[k] > ymax) ymax = y[k];
+            }
+            if (uniform) {
+                for (int k = 0; k < K; k++) th[k] = 1.0f / K;
+                continue;
+            }
+            double sum = 0.0;
+            for (int k = 0; k < K; k++) { y[k] = exp(y[k] - ymax); sum += y[k]; }
+            for (int k = 0; k < K; k++) th[k] = (float)(y[k] / sum);
+        }
+    }
+}
+
+/* Prior theta = 1/K everywhere. */
+static void discrete_prior(const bfn_family *f, int B, float *theta) {
+    size_t n = (size_t)B * f->D * f->K;
+    for (size_t i = 0; i < n; i++) theta[i] = 1.0f / f->K;
+}
+
+/* Network input: 2 theta_1 - 1 (one channel) for K = 2, else 2 theta - 1. */
+static void discrete_net_input(const bfn_family *f, int B, const float *theta, float *in) {
+    const size_t rows = (size_t)B * f->D;
+    if (f->K == 2) {
+        for (size_t r = 0; r < rows; r++) in[r] = 2.0f * theta[2 * r + 1] - 1.0f;
+    } else {
+        for (size_t i = 0; i < rows * f->K; i++) in[i] = 2.0f * theta[i] - 1.0f;
+    }
+}
+
+/* ---- losses ------------------------------------------------------------------------ */
+
+/* Continuous-time loss L^inf = (K/2) beta'(t) ||e_x - p||^2 per dimension,
+ * averaged over D (paper eq. for discrete L^inf; for beta1 t^2 this is the
+ * [CODE] K beta1 t ||e_x - p||^2). t is used unclamped, as in [CODE].
+ * Gradient: dL/dp_k = 2 w (p_k - e_k) / D through the softmax Jacobian
+ * dL/dl_i = p_i (g_i - sum_k p_k g_k) (K = 2: the sigmoid, as softmax(0, l)). */
+static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const float *t,
+                              const float *theta, const float *out, float *loss, float *grad,
+                              float gscale) {
+    const int D = f->D, K = f->K, oc = f->out_ch;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K], g[DISCRETE_MAX_K];
+        double w = 0.5 * K * f->sched.beta_prime(&f->sched, (double)t[b]);
+        double coef = 2.0 * w * gscale / D, total = 0.0;
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            int cls = class_index(x[row], K);
+            output_probs(K, out + row * oc, logp, p, NULL);
+            double sq = 0.0, pg = 0.0;
+            for (int k = 0; k < K; k++) {
+                double diff = p[k] - (k == cls);
+                sq += diff * diff;
+                pg += p[k] * diff;
+            }
+            total += sq;
+            if (grad) {
+                for (int k = 0; k < K; k++) g[k] = coef * p[k] * ((p[k] - (k == cls)) - pg);
+                store_logit_grad(K, g, grad + row * oc);
+            }
+        }
+        loss[b] = (float)(w * total / D);
+    }
+}
+
+/* n-step loss n * KL(p_S || p_R) at accuracy alpha (paper Sec. 6.2, [CODE]
+ * discrete_time_loss), by Monte Carlo over f->n_mc sender samples
+ * y ~ N(alpha (K e_x - 1), alpha K I) per dimension, averaged over D.
+ *
+ * With u_j = y_j - alpha (K - 2)/2, ln N(y_j; alpha(K-1), alpha K) -
+ * ln N(y_j; -alpha, alpha K) = u_j, so every log-density ratio below is a
+ * u_j (the Gaussian normalisers and the common -alpha component cancel):
+ *   sender:   ln p_S(y) = sum_j c_j + u_x, with c_j = ln N(y_j; -alpha, alpha K).
+ *   product receiver ([CODE] default: torch MixtureSameFamily over univariate
+ *     components scores each coordinate under its own 1-D mixture, whose K
+ *     components have only two distinct means for coordinate j):
+ *     m_j(y_j) = p_j N(y_j; alpha(K-1), .) + (1 - p_j) N(y_j; -alpha, .), so
+ *     ln p_R = sum_j [c_j + ln(p_j e^{u_j} + q_j)], q_j = 1 - p_j.
+ *   joint receiver (paper, receiver_joint = 1): sum_k p_k prod_j N(...) gives
+ *     ln p_R = sum_j c_j + ln sum_k p_k e^{u_k}.
+ * Gradients w.r.t. the logits for fixed samples:
+ *   joint:   d(-ln p_R)/dl_i = p_i - R_i, R = softmax(ln p + u).
+ *   product: with L_j = ln(p_j e^{u_j} + q_j), r_j = p_j e^{u_j - L_j},
+ *     C_j = e^{-L_j}: d(sum_j L_j)/dl_i = p_i sum_{j != i} (C_j - 1) + r_i - p_i.
+ *     C_j <= 1/q_j is large only for the argmax class jm, where p_i C_jm
+ *     (i != jm) is formed as exp(ln p_i - L_jm) to stay finite.
+ * alpha <= 0 gives loss 0 (sender = receiver); the samples are drawn anyway so
+ * the RNG stream does not depend on the values. */
+static void discrete_loss_n(const bfn_family *f, int B, const float *x, const float *t,
+                            const float *alpha, double n_mult, const float *theta,
+                            const float *out, gsl_rng *rng, float *loss, float *grad,
+                            float gscale) {
+    const int D = f->D, K = f->K, oc = f->out_ch, S = f->n_mc > 0 ? f->n_mc : 1;
+    const int joint = f->receiver_joint;
+    double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K], logq[DISCRETE_MAX_K], u[DISCRETE_MAX_K];
+    double L[DISCRETE_MAX_K], C[DISCRETE_MAX_K], gacc[DISCRETE_MAX_K];
+    for (int b = 0; b < B; b++) {
+        const double a = alpha[b];
+        const int active = a > 0.0 && isfinite(a);
+        const double sd = active ? sqrt(a * K) : 0.0, shift = 0.5 * a * (K - 2);
+        double total = 0.0;
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            int cls = class_index(x[row], K);
+            int jm = output_probs(K, out + row * oc, logp, p, logq);
+            double kl_sum = 0.0;
+            for (int k = 0; k < K; k++) gacc[k] = 0.0;
+            for (int s = 0; s < S; s++) {
+                for (int j = 0; j < K; j++) {
+                    double eps = gsl_ran_gaussian_ziggurat(rng, 1.0);
+                    u[j] = a * ((j == cls ? K : 0) - 1) + sd * eps - shift;
+                }
+                if (!active) continue;
+                if (joint) {
+                    double vmax = -INFINITY, sum = 0.0;
+                    for (int k = 0; k < K; k++) if (logp[k] + u[k] > vmax) vmax = logp[k] + u[k];
+                    for (int k = 0; k < K; k++) sum += exp(logp[k] + u[k] - vmax);
+                    double lse = vmax + log(sum);
+                    kl_sum += u[cls] - lse;
+                    if (grad)
+                        for (int k = 0; k < K; k++) gacc[k] += p[k] - exp(logp[k] + u[k] - lse);
+                } else {
+                    double lsum = 0.0;
+                    for (int j = 0; j < K; j++) {
+                        L[j] = logaddexp(logp[j] + u[j], logq[j]);
+                        lsum += L[j];
+                    }
+                    kl_sum += u[cls] - lsum;
+                    if (grad) {
+                        double rest = 0.0; /* sum_{j != jm} (C_j - 1), each C_j <= 2 */
+                        for (int j = 0; j < K; j++) {
+                            C[j] = exp(-L[j]);
+                            if (j != jm) rest += C[j] - 1.0;
+                        }
+                        for (int i = 0; i < K; i++) {
+                            double r_i = exp(logp[i] + u[i] - L[i]), ps;
+                            if (i == jm) ps = p[i] * rest;
+                            else ps = p[i] * (rest - (C[i] - 1.0)) + exp(logp[i] - L[jm]) - p[i];
+                            gacc[i] -= ps + r_i - p[i];
+                        }
+                    }
+                }
+            }
+            total += kl_sum / S;
+            if (grad) {
+                double coef = active ? gscale * n_mult / ((double)S * D) : 0.0;
+                for (int k = 0; k < K; k++) gacc[k] *= coef;
+                store_logit_grad(K, gacc, grad + row * oc);
+            }
+        }
+        loss[b] = (float)(n_mult * total / D);
+    }
+}
+
+/* Reconstruction loss L^r = -ln p_O(x | theta; t) averaged over D ([CODE]
+ * reconstruction_loss: Bernoulli for K = 2, categorical otherwise). The
+ * paper's L^r has theta drawn from the flow at t = 1 (clamped to 1 - 1e-6 in
+ * flow_sample); other t give the loss-against-time curve. p_O depends on
+ * theta and t only through the network output, so only `out` is read. */
+static void discrete_loss_recon(const bfn_family *f, int B, const float *x, const float *t,
+                                const float *theta, const float *out, float *loss) {
+    const int D = f->D, K = f->K, oc = f->out_ch;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        double total = 0.0;
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            const float *o = out + row * oc;
+            int cls = class_index(x[row], K);
+            if (K == 2) {
+                total += cls == 1 ? softplus(-(double)o[0]) : softplus((double)o[0]);
+            } else {
+                double m = o[0], sum = 0.0;
+                for (int k = 1; k < K; k++) if (o[k] > m) m = o[k];
+                for (int k = 0; k < K; k++) sum += exp((double)o[k] - m);
+                total += m + log(sum) - (double)o[cls];
+            }
+        }
+        loss[b] = (float)(total / D);
+    }
+}
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+/* Draw a class from p_O per dimension (one uniform per (b, d), inverse CDF). */
+static void discrete_output_sample(const bfn_family *f, int B, const float *theta, const float *t,
+                                   const float *out, gsl_rng *rng, float *xs) {
+    const int D = f->D, K = f->K, oc = f->out_ch;
+    double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K];
+    for (size_t row = 0; row < (size_t)B * D; row++) {
+        double v = gsl_rng_uniform(rng);
+        output_probs(K, out + row * oc, logp, p, NULL);
+        int cls = K - 1;
+        double cum = 0.0;
+        for (int k = 0; k < K - 1; k++) {
+            cum += p[k];
+            if (v < cum) { cls = k; break; }
+        }
+        xs[row] = (float)cls;
+    }
+}
+
+/* Mode of p_O: argmax class (first on ties); K = 2: 1 iff p(class 1) > 0.5. */
+static void discrete_output_mode(const bfn_family *f, int B, const float *theta, const float *t,
+                                 const float *out, float *xs) {
+    const int D = f->D, K = f->K, oc = f->out_ch;
+    for (size_t row = 0; row < (size_t)B * D; row++) {
+        const float *o = out + row * oc;
+        if (K == 2) { xs[row] = o[0] > 0.0f ? 1.0f : 0.0f; continue; }
+        int jm = 0;
+        for (int k = 1; k < K; k++) if (o[k] > o[jm]) jm = k;
+        xs[row] = (float)jm;
+    }
+}
+
+/* Plot summary per dimension: P(class 1) for K = 2; for K > 2 the expected
+ * class index means nothing, so this writes the probability of the argmax
+ * class (the output's confidence). */
+static void discrete_output_mean(const bfn_family *f, int B, const float *theta, const float *t,
+                                 const float *out, float *xs) {
+    const int D = f->D, K = f->K, oc = f->out_ch;
+    double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K];
+    for (size_t row = 0; row < (size_t)B * D; row++) {
+        int jm = output_probs(K, out + row * oc, logp, p, NULL);
+        xs[row] = (float)(K == 2 ? p[1] : p[jm]);
+    }
+}
+
+/* Sender sample y ~ N(alpha (K e_xs - 1), alpha K I) and Bayesian update
+ * theta' ∝ theta e^y (paper eq. for the discrete update, [CODE]
+ * update_input_params), in log space: ln theta'_k = ln theta_k + y_k - lse.
+ * Mathematically the official formula, but cannot overflow for large alpha.
+ * alpha <= 0 leaves theta unchanged (K draws are consumed regardless). */
+static void discrete_update(const bfn_family *f, int B, float *theta, const float *xs,
+                            const float *alpha, gsl_rng *rng) {
+    const int D = f->D, K = f->K;
+    double v[DISCRETE_MAX_K];
+    for (int b = 0; b < B; b++) {
+        const double a = alpha[b];
+        const int active = a > 0.0 && isfinite(a);
+        const double sd = active ? sqrt(a * K) : 0.0;
+        for (int d = 0; d < D; d++) {
+            size_t row = (size_t)b * D + d;
+            float *th = theta + row * K;
+            int cls = class_index(xs[row], K);
+            double vmax = -INFINITY;
+            for (int k = 0; k < K; k++) {
+                double y = a * ((k == cls ? K : 0) - 1) + sd * gsl_ran_gaussian_ziggurat(rng, 1.0);
+                v[k] = log((double)th[k]) + y;
+                if (v[k] > vmax) vmax = v[k];
+            }
+            if (!active || vmax == -INFINITY || isnan(vmax)) continue; /* invalid theta: keep */
+            double sum = 0.0;
+            for (int k = 0; k < K; k++) { v[k] = exp(v[k] - vmax); sum += v[k]; }
+            for (int k = 0; k < K; k++) th[k] = (float)(v[k] / sum);
+        }
+    }
+}
+
+const bfn_family_ops bfn_discrete_ops = {
+    .name = "discrete",
+    .flow_sample = discrete_flow_sample,
+    .prior = discrete_prior,
+    .net_input = discrete_net_input,
+    .loss_cts = discrete_loss_cts,
+    .loss_n = discrete_loss_n,
+    .loss_recon = discrete_loss_recon,
+    .output_sample = discrete_output_sample,
+    .output_mode = discrete_output_mode,
+    .output_mean = discrete_output_mean,
+    .update = discrete_update,
+};
+
+/* Discrete family with K classes over D dimensions. Takes ownership of
+ * `sched` even on failure (it is freed then), and leaves *f zeroed on
+ * failure so bfn_family_free(f) is harmless. */
+int bfn_discrete_init(bfn_family *f, int D, int K, bfn_schedule sched) {
+    memset(f, 0, sizeof *f);
+    int rc = BFN_OK;
+    if (D < 1) rc = bfn_error(BFN_EINVAL, "discrete family: D = %d must be >= 1", D);
+    else if (K < 2 || K > DISCRETE_MAX_K)
+        rc = bfn_error(BFN_EINVAL, "discrete family: K = %d classes must lie in [2, %d]", K, DISCRETE_MAX_K);
+    else if (!sched.beta || !sched.beta_prime)
+        rc = bfn_error(BFN_EINVAL, "discrete family: schedule is not initialised");
+    if (rc != BFN_OK) {
+        bfn_schedule_free(&sched);
+        return rc;
+    }
+    f->ops = &bfn_discrete_ops;
+    f->sched = sched;
+    f->D = D;
+    f->K = K;
+    f->in_ch = f->out_ch = K == 2 ? 1 : K;
+    f->theta_ch = K;
+    f->n_mc = 10;         /* [CODE] n_samples = 10 */
+    f->receiver_joint = 0; /* [CODE] product of per-coordinate mixtures */
+    return BFN_OK;
+}

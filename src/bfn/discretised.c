@@ -1,0 +1,433 @@
+/* discretised.c: the discretised-data BFN family, K bins on [-1, 1] (paper
+ * Sec. 5; PAPER.md §4.1, §4.2, §4.4, [CODE] CtsBayesianFlow +
+ * CtsBayesianFlowLoss with noise_pred=True and
+ * DiscretizedNormalFactory(num_bins=K, clip=True)).
+ *
+ * Conventions (see family.h and gauss.h):
+ *   x       a bin centre c_k = -1 + (2k+1)/K; every loss snaps x to the exact
+ *           (double) centre of its bin, idx = clamp(floor((x/2+0.5)K), 0, K-1).
+ *   theta   (mu, rho) per dimension, the same Gaussian flow as continuous data;
+ *           network input mu (in_ch = 1).
+ *   out     two values per dimension, interleaved (B, D, 2): (mu_eps, ln sigma_eps),
+ *           a Gaussian prediction of the noise.
+ *   output  mu_x = mu/gamma - sqrt((1-gamma)/gamma) mu_eps,
+ *           sigma_x = sqrt((1-gamma)/gamma) exp(clamp(ln sigma_eps, -10, 10)),
+ *           sigma_x clamped to [1e-3, 10]; for t < 1e-6, mu_x = 0, sigma_x = 1.
+ *           p_O(k) = mass of N(mu_x, sigma_x^2) in bin k, edge bins open.
+ * Only f->sched.beta / beta_prime are used (any registered schedule works).
+ *
+ * Losses per dimension (averaged over D per example):
+ *   L^inf = (beta'(t)/2) (x - k_hat)^2, k_hat = sum_k p_k c_k.
+ *   L^n   = n E_y[ln N(y|x,1/alpha) - ln sum_k w_k N(y|c_k,1/alpha)], y ~ N(x,1/alpha),
+ *           by Monte Carlo with f->n_mc samples per dimension. The mixture
+ *           weights follow [CODE] exactly as torch evaluates them: the
+ *           Categorical(probs=p) inside MixtureSameFamily takes logits =
+ *           ln clamp(p, eps, 1-eps) with eps = FLT_EPSILON (torch
+ *           clamp_probs on float32 probabilities) and log_softmax's them, so
+ *           w_k = q_k / sum_j q_j with q_k = clamp(p_k, eps, 1-eps). Bins whose
+ *           p_k is clamped get zero gradient (as torch's clamp). The floor also
+ *           bounds the loss when the true bin has vanishing mass.
+ *   L^r   = -ln p_O(bin of x) at t (the paper's L^r: t = 1) with [CODE]'s small-probability fallback
+ *           (gauss.h bfn_dgauss_log_prob).
+ *
+ * Performance (the L^n kernel is the hot spot of discretised evaluation):
+ *   - only boundaries within 10 std of mu_x get a CDF evaluation; all others
+ *     have Phi = 0 or 1 to 7.6e-24 (gauss.h bfn_dgauss_range);
+ *   - per (dimension, sample) the mixture is summed in one walk outward from
+ *     the bin nearest to y, with the Gaussian factors exp(-alpha (y-c_k)^2/2)
+ *     built by a two-multiplication recurrence (centres are equally spaced),
+ *     stopping when the factor drops below e^-56. Proof that the cut is
+ *     negligible: relative to the nearest bin the factors decrease
+ *     monotonically along the walk; every weight satisfies eps <= q_k <= 1,
+ *     so the sum S >= q_nearest >= eps = e^-15.9, and the at most K <= 4096 =
+ *     e^8.3 omitted terms change S by a relative <= e^(8.3-56+15.9) = 1.6e-14
+ *     (ln S by as much) and each omitted bin's gradient term E_k/S by at
+ *     most e^-56/eps = 4e-18 in absolute value (the retained terms are O(1)).
+ *   - one pass per dimension computes bin masses, the floor and the
+ *     normalisation; the n_mc walks share them; a final pass over the
+ *     in-range boundaries turns the per-bin gradient into d/d(mu_x, sigma_x).
+ *   Per-thread workspace of O(K) doubles is allocated once per call.
+ * The Monte Carlo noise is drawn sequentially before the parallel loop, in
+ * (b, d, sample) order, so results do not depend on the thread count.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "bfn/family.h"
+#include "bfn/gauss.h"
+#include "util/err.h"
+
+#define DISC_MAX_K 4096
+#define DISC_STD_MIN 1e-3    /* [CODE] min_std_dev */
+#define DISC_STD_MAX 10.0    /* [CODE] max_std_dev */
+#define DISC_LOG_CLAMP 10.0  /* [CODE] safe_exp clamps its input to [-10, 10] */
+#define MIX_FLOOR ((double)FLT_EPSILON) /* torch clamp_probs on float32 */
+#define WALK_LOG_CUT 56.0    /* stop the mixture walk below e^-56 (see above) */
+
+/* ---- output distribution ------------------------------------------------------ */
+
+/* (mu_x, sigma_x) of one dimension and their derivatives w.r.t. the two
+ * network outputs (zero where a clamp is active or t < 1e-6). */
+typedef struct {
+    double mu, s;
+    double dmu; /* d mu_x / d mu_eps */
+    double ds;  /* d sigma_x / d ln sigma_eps */
+} disc_out;
+
+static inline disc_out disc_output(const bfn_noise_pred *np, double mu_in, double mu_eps, double ln_sig) {
+    disc_out o = {0.0, 1.0, 0.0, 0.0};
+    if (np->zero) return o;
+    o.mu = np->a * mu_in - np->b * mu_eps;
+    o.dmu = -np->b;
+    double l = ln_sig, dl = 1.0;
+    if (l < -DISC_LOG_CLAMP) { l = -DISC_LOG_CLAMP; dl = 0.0; }
+    else if (l > DISC_LOG_CLAMP) { l = DISC_LOG_CLAMP; dl = 0.0; }
+    o.s = np->b * exp(l);
+    o.ds = o.s * dl;
+    if (o.s < DISC_STD_MIN) { o.s = DISC_STD_MIN; o.ds = 0.0; }
+    else if (o.s > DISC_STD_MAX) { o.s = DISC_STD_MAX; o.ds = 0.0; }
+    return o;
+}
+
+/* Exact centre of the bin holding x. */
+static inline double snap_centre(double x, int K) { return bfn_bin_centre(bfn_bin_index(x, K), K); }
+
+/* ---- per-thread workspace ------------------------------------------------------- */
+
+typedef struct {
+    double *lower, *upper, *pdf; /* [K+1]: Phi, Q and phi at boundary j (in range only) */
+    double *q;                   /* [K]: mixture weight before normalisation; MIX_FLOOR outside the range */
+    double *acc;                 /* [K]: sum over samples of E_k / S */
+    double *e;                   /* [K]: E_k of the current sample's walk */
+    unsigned char *live;         /* [K]: 1 if p_k is strictly inside (eps, 1 - eps) */
+} disc_ws;
+
+static void ws_alloc(disc_ws *w, int K) {
+    size_t nb = (size_t)K + 1;
+    double *buf = bfn_xmalloc((3 * nb + 3 * (size_t)K) * sizeof *buf);
+    w->lower = buf;
+    w->upper = buf + nb;
+    w->pdf = buf + 2 * nb;
+    w->q = buf + 3 * nb;
+    w->acc = w->q + K;
+    w->e = w->acc + K;
+    w->live = bfn_xmalloc((size_t)K);
+    for (int k = 0; k < K; k++) w->q[k] = MIX_FLOOR;
+}
+
+static void ws_free(disc_ws *w) {
+    free(w->lower);
+    free(w->live);
+}
+
+/* Phi, Q and phi at every boundary j in the range [*jlo, *jhi] (|z_j| <= 10). */
+static void boundary_table(disc_ws *w, double mu, double s, int K, int *jlo, int *jhi) {
+    bfn_dgauss_range(mu, s, K, jlo, jhi);
+    bfn_dgauss_table(mu, s, K, *jlo, *jhi, w->lower, w->upper, w->pdf);
+}
+
+/* p_k from the boundary table for k in [jlo-1, jhi] (boundaries outside the
+ * range have Phi = 0 below and 1 above; j = 0 and j = K are the open edges). */
+static inline double table_bin_prob(const disc_ws *w, int jlo, int jhi, int k) {
+    double ll = 0.0, lu = 1.0, ul = 1.0, uu = 0.0;
+    if (k >= jlo) { ll = w->lower[k]; lu = w->upper[k]; }
+    if (k + 1 <= jhi) { ul = w->lower[k + 1]; uu = w->upper[k + 1]; }
+    return lu <= 0.5 ? lu - uu : ul - ll;
+}
+
+/* ---- the output mean k_hat (L^inf, output_mean) ---------------------------------- */
+
+/* k_hat = sum_k p_k c_k = c_0 + h sum_{j=1}^{K-1} Q(z_j) (summation by parts),
+ * with d k_hat/d mu = (h/s) sum_j phi(z_j) and d k_hat/d s = (h/s) sum_j phi(z_j) z_j.
+ * Boundaries below the range contribute Q = 1 each, above it 0. */
+static double disc_mean(disc_ws *w, double mu, double s, int K, double *dk_dmu, double *dk_ds) {
+    int jlo, jhi;
+    double h = 2.0 / K;
+    boundary_table(w, mu, s, K, &jlo, &jhi);
+    double sq = 0.0, sp = 0.0, spz = 0.0;
+    for (int j = jlo; j <= jhi; j++) {
+        double z = (bfn_bin_boundary(j, K) - mu) / s;
+        sq += w->upper[j];
+        sp += w->pdf[j];
+        spz += w->pdf[j] * z;
+    }
+    *dk_dmu = h * sp / s;
+    *dk_ds = h * spz / s;
+    return bfn_bin_centre(0, K) + h * ((jlo - 1) + sq);
+}
+
+/* ---- L^n: the fused Monte Carlo mixture kernel ------------------------------------- */
+
+/* Mean over the n_mc samples y = xc + eps_m / sqrt(a) of
+ *   ln N(y|xc,1/a) - ln sum_k w_k N(y|c_k,1/a),
+ * and its derivatives w.r.t. mu_x and sigma_x in *g_mu, *g_s.
+ * cst = exp(-a h^2) (per example). Requires finite mu, s > 0, a > 0.
+ * On return w->q is MIX_FLOOR everywhere again. */
+static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc, double a, double cst,
+                              const double *eps, int n_mc, double *g_mu, double *g_s) {
+    const double h = 2.0 / K, cut = exp(-WALK_LOG_CUT);
+    int jlo, jhi;
+    boundary_table(w, mu, s, K, &jlo, &jhi);
+    int kl = jlo - 1, kh = jhi; /* bins with non-zero mass */
+
+    /* Bin masses, the torch floor and the normaliser sum_k q_k. */
+    double sq = MIX_FLOOR * (K - (kh - kl + 1));
+    for (int k = kl; k <= kh; k++) {
+        double p = table_bin_prob(w, jlo, jhi, k);
+        int live = p > MIX_FLOOR && p < 1.0 - MIX_FLOOR;
+        w->q[k] = live ? p : (p <= MIX_FLOOR ? MIX_FLOOR : 1.0 - MIX_FLOOR);
+        w->live[k] = (unsigned char)live;
+        w->acc[k] = 0.0;
+        sq += w->q[k];
+    }
+
+    /* One walk per sample, outward from the bin nearest to y. Relative to that
+     * bin, E_k = exp(-a ((y-c_k)^2 - d0^2)/2) and consecutive ratios follow
+     * r_{k+1} = r_k exp(-a h^2), so each bin costs two multiplications. */
+    const double sd = 1.0 / sqrt(a), half_ah2 = 0.5 * a * h * h;
+    double total = 0.0;
+    for (int m = 0; m < n_mc; m++) {
+        double y = xc + eps[m] * sd;
+        double v = floor((y + 1.0) / h);
+        int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
+        double d0 = y - bfn_bin_centre(j0, K);
+        double S = w->q[j0];
+        w->e[j0] = 1.0;
+        int wlo = j0, whi = j0;
+        double ek = 1.0, r = exp(a * h * d0 - half_ah2);
+        for (int k = j0 + 1; k < K; k++) {
+            ek *= r;
+            if (ek < cut) break;
+            r *= cst;
+            w->e[k] = ek;
+            S += w->q[k] * ek;
+            whi = k;
+        }
+        ek = 1.0;
+        r = exp(-a * h * d0 - half_ah2);
+        for (int k = j0 - 1; k >= 0; k--) {
+            ek *= r;
+            if (ek < cut) break;
+            r *= cst;
+            w->e[k] = ek;
+            S += w->q[k] * ek;
+            wlo = k;
+        }
+        /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
+         * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
+        total += -0.5 * eps[m] * eps[m] + 0.5 * a * d0 * d0 - log(S);
+        double inv_s = 1.0 / S;
+        int lo = wlo > kl ? wlo : kl, hi = whi < kh ? whi : kh;
+        for (int k = lo; k <= hi; k++) w->acc[k] += w->e[k] * inv_s;
+    }
+    double loss = total / n_mc + log(sq);
+
+    /* d loss / d p_k = 1/sq - acc_k/n_mc for live bins (0 where clamped), then
+     * through p_k = Q(z_k) - Q(z_{k+1}): by parts,
+     * d/dmu = (1/s) sum_j phi_j (g_j - g_{j-1}), d/ds = (1/s) sum_j phi_j z_j (g_j - g_{j-1}). */
+    const double inv_sq = 1.0 / sq, inv_n = 1.0 / n_mc;
+    double gm = 0.0, gs = 0.0;
+    double g_prev = w->live[kl] ? inv_sq - w->acc[kl] * inv_n : 0.0;
+    for (int j = jlo; j <= jhi; j++) {
+        double g_j = w->live[j] ? inv_sq - w->acc[j] * inv_n : 0.0;
+        double z = (bfn_bin_boundary(j, K) - mu) / s;
+        gm += w->pdf[j] * (g_j - g_prev);
+        gs += w->pdf[j] * z * (g_j - g_prev);
+        g_prev = g_j;
+    }
+    *g_mu = gm / s;
+    *g_s = gs / s;
+
+    for (int k = kl; k <= kh; k++) w->q[k] = MIX_FLOOR; /* restore the all-floor state */
+    return loss;
+}
+
+/* ---- family operations ---------------------------------------------------------- */
+
+/* L^inf = (beta'(t)/2)(x - k_hat)^2 per dimension. */
+static void disc_loss_cts(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
+                          const float *out, float *loss, float *grad, float gscale) {
+    int D = f->D, K = f->K;
+#pragma omp parallel
+    {
+        disc_ws w;
+        ws_alloc(&w, K);
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+            double wt = 0.5 * f->sched.beta_prime(&f->sched, t[b]), gsc = (double)gscale / D;
+            const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+            float *gb = grad ? grad + (size_t)b * D * 2 : NULL;
+            double sum = 0.0;
+            for (int d = 0; d < D; d++) {
+                disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+                double dk_dmu, dk_ds, r;
+                if (isfinite(o.mu) && isfinite(o.s)) r = disc_mean(&w, o.mu, o.s, K, &dk_dmu, &dk_ds) - snap_centre(xb[d], K);
+                else r = dk_dmu = dk_ds = NAN;
+                sum += wt * r * r;
+                if (gb) {
+                    gb[2 * d] = (float)(gsc * wt * 2.0 * r * dk_dmu * o.dmu);
+                    gb[2 * d + 1] = (float)(gsc * wt * 2.0 * r * dk_ds * o.ds);
+                }
+            }
+            loss[b] = (float)(sum / D);
+        }
+        ws_free(&w);
+    }
+}
+
+/* L^n term n * KL(p_S || p_R) by Monte Carlo (see disc_loss_n_dim). */
+static void disc_loss_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha,
+                        double n_mult, const float *theta, const float *out, gsl_rng *rng, float *loss,
+                        float *grad, float gscale) {
+    int D = f->D, K = f->K, n_mc = f->n_mc > 0 ? f->n_mc : 1;
+    size_t per_ex = (size_t)D * n_mc;
+    double *noise = bfn_xmalloc((size_t)B * per_ex * sizeof *noise);
+    for (size_t i = 0; i < (size_t)B * per_ex; i++) noise[i] = gsl_ran_gaussian_ziggurat(rng, 1.0);
+#pragma omp parallel
+    {
+        disc_ws w;
+        ws_alloc(&w, K);
+#pragma omp for schedule(static)
+        for (int b = 0; b < B; b++) {
+            bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+            double a = alpha[b], h = 2.0 / K, cst = exp(-a * h * h), gsc = (double)gscale / D;
+            const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+            float *gb = grad ? grad + (size_t)b * D * 2 : NULL;
+            double sum = 0.0;
+            for (int d = 0; d < D; d++) {
+                disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+                double l, g_mu, g_s;
+                if (isfinite(o.mu) && isfinite(o.s) && a > 0.0 && isfinite(a))
+                    l = disc_loss_n_dim(&w, K, o.mu, o.s, snap_centre(xb[d], K), a, cst,
+                                        noise + (size_t)b * per_ex + (size_t)d * n_mc, n_mc, &g_mu, &g_s);
+                else l = g_mu = g_s = NAN;
+                sum += n_mult * l;
+                if (gb) {
+                    gb[2 * d] = (float)(gsc * n_mult * g_mu * o.dmu);
+                    gb[2 * d + 1] = (float)(gsc * n_mult * g_s * o.ds);
+                }
+            }
+            loss[b] = (float)(sum / D);
+        }
+        ws_free(&w);
+    }
+    free(noise);
+}
+
+/* L^r = -ln p_O(bin of x) at the example's t ([CODE] reconstruction_loss at
+ * t = 1; other t give the loss-against-time curve). */
+static void disc_loss_recon(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
+                            const float *out, float *loss) {
+    int D = f->D, K = f->K;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+        const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+        double sum = 0.0;
+        for (int d = 0; d < D; d++) {
+            disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+            sum -= bfn_dgauss_log_prob(o.mu, o.s, K, bfn_bin_index(xb[d], K));
+        }
+        loss[b] = (float)(sum / D);
+    }
+}
+
+/* x' ~ p_O: z ~ N(mu_x, sigma_x^2) snapped to the centre of its bin ([CODE]
+ * quantize; the edge bins absorb the tails). One draw per dimension, (b, d) order. */
+static void disc_output_sample(const bfn_family *f, int B, const float *theta, const float *t, const float *out,
+                               gsl_rng *rng, float *xs) {
+    int D = f->D, K = f->K;
+    for (int b = 0; b < B; b++) {
+        bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+        const float *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+        for (int d = 0; d < D; d++) {
+            disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+            double z = o.mu + gsl_ran_gaussian_ziggurat(rng, o.s);
+            xs[(size_t)b * D + d] = (float)snap_centre(z, K);
+        }
+    }
+}
+
+/* Mode: centre of the most probable bin (first on ties, as torch argmax). */
+static void disc_output_mode(const bfn_family *f, int B, const float *theta, const float *t, const float *out,
+                             float *xs) {
+    int D = f->D, K = f->K;
+    double *p = bfn_xmalloc((size_t)K * sizeof *p);
+    for (int b = 0; b < B; b++) {
+        bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+        const float *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+        for (int d = 0; d < D; d++) {
+            disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+            int km = 0;
+            if (isfinite(o.mu) && isfinite(o.s)) {
+                bfn_dgauss_probs(o.mu, o.s, K, p);
+                for (int k = 1; k < K; k++) if (p[k] > p[km]) km = k;
+            }
+            xs[(size_t)b * D + d] = (float)bfn_bin_centre(km, K);
+        }
+    }
+    free(p);
+}
+
+/* Output mean k_hat per dimension (for plots and the sampler's summaries). */
+static void disc_output_mean(const bfn_family *f, int B, const float *theta, const float *t, const float *out,
+                             float *xs) {
+    int D = f->D, K = f->K;
+    disc_ws w;
+    ws_alloc(&w, K);
+    for (int b = 0; b < B; b++) {
+        bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+        const float *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+        for (int d = 0; d < D; d++) {
+            disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+            double dm, ds;
+            xs[(size_t)b * D + d] =
+                (float)(isfinite(o.mu) && isfinite(o.s) ? disc_mean(&w, o.mu, o.s, K, &dm, &ds) : NAN);
+        }
+    }
+    ws_free(&w);
+}
+
+const bfn_family_ops bfn_discretised_ops = {
+    .name = "discretised",
+    .flow_sample = bfn_gflow_sample,
+    .prior = bfn_gflow_prior,
+    .net_input = bfn_gflow_net_input,
+    .loss_cts = disc_loss_cts,
+    .loss_n = disc_loss_n,
+    .loss_recon = disc_loss_recon,
+    .output_sample = disc_output_sample,
+    .output_mode = disc_output_mode,
+    .output_mean = disc_output_mean,
+    .update = bfn_gflow_update,
+};
+
+/* Discretised family, K bins, D dimensions. Takes ownership of `sched` even
+ * on failure (freed then) and leaves *f zeroed on failure. */
+int bfn_discretised_init(bfn_family *f, int D, int K, bfn_schedule sched) {
+    memset(f, 0, sizeof *f);
+    int rc = BFN_OK;
+    if (D < 1) rc = bfn_error(BFN_EINVAL, "discretised family: D = %d must be >= 1", D);
+    else if (K < 2 || K > DISC_MAX_K)
+        rc = bfn_error(BFN_EINVAL, "discretised family: K = %d bins must lie in [2, %d]", K, DISC_MAX_K);
+    else if (!sched.beta || !sched.beta_prime)
+        rc = bfn_error(BFN_EINVAL, "discretised family: schedule is not initialised");
+    if (rc != BFN_OK) {
+        bfn_schedule_free(&sched);
+        return rc;
+    }
+    f->ops = &bfn_discretised_ops;
+    f->sched = sched;
+    f->D = D;
+    f->K = K;
+    f->in_ch = 1;
+    f->out_ch = 2;
+    f->theta_ch = 2;
+    f->n_mc = 10; /* [CODE] CtsBayesianFlowLoss.discrete_time_loss n_samples = 10 */
+    return BFN_OK;
+}

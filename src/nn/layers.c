@@ -1,0 +1,134 @@
+/* layers.c: linear and GELU layers, forward and backward (see layers.h).
+ *
+ * The linear layer is two or three cblas_sgemm calls; the bias is folded into
+ * the forward GEMM by writing it into `out` first and using beta = 1, so no
+ * separate O(N*OC) pass is needed. GELU uses its own vectorisable exp
+ * (glibc's tanhf/expf are scalar without -ffast-math, which we do not use),
+ * written as x * sigmoid(2u): the same function as 0.5 x (1 + tanh u), but
+ * free of the cancellation in 1 + tanh u for negative x. */
+#include "nn/layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Element counts above which the GELU loops split across OpenMP threads;
+ * below it the fork/join costs more than the work. Elementwise, so the
+ * result does not depend on the thread count. */
+#define GELU_PAR_MIN 65536L
+
+/* out (N, OC) = in (N, IC) @ W^T + b, with W (OC, IC) row-major as in
+ * torch.nn.Linear. With a bias, each row of out is first set to b and the
+ * GEMM accumulates on top (beta = 1). */
+void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int IC, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (b) {
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *b);
+    }
+    if (IC <= 0) {
+        if (!b) memset(out, 0, (size_t)N * OC * sizeof *out);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, in, IC, W, IC,
+                b ? 1.0f : 0.0f, out, OC);
+}
+
+/* Gradients of out = in @ W^T + b, accumulated (beta = 1):
+ *   din (N, IC) += dout (N, OC) @ W (OC, IC)
+ *   dW (OC, IC) += dout^T (OC, N) @ in (N, IC)
+ *   db (OC)     += sum over rows of dout (rows added in order n = 0..N-1). */
+void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, int N, int IC, int OC) {
+    if (N <= 0 || OC <= 0) return;
+    if (din && IC > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, W, IC,
+                    1.0f, din, IC);
+    if (dW && IC > 0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
+                    1.0f, dW, IC);
+    if (db) {
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * OC;
+#pragma omp simd
+            for (int o = 0; o < OC; o++) db[o] += row[o];
+        }
+    }
+}
+
+/* GCC will not if-convert the clamps in exp_vec (and so not vectorise the
+ * GELU loops) under the default -ftrapping-math, which only promises that
+ * floating-point exception flags are raised faithfully. No-one reads those
+ * flags, and the option changes no computed value (unlike -ffast-math), so
+ * it is switched off for the GELU section only. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* exp(x) in float, vectorisable (no calls, no branches): Cody-Waite range
+ * reduction x = k ln2 + r with |r| <= ln2/2, a degree-7 Taylor-like
+ * polynomial for e^r (the Cephes expf coefficients, ~1 ulp), and 2^k built
+ * from its exponent bits. The argument is clamped to [-87.3, 88.3] so 2^k
+ * stays a normal float; callers only need exp for sigmoid(2u), where the
+ * clamp changes results far below float resolution. NaN in gives a finite
+ * value out: callers multiply by the original x, which carries the NaN. */
+static inline float exp_vec(float x) {
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    x = x > -87.3f ? x : -87.3f; /* written so that NaN maps to -87.3: the */
+    x = x < 88.3f ? x : 88.3f;   /* float->int conversion below stays defined */
+    /* k = round(x log2 e) by the 1.5 * 2^23 trick: floorf/rintf are calls
+     * that block vectorisation at -O2 without -ffast-math. */
+    const float round_magic = 12582912.0f;
+    float k = (x * log2e + round_magic) - round_magic;
+    float r = x - k * ln2_hi;
+    r = r - k * ln2_lo;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * (r * r) + r + 1.0f;
+    union { int32_t i; float f; } pow2k;
+    pow2k.i = ((int32_t)k + 127) << 23;
+    return y * pow2k.f;
+}
+
+/* Constants of the tanh approximation gelu(x) = 0.5 x (1 + tanh u),
+ * u = sqrt(2/pi) (x + 0.044715 x^3) (Hendrycks & Gimpel; GPT-2). */
+#define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+/* out[i] = gelu(in[i]) = in[i] * sigmoid(2u). Elementwise, so out == in
+ * (in place) is allowed; `omp simd` asserts there is no loop-carried
+ * dependence, which holds even in place. */
+void gelu_forward(float *out, const float *in, long n) {
+#pragma omp parallel for simd schedule(static) if (n >= GELU_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float x = in[i];
+        float u = GELU_S * (x + GELU_C * x * x * x);
+        out[i] = x / (1.0f + exp_vec(-2.0f * u));
+    }
+}
+
+/* din[i] += dout[i] * gelu'(in[i]). With s = sigmoid(2u):
+ *   gelu = x s,  gelu' = s + 2 x s (1 - s) u',  u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2),
+ * which equals 0.5(1 + tanh u) + 0.5 x (1 - tanh^2 u) u' since
+ * 1 + tanh u = 2s and 1 - tanh^2 u = 4 s (1 - s). */
+void gelu_backward(float *din, const float *in, const float *dout, long n) {
+#pragma omp parallel for simd schedule(static) if (n >= GELU_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        float x = in[i];
+        float x2 = x * x;
+        float u = GELU_S * (x + GELU_C * x2 * x);
+        float du = GELU_S * (1.0f + 3.0f * GELU_C * x2);
+        float s = 1.0f / (1.0f + exp_vec(-2.0f * u));
+        din[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif

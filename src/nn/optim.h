@@ -1,0 +1,25 @@
+/* optim.h: AdamW with decoupled weight decay, EMA of weights, gradient clipping. */
+#ifndef BFN_NN_OPTIM_H
+#define BFN_NN_OPTIM_H
+
+#include <stddef.h>
+
+#include "nn/params.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+    float ema_decay; /* 0 disables EMA updates */
+} bfn_adamw_cfg;
+
+/* One fused pass over the flat buffers: AdamW update of params (step is
+ * 1-based, for bias correction; weight decay only on tensors with decay=1,
+ * applied as p -= lr * wd * p as in torch.optim.AdamW), then the EMA update
+ * ema -= (1 - d) (ema - p) (official code). m, v, ema have the layout size. */
+void bfn_adamw_step(const bfn_adamw_cfg *cfg, const bfn_param_layout *l, float *params,
+                    const float *grads, float *m, float *v, float *ema, long step);
+
+/* Scale grads so their global L2 norm is at most max_norm (torch's
+ * clip_grad_norm_); returns the norm before clipping. max_norm <= 0: no-op. */
+double bfn_clip_grad_norm(float *grads, size_t n, double max_norm);
+
+#endif

@@ -1,0 +1,46 @@
+/* config.h: experiment configuration from INI files, profiles and overrides.
+ *
+ * An experiment file (experiments/NAME.ini) has base sections [experiment],
+ * [data], [bfn], [model], [train], [eval], [sample] and profile sections
+ * [profile NAME] whose keys are dotted ("train.steps = 50"). Resolution order:
+ * schema defaults < base sections < the chosen profile < command-line
+ * overrides ("train.steps=100"). Every key must be in the schema (config.c);
+ * an unknown key, a malformed value or an out-of-range value is BFN_EINVAL
+ * with "FILE:LINE: ..." (or "command line: ...").
+ *
+ * The canonical text of the resolved config (every key, schema order) is what
+ * identifies a run: its SHA-256 (first 16 hex digits) over the sections that
+ * change training ([data], [bfn], [model], [train]) is the run key. */
+#ifndef BFN_RUN_CONFIG_H
+#define BFN_RUN_CONFIG_H
+
+#define BFN_MAX_LIST 32
+
+typedef struct bfn_config bfn_config;
+
+/* Load `path` with profile `profile` (NULL: the file's experiment.profile)
+ * and `n_over` overrides "key=value". */
+int bfn_config_load(bfn_config **out, const char *path, const char *profile, int n_over,
+                    char *const *overrides);
+/* Build from canonical text (as stored in checkpoints and the database). */
+int bfn_config_from_text(bfn_config **out, const char *text, const char *origin);
+void bfn_config_free(bfn_config *c);
+
+long bfn_cfg_int(const bfn_config *c, const char *key);
+double bfn_cfg_real(const bfn_config *c, const char *key);
+const char *bfn_cfg_str(const bfn_config *c, const char *key);
+/* Where the value came from ("experiments/mnist.ini:12", "default", ...). */
+const char *bfn_cfg_origin(const bfn_config *c, const char *key);
+/* Integer list ("10, 25, inf"; inf -> 0). Returns the count. */
+int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max);
+
+/* Canonical text of all keys; the caller frees. */
+char *bfn_config_text(const bfn_config *c);
+/* Run key: 16 hex digits of SHA-256 over the training sections' canonical text. */
+void bfn_config_run_key(const bfn_config *c, char key[17]);
+const char *bfn_config_profile(const bfn_config *c);
+const char *bfn_config_path(const bfn_config *c);
+/* Print the schema (key, default, help) for `bfn train --help`. */
+void bfn_config_print_schema(void *file);
+
+#endif

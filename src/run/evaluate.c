@@ -1,0 +1,102 @@
+/* evaluate.c: Monte Carlo estimates of the test NLL, with standard errors. */
+#include "run/evaluate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run/loadrun.h"
+#include "run/step.h"
+#include "util/err.h"
+
+/* Mean per-example loss over one pass of the test split. */
+static double test_pass(const bfn_setup *s, bfn_work *w, int mode, int n, double t, gsl_rng *rng,
+                        double *sq_sum) {
+    long N = s->data.n[BFN_SPLIT_TEST];
+    double sum = 0, sq = 0;
+    for (long e0 = 0; e0 < N; e0 += w->max_batch) {
+        int B = (int)(N - e0 < w->max_batch ? N - e0 : w->max_batch);
+        for (int b = 0; b < B; b++) w->idx[b] = e0 + b;
+        /* Fresh binarisation at every pass, as the official test loader. */
+        bfn_dataset_batch(&s->data, BFN_SPLIT_TEST, w->idx, B, rng, w->x);
+        sum += bfn_batch_loss(s, s->ema, w, B, mode, n, t, rng, 0);
+        for (int b = 0; b < B; b++) sq += (double)w->loss[b] * w->loss[b];
+    }
+    if (sq_sum) *sq_sum = sq;
+    return sum / (double)N;
+}
+
+/* Mean and standard error of `R` pass means. */
+static void mean_se(const double *v, int R, double *mean, double *se) {
+    double m = 0, ss = 0;
+    for (int r = 0; r < R; r++) m += v[r];
+    m /= R;
+    for (int r = 0; r < R; r++) ss += (v[r] - m) * (v[r] - m);
+    *mean = m;
+    *se = R > 1 ? sqrt(ss / (R - 1) / R) : 0;
+}
+
+int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
+    bfn_loaded_run run;
+    BFN_TRY(bfn_load_run(&run, cfg, (int)bfn_cfg_int(cfg, "eval.batch"), bfn_cfg_str(cfg, "eval.checkpoint")));
+    bfn_setup *s = &run.s;
+    bfn_work w;
+    bfn_work_alloc(&w, s, (int)bfn_cfg_int(cfg, "eval.batch"));
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, (unsigned long)bfn_cfg_int(cfg, "eval.seed"));
+    int steps[BFN_MAX_LIST];
+    int n_steps = bfn_cfg_int_list(cfg, "eval.steps", steps, BFN_MAX_LIST);
+    int R = (int)bfn_cfg_int(cfg, "eval.repeats");
+    double *pass = bfn_xmalloc((size_t)R * sizeof *pass), *rpass = bfn_xmalloc((size_t)R * sizeof *rpass);
+    const double k = s->unit_scale;
+    int rc = BFN_OK;
+    if (!opts->quiet)
+        fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats\n", s->key,
+                run.step, bfn_cfg_str(cfg, "eval.checkpoint"), s->data.n[BFN_SPLIT_TEST], R);
+    /* L^r does not depend on n: estimate it once and pair it with every n. */
+    for (int r = 0; r < R; r++) rpass[r] = test_pass(s, &w, BFN_LOSS_RECON, 0, 1.0, rng, NULL);
+    double recon, recon_se;
+    mean_se(rpass, R, &recon, &recon_se);
+    for (int j = 0; j < n_steps && rc == BFN_OK; j++) {
+        int n = steps[j];
+        for (int r = 0; r < R; r++)
+            pass[r] = test_pass(s, &w, n == 0 ? BFN_LOSS_CTS : BFN_LOSS_NSTEP, n, 0, rng, NULL);
+        double loss, loss_se;
+        mean_se(pass, R, &loss, &loss_se);
+        /* The two estimates use independent passes, so their variances add. */
+        double total_se = sqrt(loss_se * loss_se + recon_se * recon_se);
+        bfn_eval_row row = {
+            .key = s->key, .ckpt_step = run.step, .split = "test", .n = n, .repeats = R,
+            .loss = k * loss, .loss_se = k * loss_se, .recon = k * recon, .recon_se = k * recon_se,
+            .total = k * (loss + recon), .total_se = k * total_se, .unit = s->unit,
+        };
+        rc = bfn_db_eval(db, &row);
+        if (!opts->quiet) {
+            char label[16];
+            snprintf(label, sizeof label, n ? "%d" : "inf", n);
+            fprintf(stderr, "[%s] n=%-5s L=%.4f±%.4f  L^r=%.4f±%.4f  NLL=%.4f±%.4f %s\n", s->key, label, row.loss,
+                    row.loss_se, row.recon, row.recon_se, row.total, row.total_se, s->unit);
+        }
+    }
+    /* Loss against time: one pass per bin at the bin centre. */
+    int T = (int)bfn_cfg_int(cfg, "eval.t_bins");
+    long N = s->data.n[BFN_SPLIT_TEST];
+    for (int j = 0; j < T && rc == BFN_OK; j++) {
+        double t = (j + 0.5) / T, sq;
+        double m = test_pass(s, &w, BFN_LOSS_CTS_AT, 0, t, rng, &sq);
+        double se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
+        rc = bfn_db_curve(db, s->key, run.step, "linf", j, t, k * m, k * se);
+        if (rc != BFN_OK) break;
+        m = test_pass(s, &w, BFN_LOSS_RECON_AT, 0, t, rng, &sq);
+        se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
+        rc = bfn_db_curve(db, s->key, run.step, "recon", j, t, k * m, k * se);
+    }
+    free(pass);
+    free(rpass);
+    gsl_rng_free(rng);
+    bfn_work_free(&w);
+    bfn_unload_run(&run);
+    return rc;
+}

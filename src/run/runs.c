@@ -1,0 +1,83 @@
+/* runs.c: `bfn runs` and `bfn export`. */
+#include "run/runs.h"
+
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "util/err.h"
+
+static int sql_fail(sqlite3 *h, const char *what) {
+    return bfn_error(BFN_EDB, "%s: %s", what, sqlite3_errmsg(h));
+}
+
+int bfn_runs_list(bfn_db *db, FILE *out) {
+    sqlite3 *h = bfn_db_handle(db);
+    const char *sql =
+        "SELECT r.key, r.experiment, r.profile, r.status, "
+        "  (SELECT MAX(step) FROM metric m WHERE m.run = r.key AND m.name = 'train.loss'), "
+        "  (SELECT printf('%.3f ± %.3f %s', total, total_se, unit) FROM eval e WHERE e.run = r.key "
+        "     AND e.n = 0 AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1), r.started "
+        "FROM run r ORDER BY r.started";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "runs");
+    fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", "run", "experiment", "profile", "status", "step",
+            "NLL (n=inf)");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *col[7];
+        for (int i = 0; i < 7; i++) {
+            col[i] = (const char *)sqlite3_column_text(st, i);
+            if (!col[i]) col[i] = "-";
+        }
+        fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", col[0], col[1], col[2], col[3], col[4], col[5]);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "runs");
+}
+
+int bfn_runs_resolve(bfn_db *db, const char *prefix, char key[17]) {
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, "SELECT key FROM run WHERE key LIKE ?1 || '%'", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(h, "resolve run");
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+    int found = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (found++ == 0) snprintf(key, 17, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (found == 0) return bfn_error(BFN_EINVAL, "no run matches '%s' (see bfn runs)", prefix);
+    if (found > 1) return bfn_error(BFN_EINVAL, "'%s' matches %d runs; give more of the key", prefix, found);
+    return BFN_OK;
+}
+
+int bfn_runs_export(bfn_db *db, const char *run, const char *what, FILE *out) {
+    char key[17];
+    BFN_TRY(bfn_runs_resolve(db, run, key));
+    const char *sql;
+    if (strcmp(what, "metric") == 0)
+        sql = "SELECT name, step, CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END "
+              "FROM metric WHERE run = ?1 ORDER BY name, step";
+    else if (strcmp(what, "eval") == 0)
+        sql = "SELECT ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se, total, total_se, unit "
+              "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, n = 0, n";
+    else if (strcmp(what, "curve") == 0)
+        sql = "SELECT ckpt_step, name, bin, t, value, se FROM curve WHERE run = ?1 ORDER BY ckpt_step, name, bin";
+    else
+        return bfn_error(BFN_EINVAL, "export: '%s' is not metric, eval or curve", what);
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "export");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int cols = sqlite3_column_count(st), rc;
+    for (int i = 0; i < cols; i++) fprintf(out, "%s%s", sqlite3_column_name(st, i), i + 1 < cols ? "\t" : "\n");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < cols; i++) {
+            const char *v = (const char *)sqlite3_column_text(st, i);
+            fprintf(out, "%s%s", v ? v : "", i + 1 < cols ? "\t" : "\n");
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "export");
+}

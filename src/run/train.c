@@ -1,0 +1,366 @@
+/* train.c: the training loop with validation, checkpoints and resume.
+ *
+ * Determinism: all randomness comes from two streams, both checkpointed:
+ * "noise" (times, flow noise, binarisation, Monte Carlo samples) and the data
+ * order, which is a permutation per epoch seeded by (train.seed, epoch) and
+ * therefore restored from (epoch, position) alone. Validation draws from a
+ * fresh stream seeded by the step, so it never perturbs training. Metrics
+ * are flushed to the database before each checkpoint is written, and on
+ * resume rows after the checkpoint's step are deleted, so a killed and
+ * resumed run logs exactly what an uninterrupted run logs. */
+#include "run/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gsl/gsl_version.h>
+#include <hdf5.h>
+#include <omp.h>
+#include <sqlite3.h>
+
+#include "nn/optim.h"
+#include "run/setup.h"
+#include "run/step.h"
+#include "store/ckpt.h"
+#include "util/err.h"
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_stop_signal(int sig) { stop_requested = sig; }
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* Run a shell command and keep the first line of its output. */
+static void first_line_of(const char *cmd, char *out, size_t n) {
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (fgets(out, (int)n, p)) out[strcspn(out, "\n")] = '\0';
+    pclose(p);
+}
+
+void bfn_provenance(const char **git_commit, int *git_dirty, const char **libs, const char **host) {
+    static char commit[64], lib[256], hostname[128];
+    static int dirty;
+    first_line_of("git rev-parse HEAD 2>/dev/null", commit, sizeof commit);
+    if (!commit[0]) snprintf(commit, sizeof commit, "unknown");
+    char status[8];
+    first_line_of("git status --porcelain --untracked-files=no 2>/dev/null | head -1", status, sizeof status);
+    dirty = status[0] != '\0';
+    unsigned maj, min, rel;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(lib, sizeof lib, "gsl %s; hdf5 %u.%u.%u; sqlite %s; openblas (openmp); omp threads %d", GSL_VERSION,
+             maj, min, rel, sqlite3_libversion(), omp_get_max_threads());
+    if (gethostname(hostname, sizeof hostname) != 0) snprintf(hostname, sizeof hostname, "unknown");
+    *git_commit = commit;
+    *git_dirty = dirty;
+    *libs = lib;
+    *host = hostname;
+}
+
+static int mkdir_p(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return bfn_error(BFN_EIO, "%s: cannot create", buf);
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return bfn_error(BFN_EIO, "%s: cannot create", buf);
+    return BFN_OK;
+}
+
+/* Data order: permutation of the training examples for one epoch. */
+static void epoch_order(long *perm, long n, unsigned long seed, long epoch) {
+    for (long i = 0; i < n; i++) perm[i] = i;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed * 1000003UL + (unsigned long)epoch + 17UL);
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)gsl_rng_uniform_int(r, (unsigned long)i + 1);
+        long tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    gsl_rng_free(r);
+}
+
+typedef struct {
+    bfn_setup s;
+    bfn_work w;
+    bfn_db *db;
+    bfn_adamw_cfg adam;
+    gsl_rng *noise, *text_order;
+    long *perm;
+    long epoch, pos, step;
+    double best_val;
+    long best_step;
+    char *config_text;
+    const char *commit;
+} trainer;
+
+/* Mean L^inf of the EMA weights over the validation split (official
+ * validation: continuous-time loss, no reconstruction term). */
+static double validate(trainer *tr) {
+    bfn_setup *s = &tr->s;
+    long n = s->data.n[BFN_SPLIT_VAL];
+    if (n == 0) return NAN;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    /* Same validation noise at every step: differences between validation
+     * points reflect the weights, not the noise (common random numbers). */
+    gsl_rng_set(r, (unsigned long)bfn_cfg_int(s->cfg, "train.seed") + 99991UL);
+    int reps = (int)bfn_cfg_int(s->cfg, "train.val_repeats");
+    double sum = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        for (long e0 = 0; e0 < n; e0 += tr->w.max_batch) {
+            int B = (int)(n - e0 < tr->w.max_batch ? n - e0 : tr->w.max_batch);
+            for (int b = 0; b < B; b++) tr->w.idx[b] = e0 + b;
+            bfn_dataset_batch(&s->data, BFN_SPLIT_VAL, tr->w.idx, B, r, tr->w.x);
+            sum += bfn_batch_loss(s, s->ema, &tr->w, B, BFN_LOSS_CTS, 0, 0, r, 0);
+        }
+    }
+    gsl_rng_free(r);
+    return sum / ((double)n * reps);
+}
+
+static bfn_ckpt ckpt_view(trainer *tr) {
+    bfn_setup *s = &tr->s;
+    bfn_ckpt c = {
+        .run_key = s->key, .git_commit = tr->commit, .config = tr->config_text,
+        .step = tr->step, .best_val = tr->best_val, .best_step = tr->best_step,
+        .data_epoch = tr->epoch, .data_pos = tr->pos,
+        .data_seed = (unsigned long)bfn_cfg_int(s->cfg, "train.seed"),
+        .layout = &s->model->layout, .params = s->params, .ema = s->ema,
+        .adam_m = s->adam_m, .adam_v = s->adam_v, .adam = tr->adam,
+        .n_rng = 2, .rng_name = {"noise", "text_order"}, .rng = {tr->noise, tr->text_order},
+    };
+    return c;
+}
+
+/* Flush metrics, then write checkpoint `kind` and record it. Metrics first:
+ * a crash between the two leaves rows after the old checkpoint, which resume
+ * deletes; the other order could lose rows. */
+static int save_checkpoint(trainer *tr, const char *kind) {
+    BFN_TRY(bfn_db_flush(tr->db));
+    char path[1024], sha[65];
+    bfn_ckpt_path(tr->s.key, kind, path, sizeof path);
+    bfn_ckpt c = ckpt_view(tr);
+    BFN_TRY(bfn_ckpt_save(path, &c));
+    BFN_TRY(bfn_file_sha256(path, sha));
+    BFN_TRY(bfn_db_checkpoint(tr->db, tr->s.key, tr->step, path, sha, kind));
+    return bfn_db_run_heartbeat(tr->db, tr->s.key);
+}
+
+static void progress(const trainer *tr, long steps, double loss, double rate, int tty) {
+    double eta = rate > 0 ? (steps - tr->step) / rate : 0;
+    if (tty)
+        fprintf(stderr, "\r[%s] step %ld/%ld  loss %.4f  %.1f steps/s  ETA %02d:%02d   ", tr->s.key, tr->step,
+                steps, loss, rate, (int)(eta / 60), (int)eta % 60);
+    else
+        fprintf(stderr, "[%s] step %ld/%ld loss %.5f %.2f steps/s ETA %.0fs\n", tr->s.key, tr->step, steps, loss,
+                rate, eta);
+}
+
+static int train_loop(trainer *tr, const bfn_train_opts *opts) {
+    bfn_setup *s = &tr->s;
+    const bfn_config *cfg = s->cfg;
+    const long steps = bfn_cfg_int(cfg, "train.steps");
+    const int B = (int)bfn_cfg_int(cfg, "train.batch");
+    const int nstep = strcmp(bfn_cfg_str(cfg, "train.loss"), "nstep") == 0;
+    const int n = (int)bfn_cfg_int(cfg, "train.loss_steps");
+    const long log_every = bfn_cfg_int(cfg, "train.log_every"), ckpt_every = bfn_cfg_int(cfg, "train.ckpt_every");
+    const long keep_every = bfn_cfg_int(cfg, "train.keep_every"), val_every = bfn_cfg_int(cfg, "train.val_every");
+    const double clip = bfn_cfg_real(cfg, "train.clip");
+    const long n_train = s->data.n[BFN_SPLIT_TRAIN];
+    const char *die_at = getenv("BFN_DIE_AT_STEP"); /* test hook: SIGKILL ourselves */
+    const int tty = isatty(2) && !opts->quiet;
+    double loss_acc = 0, norm_acc = 0, t0 = now_sec();
+    long acc_n = 0, step0 = tr->step;
+    if (!s->data.is_text) epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
+
+    while (tr->step < steps) {
+        /* Batch: next B examples of this epoch's order; text: random windows. */
+        for (int b = 0; b < B; b++) {
+            if (s->data.is_text) {
+                tr->w.idx[b] = (long)gsl_rng_uniform_int(tr->text_order, (unsigned long)n_train);
+                continue;
+            }
+            if (tr->pos == n_train) {
+                tr->epoch++;
+                tr->pos = 0;
+                epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
+            }
+            tr->w.idx[b] = tr->perm[tr->pos++];
+        }
+        bfn_dataset_batch(&s->data, BFN_SPLIT_TRAIN, tr->w.idx, B, tr->noise, tr->w.x);
+        double loss = bfn_batch_loss(s, s->params, &tr->w, B, nstep ? BFN_LOSS_NSTEP : BFN_LOSS_CTS, n, 0,
+                                     tr->noise, 1) / B;
+        tr->step++;
+        if (!isfinite(loss)) {
+            bfn_db_metric(tr->db, s->key, "train.loss", tr->step, loss);
+            bfn_db_flush(tr->db);
+            bfn_db_run_set_status(tr->db, s->key, "diverged", "non-finite training loss");
+            return bfn_error(BFN_EDIVERGED, "run %s diverged at step %ld (loss %g); last good checkpoint kept",
+                             s->key, tr->step, loss);
+        }
+        memset(s->grads, 0, s->n_params * sizeof(float));
+        s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
+        double norm = bfn_clip_grad_norm(s->grads, s->n_params, clip);
+        bfn_adamw_step(&tr->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, tr->step);
+        loss_acc += loss;
+        norm_acc += norm;
+        acc_n++;
+
+        if (tr->step % log_every == 0 || tr->step == steps) {
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.loss", tr->step, loss_acc / acc_n));
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.grad_norm", tr->step, norm_acc / acc_n));
+            if (!opts->quiet) {
+                double rate = (tr->step - step0) / (now_sec() - t0 + 1e-9);
+                progress(tr, steps, loss_acc / acc_n, rate, tty);
+            }
+            loss_acc = norm_acc = 0;
+            acc_n = 0;
+        }
+        if (tr->step % val_every == 0 || tr->step == steps) {
+            double v = validate(tr);
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "val.loss", tr->step, v));
+            if (isfinite(v) && (tr->best_step == 0 || v < tr->best_val)) {
+                tr->best_val = v;
+                tr->best_step = tr->step;
+                BFN_TRY(save_checkpoint(tr, "best"));
+            }
+        }
+        if (die_at && tr->step == atol(die_at)) raise(SIGKILL);
+        if (tr->step % ckpt_every == 0 || tr->step == steps || stop_requested) {
+            BFN_TRY(save_checkpoint(tr, "last"));
+            if (keep_every > 0 && tr->step % keep_every == 0) {
+                char kind[32];
+                snprintf(kind, sizeof kind, "step-%08ld", tr->step);
+                BFN_TRY(save_checkpoint(tr, kind));
+            }
+        }
+        if (stop_requested) {
+            if (tty) fputc('\n', stderr);
+            bfn_db_run_set_status(tr->db, s->key, "interrupted", "stopped by signal; resume by running again");
+            return bfn_error(BFN_EINTR, "run %s stopped by signal %d at step %ld; checkpoint written", s->key,
+                             (int)stop_requested, tr->step);
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    return BFN_OK;
+}
+
+/* Restore from the last checkpoint if there is one. Returns 1 if resumed. */
+static int try_resume(trainer *tr, int *resumed) {
+    char path[1024];
+    *resumed = 0;
+    bfn_ckpt_path(tr->s.key, "last", path, sizeof path);
+    if (access(path, F_OK) != 0) return BFN_OK;
+    bfn_ckpt c = ckpt_view(tr);
+    char *stored = NULL;
+    int rc = bfn_ckpt_load(path, &c, &stored);
+    if (rc != BFN_OK) return bfn_error_prefix(rc, "cannot resume (delete the run directory to start over)");
+    /* The checkpoint must belong to this run: same run key from its config
+     * (evaluation settings may differ; they do not change training). */
+    bfn_config *stored_cfg = NULL;
+    char stored_key[17] = "";
+    if (stored && bfn_config_from_text(&stored_cfg, stored, path) == BFN_OK) {
+        bfn_config_run_key(stored_cfg, stored_key);
+        bfn_config_free(stored_cfg);
+    }
+    free(stored);
+    if (strcmp(stored_key, tr->s.key) != 0)
+        return bfn_error(BFN_ECORRUPT, "%s: checkpoint belongs to another run (key '%s', expected %s)", path,
+                         stored_key, tr->s.key);
+    tr->step = c.step;
+    tr->best_val = c.best_val;
+    tr->best_step = c.best_step;
+    tr->epoch = c.data_epoch;
+    tr->pos = c.data_pos;
+    BFN_TRY(bfn_db_metrics_truncate(tr->db, tr->s.key, tr->step));
+    *resumed = 1;
+    return BFN_OK;
+}
+
+int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.db = db;
+    int B = (int)bfn_cfg_int(cfg, "train.batch");
+    BFN_TRY(bfn_setup_open(&tr.s, cfg, B));
+    bfn_setup *s = &tr.s;
+    int rc;
+    tr.config_text = bfn_config_text(cfg);
+    const char *libs, *host;
+    int dirty;
+    bfn_provenance(&tr.commit, &dirty, &libs, &host);
+    bfn_run_info info = {
+        .key = s->key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
+        .config = tr.config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = tr.commit,
+        .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
+    };
+    char status[32], dir[1024];
+    rc = bfn_db_run_register(db, &info, status, sizeof status);
+    if (rc != BFN_OK) goto done;
+    if (strcmp(status, "finished") == 0 && !opts->force) {
+        if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
+        goto done;
+    }
+    bfn_run_dir(s->key, dir, sizeof dir);
+    if ((rc = mkdir_p(dir)) != BFN_OK) goto done;
+    tr.adam = (bfn_adamw_cfg){
+        .lr = (float)bfn_cfg_real(cfg, "train.lr"), .beta1 = (float)bfn_cfg_real(cfg, "train.adam_beta1"),
+        .beta2 = (float)bfn_cfg_real(cfg, "train.adam_beta2"), .eps = (float)bfn_cfg_real(cfg, "train.adam_eps"),
+        .weight_decay = (float)bfn_cfg_real(cfg, "train.weight_decay"),
+        .ema_decay = (float)bfn_cfg_real(cfg, "train.ema_decay"),
+    };
+    tr.noise = gsl_rng_alloc(gsl_rng_mt19937);
+    tr.text_order = gsl_rng_alloc(gsl_rng_mt19937);
+    unsigned long seed = (unsigned long)bfn_cfg_int(cfg, "train.seed");
+    gsl_rng_set(tr.noise, seed);
+    gsl_rng_set(tr.text_order, seed + 7919UL);
+    tr.perm = bfn_xmalloc((size_t)(s->data.n[BFN_SPLIT_TRAIN] + 1) * sizeof(long));
+    bfn_work_alloc(&tr.w, s, B);
+    bfn_setup_init_params(s);
+    int resumed = 0;
+    if ((rc = try_resume(&tr, &resumed)) != BFN_OK) goto done;
+    if (!resumed && (rc = bfn_db_metrics_truncate(db, s->key, 0)) != BFN_OK) goto done;
+    if (!opts->quiet)
+        fprintf(stderr, "[%s] %s %s: %s, %zu parameters, %d threads%s\n", s->key,
+                bfn_cfg_str(cfg, "experiment.name"), bfn_config_profile(cfg), s->data.name, s->n_params,
+                s->threads, resumed ? "; resuming" : "");
+    if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
+    if ((rc = bfn_db_run_set_status(db, s->key, "running", "")) != BFN_OK) goto done;
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* Slurm --signal=USR1@120 */
+    rc = train_loop(&tr, opts);
+    if (rc == BFN_OK) rc = bfn_db_run_set_status(db, s->key, "finished", "");
+    else if (rc != BFN_EDIVERGED && rc != BFN_EINTR) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", bfn_last_error());
+        bfn_db_flush(db);
+        bfn_db_run_set_status(db, s->key, "failed", why);
+        bfn_error(rc, "%s", why);
+    }
+done:
+    if (tr.noise) gsl_rng_free(tr.noise);
+    if (tr.text_order) gsl_rng_free(tr.text_order);
+    free(tr.perm);
+    if (tr.w.x) bfn_work_free(&tr.w);
+    free(tr.config_text);
+    bfn_setup_close(s);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* db.h: the SQLite results store, single source of truth for tables/figures.
+ *
+ * Schema (version BFN_DB_SCHEMA_VERSION, documented in README.md):
+ *   schema_version(version)
+ *   run(key PK, experiment, profile, config, seed, git_commit, git_dirty, lib_versions,
+ *       host, threads, status, exit_reason, started, heartbeat, finished)
+ *   metric(run, name, step, value, kind)        kind: 0 finite, 1 NaN, 2 +inf, 3 -inf
+ *   eval(run, ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se, total, total_se, unit, scale)
+ *        n = 0 means n = infinity (continuous-time loss)
+ *   curve(run, ckpt_step, name, bin, t, value, se)      loss-against-time curves
+ *   checkpoint(run, step, path, sha256, kind)
+ * WAL journal, busy timeout, foreign keys on, writers use BEGIN IMMEDIATE. */
+#ifndef BFN_STORE_DB_H
+#define BFN_STORE_DB_H
+
+#define BFN_DB_SCHEMA_VERSION 1
+
+typedef struct bfn_db bfn_db;
+
+/* Open (creating if needed) the database at path, create/migrate the schema.
+ * A database of a newer schema version is BFN_EDB with a message naming it. */
+int bfn_db_open(const char *path, bfn_db **out);
+void bfn_db_close(bfn_db *db);
+struct sqlite3 *bfn_db_handle(bfn_db *db);
+
+typedef struct {
+    const char *key;          /* hash of the canonical resolved config */
+    const char *experiment;   /* e.g. "mnist" */
+    const char *profile;      /* e.g. "small" */
+    const char *config;       /* canonical resolved config text */
+    long seed;
+    const char *git_commit;
+    int git_dirty;
+    const char *lib_versions;
+    const char *host;
+    int threads;
+} bfn_run_info;
+
+/* Insert the run if new (status 'created'); if it exists, leave it. Copies
+ * its current status into status (size n). */
+int bfn_db_run_register(bfn_db *db, const bfn_run_info *info, char *status, int n);
+int bfn_db_run_status(bfn_db *db, const char *key, char *status, int n); /* "" if absent */
+/* status: created, running, finished, diverged, failed, interrupted */
+int bfn_db_run_set_status(bfn_db *db, const char *key, const char *status, const char *reason);
+int bfn_db_run_heartbeat(bfn_db *db, const char *key);
+
+/* Metrics are buffered and written in one transaction by bfn_db_flush (the
+ * trainer flushes when it checkpoints). NaN/inf are stored with their kind. */
+int bfn_db_metric(bfn_db *db, const char *key, const char *name, long step, double value);
+int bfn_db_flush(bfn_db *db);
+/* Delete metrics of `key` with step > after (resume from a checkpoint at step `after`). */
+int bfn_db_metrics_truncate(bfn_db *db, const char *key, long after);
+
+typedef struct {
+    const char *key;
+    long ckpt_step;
+    const char *split; /* "test", "val" */
+    int n;             /* 0 = infinity */
+    int repeats;
+    double loss, loss_se, recon, recon_se, total, total_se; /* in `unit` */
+    const char *unit;  /* "nats/image", "bits/dim", "bits/char", "nats/dim" */
+} bfn_eval_row;
+/* Insert or replace the row keyed by (run, ckpt_step, split, n). */
+int bfn_db_eval(bfn_db *db, const bfn_eval_row *row);
+int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
+                 double value, double se);
+int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, const char *sha256,
+                      const char *kind);
+
+#endif

@@ -1,0 +1,218 @@
+/* bench.c: `make bench`. Training-step throughput of the BFN harness against
+ * plain sgemm measured in the same invocation (the machine is shared and
+ * noisy, so only ratios within one run are meaningful).
+ *
+ * Reports, for 1 and 2 threads:
+ *   - sgemm GFLOP/s at 2048^3 and at the MLP's own shapes (B x 1024 x 1024);
+ *   - the binarised-MNIST MLP step (785 -> 1024 -> 1024 -> 784, GELU, L^inf,
+ *     backward, clip, AdamW + EMA) at B = 64 and 128: steps/s, achieved
+ *     GFLOP/s (3 x forward FLOPs) and its share of the sgemm rate;
+ *   - the discretised (K = 256, D = 3072) and continuous training steps with
+ *     the same MLP shape at B = 32, and the cost of one L^n evaluation pass of
+ *     the K = 256 receiver mixture (its share of the step);
+ *   - peak resident memory. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "nn/optim.h"
+#include "run/step.h"
+#include "util/err.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of `reps` timings of fn(arg), each after one warm-up call. */
+static double median_time(void (*fn)(void *), void *arg, int reps) {
+    double t[16];
+    fn(arg);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        fn(arg);
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    return t[reps / 2];
+}
+
+typedef struct { int M, N, K, iters; float *A, *B, *C; } gemm_arg;
+
+static void run_gemm(void *p) {
+    gemm_arg *g = p;
+    for (int i = 0; i < g->iters; i++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->M, g->N, g->K, 1.0f, g->A, g->K, g->B, g->K, 0.0f,
+                    g->C, g->N);
+}
+
+static double sgemm_gflops(int M, int N, int K, int iters) {
+    gemm_arg g = {M, N, K, iters, NULL, NULL, NULL};
+    g.A = bfn_xmalloc((size_t)M * K * sizeof(float));
+    g.B = bfn_xmalloc((size_t)N * K * sizeof(float));
+    g.C = bfn_xmalloc((size_t)M * N * sizeof(float));
+    for (size_t i = 0; i < (size_t)M * K; i++) g.A[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (size_t i = 0; i < (size_t)N * K; i++) g.B[i] = (float)((i * 104729) % 1000) / 1000.0f;
+    double t = median_time(run_gemm, &g, 5);
+    free(g.A);
+    free(g.B);
+    free(g.C);
+    return 2.0 * M * N * K * iters / t / 1e9;
+}
+
+typedef struct {
+    bfn_setup s;
+    bfn_work w;
+    gsl_rng *rng;
+    bfn_adamw_cfg adam;
+    int B, steps, mode, n;
+    long step;
+} step_arg;
+
+/* The trainer's step (train.c) on random data: loss + backward + clip + AdamW/EMA. */
+static void run_steps(void *p) {
+    step_arg *a = p;
+    bfn_setup *s = &a->s;
+    for (int i = 0; i < a->steps; i++) {
+        bfn_batch_loss(s, s->params, &a->w, a->B, a->mode, a->n, 0, a->rng, 1);
+        memset(s->grads, 0, s->n_params * sizeof(float));
+        s->model->ops->backward(s->model, s->params, a->B, a->w.dout, s->grads);
+        bfn_clip_grad_norm(s->grads, s->n_params, 5.0);
+        bfn_adamw_step(&a->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, ++a->step);
+    }
+}
+
+/* Loss only (no network), to measure the family's share of the step. */
+static void run_loss_only(void *p) {
+    step_arg *a = p;
+    const bfn_family *f = &a->s.family;
+    for (int i = 0; i < a->steps; i++) {
+        if (a->mode == BFN_LOSS_NSTEP)
+            f->ops->loss_n(f, a->B, a->w.x, a->w.t, a->w.alpha, a->n, a->w.theta, a->w.out, a->rng, a->w.loss,
+                           a->w.dout, 1.0f / a->B);
+        else
+            f->ops->loss_cts(f, a->B, a->w.x, a->w.t, a->w.theta, a->w.out, a->w.loss, a->w.dout, 1.0f / a->B);
+    }
+}
+
+static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
+    memset(a, 0, sizeof *a);
+    bfn_setup *s = &a->s;
+    bfn_schedule sched;
+    bfn_schedule_params sp = {.beta1 = 9, .sigma1 = 0.001};
+    int rc = bfn_schedule_init(&sched, strcmp(family, "discrete") == 0 ? "quadratic" : "exponential", &sp);
+    if (rc == BFN_OK) {
+        if (strcmp(family, "discrete") == 0) rc = bfn_discrete_init(&s->family, D, K, sched);
+        else if (strcmp(family, "continuous") == 0) rc = bfn_continuous_init(&s->family, D, sched, 256, 0.001);
+        else rc = bfn_discretised_init(&s->family, D, K, sched);
+    }
+    if (rc == BFN_OK)
+        rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
+    if (rc != BFN_OK) {
+        fprintf(stderr, "bench: %s\n", bfn_last_error());
+        exit(1);
+    }
+    s->n_params = s->model->layout.n;
+    s->params = bfn_xcalloc(s->n_params, sizeof(float));
+    s->grads = bfn_xcalloc(s->n_params, sizeof(float));
+    s->adam_m = bfn_xcalloc(s->n_params, sizeof(float));
+    s->adam_v = bfn_xcalloc(s->n_params, sizeof(float));
+    s->ema = bfn_xcalloc(s->n_params, sizeof(float));
+    a->rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(a->rng, 1);
+    s->model->ops->init(s->model, s->params, a->rng);
+    memcpy(s->ema, s->params, s->n_params * sizeof(float));
+    bfn_work_alloc(&a->w, s, B);
+    for (int i = 0; i < B * D; i++) {
+        if (strcmp(family, "discrete") == 0) a->w.x[i] = (float)gsl_rng_uniform_int(a->rng, (unsigned long)K);
+        else a->w.x[i] = (float)(-1.0 + (2.0 * gsl_rng_uniform_int(a->rng, 256) + 1.0) / 256);
+    }
+    a->adam = (bfn_adamw_cfg){.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f, .weight_decay = 0.01f,
+                              .ema_decay = 0.9999f};
+    a->B = B;
+    a->mode = BFN_LOSS_CTS;
+}
+
+static void free_step(step_arg *a) {
+    bfn_work_free(&a->w);
+    gsl_rng_free(a->rng);
+    bfn_family_free(&a->s.family);
+    bfn_model_free(a->s.model);
+    free(a->s.params);
+    free(a->s.grads);
+    free(a->s.adam_m);
+    free(a->s.adam_v);
+    free(a->s.ema);
+}
+
+static void set_threads(int n) {
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int main(int argc, char **argv) {
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int reps = quick ? 3 : 5;
+    printf("bfn-harness bench (medians of %d timed repeats; ratios are within this invocation)\n\n", reps);
+    for (int threads = 1; threads <= 2; threads++) {
+        set_threads(threads);
+        double peak = sgemm_gflops(2048, 2048, 2048, 1);
+        printf("== %d thread%s\n", threads, threads > 1 ? "s" : "");
+        printf("sgemm 2048^3                 %7.1f GFLOP/s\n", peak);
+        for (int B = 64; B <= 128; B *= 2) {
+            double shape = sgemm_gflops(B, 1024, 1024, 20);
+            step_arg a;
+            setup_step(&a, "discrete", 784, 2, B);
+            a.steps = quick ? 5 : 20;
+            double t = median_time(run_steps, &a, reps) / a.steps;
+            double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * B / t / 1e9;
+            printf("MNIST MLP step B=%-3d        %7.1f steps/s  %6.1f GFLOP/s  = %3.0f%% of sgemm 2048^3, "
+                   "%3.0f%% of sgemm %dx1024x1024 (%.1f)\n",
+                   B, 1.0 / t, gf, 100 * gf / peak, 100 * gf / shape, B, shape);
+            free_step(&a);
+        }
+        const char *fams[2] = {"discretised", "continuous"};
+        for (int k = 0; k < 2; k++) {
+            step_arg a;
+            setup_step(&a, fams[k], 3072, 256, 32);
+            a.steps = quick ? 2 : 5;
+            double t = median_time(run_steps, &a, reps) / a.steps;
+            double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 32 / t / 1e9;
+            double tl = median_time(run_loss_only, &a, reps) / a.steps;
+            printf("%-11s K=256 step B=32 %5.2f steps/s  %6.1f GFLOP/s  = %3.0f%% of sgemm; L^inf+grad %.1f ms "
+                   "(%2.0f%% of step)\n",
+                   fams[k], 1.0 / t, gf, 100 * gf / peak, 1e3 * tl, 100 * tl / t);
+            if (k == 0) {
+                for (int b = 0; b < 32; b++) {
+                    a.w.t[b] = 0.5f;
+                    a.w.alpha[b] = (float)bfn_schedule_alpha(&a.s.family.sched, 50, 100);
+                }
+                a.mode = BFN_LOSS_NSTEP;
+                a.n = 100;
+                double tn = median_time(run_loss_only, &a, reps) / a.steps;
+                printf("discretised K=256 L^n (10 MC samples) + grad, B=32: %.1f ms = %.0f ns per (dim x sample); "
+                       "%.0f%% of a training step\n",
+                       1e3 * tn, 1e9 * tn / (32.0 * 3072 * 10), 100 * tn / (t + tn));
+            }
+            free_step(&a);
+        }
+        printf("\n");
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak RSS of this benchmark: %.0f MiB\n", ru.ru_maxrss / 1024.0);
+    return 0;
+}

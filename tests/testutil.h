@@ -1,0 +1,44 @@
+/* testutil.h: shared helpers for the cmocka test programs.
+ * Each tests/test_*.c is one cmocka group; tests/run.sh runs them all. */
+#ifndef BFN_TESTUTIL_H
+#define BFN_TESTUTIL_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* Assert |a - b| <= tol with a readable message (cmocka has no float assert
+ * in 1.1.5). */
+#define assert_close(a, b, tol) do { \
+    double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol); \
+    if (!(fabs(a_ - b_) <= t_)) { \
+        print_error("%s = %.9g, %s = %.9g, |diff| = %.3g > tol %.3g\n", #a, a_, #b, b_, fabs(a_ - b_), t_); \
+        fail(); \
+    } } while (0)
+
+/* A fresh temporary directory for one test (removed by the OS's tmp
+ * cleaning; tests keep their files small). Returns a static buffer. */
+static inline const char *test_tmpdir(void) {
+    static char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/bfn-test-XXXXXX");
+    if (!mkdtemp(dir)) { print_error("mkdtemp failed\n"); fail(); }
+    return dir;
+}
+
+/* Write bytes to a file (fixture helper). */
+static inline void test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { print_error("cannot write %s\n", path); fail(); }
+    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+#endif
