@@ -45,7 +45,7 @@ static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
 static void ref_probs(int K, const float *o, double *p) {
     if (K == 2) {
         p[1] = 1.0 / (1.0 + exp(-(double)o[0]));
-        p[0] = 1.0 - p[1];
+        p[0] = 1.0 / (1.0 + exp((double)o[0])); /* not 1 - p[1]: that cancels to 0 */
         return;
     }
     double m = o[0], sum = 0.0;
@@ -241,6 +241,9 @@ static void check_flow_log_ratio(int K, double beta1, float t) {
 
 static void test_flow_log_ratio(void **state) {
     check_flow_log_ratio(2, 3.0, 0.6f);
+    /* K = 2 at large beta (t = 1 is clamped to 1 - 1e-6: beta moves by 4e-5,
+     * far below the SE): theta_0 ~ e^-44 must keep full relative precision. */
+    check_flow_log_ratio(2, 22.0, 1.0f);
     check_flow_log_ratio(3, 2.0, 0.7f);
     check_flow_log_ratio(27, 0.5625, 0.9f);
 }
@@ -610,56 +613,64 @@ static void test_grad_fd(void **state) {
     }
 }
 
-/* Confident outputs (logit gaps 25 and 45, so 1 - p_argmax ~ 1e-11 and
- * ~1e-20, the latter below double rounding of p): the product receiver's loss
- * and gradient must use ln(1 - p_j) without cancellation. Checked by FD (as in
- * check_grad) for a correct-confident and a wrong-confident dimension, at a
- * small and a large alpha (alpha = 20: the sender puts the wrong class's
- * coordinate ~50 below the mixture's "-alpha" mode, so the q_j term is what
- * the mixture density consists of); and the Monte Carlo value at gap 45 against
- * the quadrature (5 SE). */
+/* Confident outputs (logit gaps 25, 45 and 800, so 1 - p_argmax ~ 1e-11,
+ * ~1e-20 (below double rounding of p) and e^-800 (below double range)): the
+ * product receiver's loss and gradient must use ln(1 - p_j) without
+ * cancellation or underflow. Checked by FD (as in check_grad) for a
+ * correct-confident and a wrong-confident dimension, at growing alpha (large
+ * alpha puts the wrong class's coordinate ~alpha K / 2 below the mixture's
+ * "-alpha" mode, far enough that the q_j term dominates the mixture density
+ * there; at gap 800 then e^{-L_jm} ~ e^800 overflows and must not be used);
+ * and the Monte Carlo value at gap 45 against the quadrature (5 SE). K = 2, 5. */
 static void test_confident_outputs(void **state) {
-    const int K = 5, B = 1, D = 2;
-    const float gaps[2] = {25.0f, 45.0f}, alphas[2] = {0.7f, 20.0f};
-    bfn_family f = make_family(D, K, 1.0);
-    gsl_rng *rng = new_rng(2);
-    for (int q = 0; q < 2; q++) {
-        float x[2] = {1, 3}, al[1] = {alphas[q]}, theta[10], out[10], grad[10], loss, lp;
-        for (int i = 0; i < 10; i++) out[i] = 0.0f;
-        out[1] = gaps[q];     /* correct and confident */
-        out[5 + 0] = gaps[q]; /* confident but wrong (x = 3) */
-        f.ops->prior(&f, B, theta);
-        loss_case c = {.f = &f, .B = B, .which = 1, .x = x, .alpha = al, .theta = theta, .n_mult = 3.0, .rng = rng};
-        eval_loss(&c, out, &loss, grad, 1.0f);
-        assert_true(isfinite(loss));
-        const float h = 1.0f / 64;
-        for (int i = 0; i < 10; i++) {
-            float o0 = out[i];
-            double Lv[4];
-            const float steps[4] = {h, -h, 2 * h, -2 * h};
-            for (int s = 0; s < 4; s++) {
-                out[i] = o0 + steps[s];
-                eval_loss(&c, out, &lp, NULL, 1.0f);
-                Lv[s] = lp;
+    const int Ks[2] = {2, 5}, B = 1, D = 2;
+    const float gaps[3] = {25.0f, 45.0f, 800.0f};
+    for (int kq = 0; kq < 2; kq++) {
+        const int K = Ks[kq], oc = K == 2 ? 1 : K;
+        const float alphas[3] = {0.7f, K == 2 ? 60.0f : 20.0f, K == 2 ? 2000.0f : 400.0f};
+        bfn_family f = make_family(D, K, 1.0);
+        gsl_rng *rng = new_rng(2);
+        for (int q = 0; q < 3; q++) {
+            /* row 0: x = 1 with class 1 confident; row 1: x = 0 (K = 2) or 3 with class 1 confident */
+            float x[2] = {1, K == 2 ? 0 : 3}, al[1] = {alphas[q]}, theta[10], out[10], grad[10], loss, lp;
+            for (int i = 0; i < 10; i++) out[i] = 0.0f;
+            out[K == 2 ? 0 : 1] = gaps[q];
+            out[K == 2 ? 1 : oc + 1] = gaps[q];
+            f.ops->prior(&f, B, theta);
+            loss_case c = {.f = &f, .B = B, .which = 1, .x = x, .alpha = al, .theta = theta, .n_mult = 3.0, .rng = rng};
+            eval_loss(&c, out, &loss, grad, 1.0f);
+            assert_true(isfinite(loss));
+            const float h = 1.0f / 64;
+            for (int i = 0; i < D * oc; i++) {
+                float o0 = out[i];
+                double Lv[4];
+                const float steps[4] = {h, -h, 2 * h, -2 * h};
+                for (int s = 0; s < 4; s++) {
+                    out[i] = o0 + steps[s];
+                    eval_loss(&c, out, &lp, NULL, 1.0f);
+                    Lv[s] = lp;
+                }
+                out[i] = o0;
+                double fd = (8.0 * (Lv[0] - Lv[1]) - (Lv[2] - Lv[3])) / (12.0 * h);
+                assert_true(isfinite(grad[i]));
+                if (!(fabs(grad[i] - fd) <= 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd)))
+                    print_error("K=%d gap %g alpha %g i=%d: grad %g fd %g\n", K, gaps[q], alphas[q], i, grad[i], fd);
+                assert_close(grad[i], fd, 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd));
             }
-            out[i] = o0;
-            double fd = (8.0 * (Lv[0] - Lv[1]) - (Lv[2] - Lv[3])) / (12.0 * h);
-            assert_true(isfinite(grad[i]));
-            if (!(fabs(grad[i] - fd) <= 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd)))
-                print_error("gap %g alpha %g i=%d: grad %g fd %g\n", gaps[q], alphas[q], i, grad[i], fd);
-            assert_close(grad[i], fd, 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd));
         }
-    }
-    gsl_rng_free(rng);
-    bfn_family_free(&f);
+        gsl_rng_free(rng);
+        bfn_family_free(&f);
 
-    float wrong[5] = {45.0f, 0, 0, 0, 0};
-    double p[5], mean, se;
-    ref_probs(K, wrong, p);
-    double kl = exact_kl_product(K, 1, p, 20.0);
-    mc_loss_n(K, 0, 1, 20.0, 1.0, 400, 50, 555, wrong, &mean, &se);
-    if (fabs(mean - kl) > 5 * se) print_error("confident: MC %g vs exact %g (se %g)\n", mean, kl, se);
-    assert_close(mean, kl, 5.0 * se);
+        float wrong[5] = {0, 0, 0, 0, 0};
+        wrong[K == 2 ? 0 : 1] = 45.0f;
+        int xw = K == 2 ? 0 : 3;
+        double p[5], mean, se;
+        ref_probs(K, wrong, p);
+        double kl = exact_kl_product(K, xw, p, alphas[1]);
+        mc_loss_n(K, 0, xw, alphas[1], 1.0, 400, 50, 555, wrong, &mean, &se);
+        if (fabs(mean - kl) > 5 * se) print_error("confident K=%d: MC %g vs exact %g (se %g)\n", K, mean, kl, se);
+        assert_close(mean, kl, 5.0 * se);
+    }
 }
 
 /* alpha <= 0: no information is sent, so L^n = 0 and its gradient is 0. */

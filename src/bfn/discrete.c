@@ -42,18 +42,13 @@ static inline int class_index(float x, int K) {
 /* ln(1 + e^z) without overflow or loss of accuracy. */
 static inline double softplus(double z) { return z > 0.0 ? z + log1p(exp(-z)) : log1p(exp(z)); }
 
-/* ln(e^a + e^b), -inf if both are -inf. */
-static inline double logaddexp(double a, double b) {
-    double m = a > b ? a : b;
-    if (m == -INFINITY) return -INFINITY;
-    return m + log1p(exp(-fabs(a - b)));
-}
-
 /* p_O for one dimension from its network outputs o (1 logit for K = 2, K logits
  * otherwise). Writes logp[k] = ln p_k, p[k] = p_k and, if logq != NULL,
  * logq[k] = ln(1 - p_k) without the cancellation of 1 - p_k when p_k ~ 1
- * (sum of the other classes' terms instead). Returns the argmax class (first
- * on ties). */
+ * (sum of the other classes' terms instead). All logs are finite for finite
+ * logits, whatever the gaps (for the argmax, the others' sum is taken
+ * relative to their own maximum so it cannot underflow). Returns the argmax
+ * class (first on ties). */
 static int output_probs(int K, const float *o, double *logp, double *p, double *logq) {
     if (K == 2) {
         double l = o[0];
@@ -66,18 +61,23 @@ static int output_probs(int K, const float *o, double *logp, double *p, double *
     }
     int jm = 0;
     for (int k = 1; k < K; k++) if (o[k] > o[jm]) jm = k;
-    double m = o[jm], sum = 0.0, sum_others = 0.0;
+    double m = o[jm], m2 = -INFINITY, sum = 0.0;
     for (int k = 0; k < K; k++) {
         p[k] = exp((double)o[k] - m); /* reuse p[] for the shifted exponentials */
         sum += p[k];
-        if (k != jm) sum_others += p[k];
+        if (k != jm && o[k] > m2) m2 = o[k];
     }
     double log_sum = log(sum);
     for (int k = 0; k < K; k++) {
         logp[k] = ((double)o[k] - m) - log_sum;
         /* For k != argmax the remaining mass contains e^0 = 1, so sum - e_k >= 1
-         * has no cancellation; for the argmax use the explicit sum of the others. */
-        if (logq) logq[k] = (k == jm ? log(sum_others) : log(sum - p[k])) - log_sum;
+         * has no cancellation. */
+        if (logq && k != jm) logq[k] = log(sum - p[k]) - log_sum;
+    }
+    if (logq) { /* argmax: ln sum_{k != jm} e^{o_k - m}, relative to m2 */
+        double s2 = 0.0;
+        for (int k = 0; k < K; k++) if (k != jm) s2 += exp((double)o[k] - m2);
+        logq[jm] = (m2 - m) + log(s2) - log_sum;
     }
     for (int k = 0; k < K; k++) p[k] = exp(logp[k]);
     return jm;
@@ -90,12 +90,40 @@ static inline void store_logit_grad(int K, const double *g, float *dst) {
     else for (int k = 0; k < K; k++) dst[k] = (float)g[k];
 }
 
+/* (P(class 0), P(class 1)) = (sigmoid(-d), sigmoid(d)) with one exp and
+ * full relative accuracy in both (no 1 - s cancellation, no overflow). */
+static inline void two_class_probs(double d, double *p0, double *p1) {
+    if (d >= 0.0) {
+        double e = exp(-d);
+        *p1 = 1.0 / (1.0 + e);
+        *p0 = e * *p1;
+    } else {
+        double e = exp(d);
+        *p0 = 1.0 / (1.0 + e);
+        *p1 = e * *p0;
+    }
+}
+
+/* p_O only (no logs): the cheap path for L^inf, which needs probabilities
+ * to absolute accuracy only. */
+static void output_probs_only(int K, const float *o, double *p) {
+    if (K == 2) { two_class_probs(o[0], &p[0], &p[1]); return; }
+    double m = o[0], sum = 0.0;
+    for (int k = 1; k < K; k++) if (o[k] > m) m = o[k];
+    for (int k = 0; k < K; k++) { p[k] = exp((double)o[k] - m); sum += p[k]; }
+    double inv = 1.0 / sum;
+    for (int k = 0; k < K; k++) p[k] *= inv;
+}
+
 /* ---- flow, prior, network input ---------------------------------------------- */
 
 /* theta ~ p_F(. | x; t) (paper eq. for the discrete Bayesian flow, [CODE]
  * DiscreteBayesianFlow.forward): y = beta (K e_x - 1) + sqrt(beta K) eps,
  * theta = softmax(y), with t clamped to [0, 1 - 1e-6] and theta = 1/K where
- * sqrt(beta) < 1e-10. K normal draws per (b, d) are always consumed. */
+ * sqrt(beta) < 1e-10. K normal draws per (b, d) are always consumed, except
+ * for K = 2 where theta depends on y only through y_1 - y_0 ~
+ * N(+-beta K, 2 beta K): one draw, same distribution, half the work (this
+ * runs on every training step for B x 784 pixels). */
 static void discrete_flow_sample(const bfn_family *f, int B, const float *x, const float *t,
                                  gsl_rng *rng, float *theta) {
     const int D = f->D, K = f->K;
@@ -109,6 +137,14 @@ static void discrete_flow_sample(const bfn_family *f, int B, const float *x, con
             size_t row = (size_t)b * D + d;
             float *th = theta + row * K;
             int cls = class_index(x[row], K);
+            if (K == 2) {
+                double eps = gsl_ran_gaussian_ziggurat(rng, 1.0), p0, p1;
+                if (uniform) { th[0] = th[1] = 0.5f; continue; }
+                two_class_probs((cls == 1 ? 2.0 : -2.0) * beta + M_SQRT2 * sd * eps, &p0, &p1);
+                th[0] = (float)p0;
+                th[1] = (float)p1;
+                continue;
+            }
             double ymax = -INFINITY;
             for (int k = 0; k < K; k++) {
                 double eps = gsl_ran_gaussian_ziggurat(rng, 1.0);
@@ -155,13 +191,13 @@ static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const 
     const int D = f->D, K = f->K, oc = f->out_ch;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
-        double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K], g[DISCRETE_MAX_K];
+        double p[DISCRETE_MAX_K], g[DISCRETE_MAX_K];
         double w = 0.5 * K * f->sched.beta_prime(&f->sched, (double)t[b]);
         double coef = 2.0 * w * gscale / D, total = 0.0;
         for (int d = 0; d < D; d++) {
             size_t row = (size_t)b * D + d;
             int cls = class_index(x[row], K);
-            output_probs(K, out + row * oc, logp, p, NULL);
+            output_probs_only(K, out + row * oc, p);
             double sq = 0.0, pg = 0.0;
             for (int k = 0; k < K; k++) {
                 double diff = p[k] - (k == cls);
@@ -197,8 +233,8 @@ static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const 
  *   joint:   d(-ln p_R)/dl_i = p_i - R_i, R = softmax(ln p + u).
  *   product: with L_j = ln(p_j e^{u_j} + q_j), r_j = p_j e^{u_j - L_j},
  *     C_j = e^{-L_j}: d(sum_j L_j)/dl_i = p_i sum_{j != i} (C_j - 1) + r_i - p_i.
- *     C_j <= 1/q_j is large only for the argmax class jm, where p_i C_jm
- *     (i != jm) is formed as exp(ln p_i - L_jm) to stay finite.
+ *     C_j <= 1/q_j is large only for the argmax class jm; p_i C_jm <= 1 for
+ *     i != jm, formed as exp(ln p_i - L_jm) if C_jm itself would overflow.
  * alpha <= 0 gives loss 0 (sender = receiver); the samples are drawn anyway so
  * the RNG stream does not depend on the values. */
 static void discrete_loss_n(const bfn_family *f, int B, const float *x, const float *t,
@@ -208,7 +244,7 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
     const int D = f->D, K = f->K, oc = f->out_ch, S = f->n_mc > 0 ? f->n_mc : 1;
     const int joint = f->receiver_joint;
     double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K], logq[DISCRETE_MAX_K], u[DISCRETE_MAX_K];
-    double L[DISCRETE_MAX_K], C[DISCRETE_MAX_K], gacc[DISCRETE_MAX_K];
+    double L[DISCRETE_MAX_K], C[DISCRETE_MAX_K], r[DISCRETE_MAX_K], gacc[DISCRETE_MAX_K];
     for (int b = 0; b < B; b++) {
         const double a = alpha[b];
         const int active = a > 0.0 && isfinite(a);
@@ -237,7 +273,10 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
                 } else {
                     double lsum = 0.0;
                     for (int j = 0; j < K; j++) {
-                        L[j] = logaddexp(logp[j] + u[j], logq[j]);
+                        /* L_j = ln(e^a1 + e^a0) (p_j + q_j = 1: never both -inf); e gives r_j too */
+                        double a1 = logp[j] + u[j], a0 = logq[j], e = exp(-fabs(a1 - a0));
+                        L[j] = (a1 > a0 ? a1 : a0) + log1p(e);
+                        r[j] = a1 >= a0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
                         lsum += L[j];
                     }
                     kl_sum += u[cls] - lsum;
@@ -247,11 +286,13 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
                             C[j] = exp(-L[j]);
                             if (j != jm) rest += C[j] - 1.0;
                         }
+                        const int c_ok = C[jm] < 1e300; /* else form p_i C_jm in log space */
                         for (int i = 0; i < K; i++) {
-                            double r_i = exp(logp[i] + u[i] - L[i]), ps;
+                            double ps;
                             if (i == jm) ps = p[i] * rest;
-                            else ps = p[i] * (rest - (C[i] - 1.0)) + exp(logp[i] - L[jm]) - p[i];
-                            gacc[i] -= ps + r_i - p[i];
+                            else ps = p[i] * (rest - (C[i] - 1.0)) +
+                                      (c_ok ? p[i] * C[jm] : exp(logp[i] - L[jm])) - p[i];
+                            gacc[i] -= ps + r[i] - p[i];
                         }
                     }
                 }

@@ -135,15 +135,32 @@ void bfn_norm_cdf2(double z, double *lower, double *upper) {
     else { *upper = 0.5 * erfc(z * BFN_SQRT1_2); *lower = 1.0 - *upper; }
 }
 
+/* Boundaries closer than one std (delta = h/s < 1) come in long runs, so phi
+ * is advanced by the exact recurrence phi(z + delta) = phi(z) rho,
+ * rho(z + delta) = rho(z) exp(-delta^2), rho(z) = exp(-z delta - delta^2/2),
+ * restarted from a direct exp every PDF_RUN boundaries: 2 exps per run instead
+ * of PDF_RUN. Rounding: ~2 PDF_RUN ulp from the products plus the z^2 ulp any
+ * exp(-z^2/2) carries (measured <= 2.3e-14 relative for |z| <= 10). */
+#define PDF_RUN 8
 void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lower, double *upper, double *pdf) {
-    double inv_s = 1.0 / s;
-    for (int j = jlo; j <= jhi; j++) {
-        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
-        double ph = BFN_INV_SQRT_2PI * exp(-0.5 * z * z), az = fabs(z);
-        double tail = az < 10.5 ? ph * mills(az) : 0.5 * erfc(az * BFN_SQRT1_2);
-        if (z < 0.0) { lower[j] = tail; upper[j] = 1.0 - tail; }
-        else { upper[j] = tail; lower[j] = 1.0 - tail; }
-        pdf[j] = ph;
+    double inv_s = 1.0 / s, delta = (2.0 / K) * inv_s;
+    double step = delta < 1.0 ? exp(-delta * delta) : 0.0;
+    for (int j0 = jlo; j0 <= jhi; j0 += PDF_RUN) {
+        int j1 = j0 + PDF_RUN - 1 < jhi ? j0 + PDF_RUN - 1 : jhi;
+        double z0 = (bfn_bin_boundary(j0, K) - mu) * inv_s;
+        double ph = BFN_INV_SQRT_2PI * exp(-0.5 * z0 * z0);
+        double rho = delta < 1.0 ? exp(-z0 * delta - 0.5 * delta * delta) : 0.0;
+        for (int j = j0; j <= j1; j++) {
+            double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
+            if (delta >= 1.0) ph = BFN_INV_SQRT_2PI * exp(-0.5 * z * z);
+            double az = fabs(z);
+            double tail = az < 10.5 ? ph * mills(az) : 0.5 * erfc(az * BFN_SQRT1_2);
+            if (z < 0.0) { lower[j] = tail; upper[j] = 1.0 - tail; }
+            else { upper[j] = tail; lower[j] = 1.0 - tail; }
+            pdf[j] = ph;
+            ph *= rho;
+            rho *= step;
+        }
     }
 }
 

@@ -131,9 +131,14 @@ static int open_images(bfn_dataset *ds, const bfn_config *cfg, const char *datas
             return bfn_error(BFN_ECORRUPT, "%s: test images have a different shape from the training images",
                              ds->name);
         BFN_TRY(split_images(ds, ds->images.n, val, 0, limit, seed, ds->name));
-        ds->n[BFN_SPLIT_TEST] = ds->test_images.n;
-        ds->index[BFN_SPLIT_TEST] = bfn_xmalloc((size_t)ds->test_images.n * sizeof(long));
-        for (long i = 0; i < ds->test_images.n; i++) ds->index[BFN_SPLIT_TEST][i] = i;
+        /* The official test file; data.test_count (0 = all) evaluates a
+         * seeded random subset of it, the same for every run. */
+        long n_test = ds->test_images.n;
+        if (test > 0 && test < n_test) n_test = test;
+        long *perm = permutation(ds->test_images.n, seed + 1);
+        ds->n[BFN_SPLIT_TEST] = n_test;
+        ds->index[BFN_SPLIT_TEST] = copy_range(perm, n_test);
+        free(perm);
     } else {
         BFN_TRY(split_images(ds, ds->images.n, val, test, limit, seed, ds->name));
     }
@@ -218,10 +223,12 @@ int bfn_dataset_open(bfn_dataset *ds, const bfn_config *cfg) {
         }
         ds->prep = BFN_PREP_BIN_CENTRE;
         ds->K = (int)bfn_cfg_int(cfg, "bfn.bins");
-        if (ds->K > 256) {
+        /* Bins must match a bit depth of the 8-bit data: 2^b with b <= 8, so
+         * that reducing the bit depth keeps the top b bits exactly. */
+        if (ds->K > 256 || (ds->K & (ds->K - 1)) != 0) {
             bfn_dataset_close(ds);
-            return bfn_error(BFN_EINVAL, "%s: 8-bit images have at most 256 bins, not %d",
-                             bfn_cfg_origin(cfg, "bfn.bins"), ds->K);
+            return bfn_error(BFN_EINVAL, "%s: bins = %d does not match a bit depth of 8-bit images "
+                             "(2, 4, ..., 256)", bfn_cfg_origin(cfg, "bfn.bins"), ds->K);
         }
     }
     return BFN_OK;

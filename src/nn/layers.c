@@ -15,7 +15,8 @@
 
 /* Element counts above which the GELU loops split across OpenMP threads;
  * below it the fork/join costs more than the work. Elementwise, so the
- * result does not depend on the thread count. */
+ * result does not depend on the thread count. (The `if` is restricted to
+ * `parallel`: a plain `if` on `parallel for simd` would also switch off simd.) */
 #define GELU_PAR_MIN 65536L
 
 /* out (N, OC) = in (N, IC) @ W^T + b, with W (OC, IC) row-major as in
@@ -56,28 +57,20 @@ void linear_backward(float *din, float *dW, float *db, const float *dout, const 
     }
 }
 
-/* GCC will not if-convert the clamps in exp_vec (and so not vectorise the
- * GELU loops) under the default -ftrapping-math, which only promises that
- * floating-point exception flags are raised faithfully. No-one reads those
- * flags, and the option changes no computed value (unlike -ffast-math), so
- * it is switched off for the GELU section only. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 /* exp(x) in float, vectorisable (no calls, no branches): Cody-Waite range
- * reduction x = k ln2 + r with |r| <= ln2/2, a degree-7 Taylor-like
- * polynomial for e^r (the Cephes expf coefficients, ~1 ulp), and 2^k built
- * from its exponent bits. The argument is clamped to [-87.3, 88.3] so 2^k
- * stays a normal float; callers only need exp for sigmoid(2u), where the
- * clamp changes results far below float resolution. NaN in gives a finite
- * value out: callers multiply by the original x, which carries the NaN. */
-static inline float exp_vec(float x) {
+ * reduction x = k ln2 + r with |r| <= ln2/2, the Cephes expf polynomial for
+ * e^r (~1 ulp), and 2^k built from its exponent bits. The argument is
+ * clamped to [lo, hi] = [-87.3, 88.3] so 2^k stays a normal float; callers
+ * only need exp for sigmoid(2u), where the clamp changes results far below
+ * float resolution. The clamp is written so that NaN maps to lo (keeping the
+ * float->int conversion defined); callers multiply by the original x, which
+ * carries the NaN. The bounds are parameters, not literals: see
+ * exp_clamp_bounds. */
+static inline float exp_vec(float x, float lo, float hi) {
     const float log2e = 1.44269504088896341f;
     const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    x = x > -87.3f ? x : -87.3f; /* written so that NaN maps to -87.3: the */
-    x = x < 88.3f ? x : 88.3f;   /* float->int conversion below stays defined */
+    x = x > lo ? x : lo;
+    x = x < hi ? x : hi;
     /* k = round(x log2 e) by the 1.5 * 2^23 trick: floorf/rintf are calls
      * that block vectorisation at -O2 without -ffast-math. */
     const float round_magic = 12582912.0f;
@@ -96,6 +89,17 @@ static inline float exp_vec(float x) {
     return y * pow2k.f;
 }
 
+/* The clamp bounds of exp_vec, read through volatile so the compiler sees
+ * run-time values. With literal bounds GCC (12, -O2, default -ftrapping-math)
+ * turns each clamp into a branch with exp constant-folded at the bound, and
+ * then either does not vectorise the loop or vectorises it with extra
+ * divisions and blends, about 2x slower. */
+static void exp_clamp_bounds(float *lo, float *hi) {
+    volatile float lo_v = -87.3f, hi_v = 88.3f;
+    *lo = lo_v;
+    *hi = hi_v;
+}
+
 /* Constants of the tanh approximation gelu(x) = 0.5 x (1 + tanh u),
  * u = sqrt(2/pi) (x + 0.044715 x^3) (Hendrycks & Gimpel; GPT-2). */
 #define GELU_S 0.7978845608028654f /* sqrt(2/pi) */
@@ -105,11 +109,13 @@ static inline float exp_vec(float x) {
  * (in place) is allowed; `omp simd` asserts there is no loop-carried
  * dependence, which holds even in place. */
 void gelu_forward(float *out, const float *in, long n) {
-#pragma omp parallel for simd schedule(static) if (n >= GELU_PAR_MIN)
+    float lo, hi;
+    exp_clamp_bounds(&lo, &hi);
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
     for (long i = 0; i < n; i++) {
         float x = in[i];
         float u = GELU_S * (x + GELU_C * x * x * x);
-        out[i] = x / (1.0f + exp_vec(-2.0f * u));
+        out[i] = x / (1.0f + exp_vec(-2.0f * u, lo, hi));
     }
 }
 
@@ -118,17 +124,15 @@ void gelu_forward(float *out, const float *in, long n) {
  * which equals 0.5(1 + tanh u) + 0.5 x (1 - tanh^2 u) u' since
  * 1 + tanh u = 2s and 1 - tanh^2 u = 4 s (1 - s). */
 void gelu_backward(float *din, const float *in, const float *dout, long n) {
-#pragma omp parallel for simd schedule(static) if (n >= GELU_PAR_MIN)
+    float lo, hi;
+    exp_clamp_bounds(&lo, &hi);
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
     for (long i = 0; i < n; i++) {
         float x = in[i];
         float x2 = x * x;
         float u = GELU_S * (x + GELU_C * x2 * x);
         float du = GELU_S * (1.0f + 3.0f * GELU_C * x2);
-        float s = 1.0f / (1.0f + exp_vec(-2.0f * u));
+        float s = 1.0f / (1.0f + exp_vec(-2.0f * u, lo, hi));
         din[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/report.h"
 #include "bfn/schedule.h"
@@ -14,6 +15,7 @@
 #include "run/evaluate.h"
 #include "run/runs.h"
 #include "run/setup.h"
+#include "run/sweep.h"
 #include "run/sample.h"
 #include "run/train.h"
 #include "store/db.h"
@@ -29,6 +31,7 @@ static const char *USAGE =
     "  eval  EXPERIMENT.ini [key=value ...]   test NLL against n, and the loss-against-time curve\n"
     "  run   EXPERIMENT.ini [key=value ...]   train, then eval\n"
     "  sample EXPERIMENT.ini --out FILE [key=value ...]   samples as a PNG grid (text: lines)\n"
+    "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
     "  runs                                   list runs with status and headline result\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve]         a run's rows as TSV on stdout\n"
@@ -46,8 +49,8 @@ static const char *USAGE =
 
 typedef struct {
     const char *cmd;
-    const char *profile, *out;
-    int force, quiet, threads, help;
+    const char *profile, *out, *slurm;
+    int force, quiet, threads, help, jobs;
     int n_pos;
     char *pos[16];
     int n_over;
@@ -66,6 +69,9 @@ static int parse_cli(int argc, char **argv, cli *c) {
         else if (strcmp(a, "--profile") == 0 && i + 1 < argc) c->profile = argv[++i];
         else if (strcmp(a, "--out") == 0 && i + 1 < argc) c->out = argv[++i];
         else if (strcmp(a, "--threads") == 0 && i + 1 < argc) c->threads = atoi(argv[++i]);
+        else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) c->jobs = atoi(argv[++i]);
+        else if (strncmp(a, "-j", 2) == 0 && a[2]) c->jobs = atoi(a + 2);
+        else if (strcmp(a, "--slurm") == 0 && i + 1 < argc) c->slurm = argv[++i];
         else if (strcmp(a, "--db") == 0 && i + 1 < argc) setenv("BFN_DB", argv[++i], 1);
         else if (strncmp(a, "--", 2) == 0) {
             fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", a);
@@ -115,6 +121,21 @@ static int cmd_experiment(const cli *c) {
     }
     bfn_db_close(db);
     bfn_config_free(cfg);
+    return rc == BFN_OK ? 0 : fail(rc);
+}
+
+static int cmd_sweep(const cli *c) {
+    if (c->help || c->n_pos < 1) {
+        printf("usage: bfn sweep SWEEP.ini [--profile P] [-j N] [--threads T] [--slurm FILE] [key=value ...]\n");
+        return c->help ? 0 : 2;
+    }
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) return fail(bfn_error(BFN_EIO, "cannot find the bfn executable (/proc/self/exe)"));
+    self[len] = '\0';
+    bfn_sweep_opts o = {.profile = c->profile, .jobs = c->jobs, .threads = c->threads, .quiet = c->quiet,
+                        .slurm_out = c->slurm, .n_over = c->n_over, .overrides = c->over};
+    int rc = bfn_sweep(c->pos[0], self, &o);
     return rc == BFN_OK ? 0 : fail(rc);
 }
 
@@ -183,6 +204,7 @@ int main(int argc, char **argv) {
         return cmd_experiment(&c);
     if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
+    if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "schedules")) {
         for (const char *const *n = bfn_schedule_names(); *n; n++) printf("%s\n", *n);
         return 0;

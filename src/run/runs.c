@@ -64,8 +64,21 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *what, FILE *out) {
               "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, n = 0, n";
     else if (strcmp(what, "curve") == 0)
         sql = "SELECT ckpt_step, name, bin, t, value, se FROM curve WHERE run = ?1 ORDER BY ckpt_step, name, bin";
+    else if (strcmp(what, "losscurve") == 0)
+        /* The losses-against-time figure: L^inf(t), its running integral
+         * (midpoint rule over the equal-width bins, up to each bin's right
+         * edge), L^r at t, and integral + L^r = the total loss if transmission
+         * stopped at t. Latest checkpoint only. */
+        sql = "WITH c AS (SELECT * FROM curve WHERE run = ?1 AND ckpt_step = "
+              "  (SELECT MAX(ckpt_step) FROM curve WHERE run = ?1)), "
+              "nb AS (SELECT COUNT(*) AS n FROM c WHERE name = 'linf'), "
+              "l AS (SELECT bin, t, value, se, SUM(value) OVER (ORDER BY bin) / (SELECT n FROM nb) AS cum "
+              "  FROM c WHERE name = 'linf') "
+              "SELECT l.t, l.value AS linf, l.se AS linf_se, l.cum AS linf_integral, r.value AS recon, "
+              "  r.se AS recon_se, l.cum + r.value AS total FROM l JOIN c r ON r.name = 'recon' AND r.bin = l.bin "
+              "ORDER BY l.bin";
     else
-        return bfn_error(BFN_EINVAL, "export: '%s' is not metric, eval or curve", what);
+        return bfn_error(BFN_EINVAL, "export: '%s' is not metric, eval, curve or losscurve", what);
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "export");

@@ -182,7 +182,10 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
     const long keep_every = bfn_cfg_int(cfg, "train.keep_every"), val_every = bfn_cfg_int(cfg, "train.val_every");
     const double clip = bfn_cfg_real(cfg, "train.clip");
     const long n_train = s->data.n[BFN_SPLIT_TRAIN];
-    const char *die_at = getenv("BFN_DIE_AT_STEP"); /* test hook: SIGKILL ourselves */
+    /* Fault injection for the tests (as SQLite does): die by SIGKILL after a
+     * step, or make a step's loss NaN. */
+    const char *die_at = getenv("BFN_DIE_AT_STEP");
+    const char *nan_at = getenv("BFN_FAULT_NAN_AT_STEP");
     const int tty = isatty(2) && !opts->quiet;
     double loss_acc = 0, norm_acc = 0, t0 = now_sec();
     long acc_n = 0, step0 = tr->step;
@@ -206,6 +209,7 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         double loss = bfn_batch_loss(s, s->params, &tr->w, B, nstep ? BFN_LOSS_NSTEP : BFN_LOSS_CTS, n, 0,
                                      tr->noise, 1) / B;
         tr->step++;
+        if (nan_at && tr->step == atol(nan_at)) loss = NAN;
         if (!isfinite(loss)) {
             bfn_db_metric(tr->db, s->key, "train.loss", tr->step, loss);
             bfn_db_flush(tr->db);

@@ -1,11 +1,16 @@
 /* ckpt.c: HDF5 checkpoints for exact resume (layout in ckpt.h).
  *
- * Integrity: the file uses the HDF5 1.8+ object formats (libver bounds V18..
- * latest), whose superblock and object headers carry checksums, and every
- * dataset is stored as one chunk with the Fletcher-32 filter, which HDF5
- * verifies on read. So a truncated file, a flipped metadata byte and a
- * flipped tensor byte all fail to load (BFN_ECORRUPT) instead of resuming
- * from garbage. Modification times are not recorded (obj_track_times off),
+ * Integrity: the file uses the HDF5 1.10 object formats (libver bounds
+ * V110..latest; readers need HDF5 >= 1.10), whose superblock and object
+ * headers carry checksums, and every dataset is stored as one chunk with the
+ * Fletcher-32 filter, which HDF5 verifies on read. With one chunk, the 1.10
+ * format keeps the chunk's address inside the checksummed object header
+ * (the 1.8 format uses an unchecksummed B-tree node, where a flipped byte
+ * loaded wrong data silently: tests/test_ckpt.c's byte-flip sweep found it).
+ * The config text, which HDF5 stores without a checksum when it exceeds
+ * 64 KiB, is checked against the config_sha256 attribute. So a truncated
+ * file, a flipped metadata byte and a flipped tensor byte all fail to load
+ * (BFN_ECORRUPT) instead of resuming from garbage. Modification times are not recorded (obj_track_times off),
  * so saving the same state twice gives byte-identical files.
  *
  * Atomicity: write PATH.tmp, flush, close, fsync it, rename over PATH, fsync

@@ -1,7 +1,8 @@
 /* ckpt.h: HDF5 checkpoints for exact resume.
  *
  * Layout (format "bfn-harness-checkpoint", version BFN_CKPT_VERSION):
- *   /            attrs: format, version, run_key, git_commit, config (text)
+ *   /            attrs: format, version, run_key, git_commit, config (text),
+ *                config_sha256 (hex sha256 of config, checked on load)
  *   /state       attrs: step, best_val, best_step, data_epoch, data_pos, data_seed
  *   /model/params/<tensor name>  float32, shape as in the layout
  *   /model/ema/<tensor name>
@@ -45,7 +46,11 @@ typedef struct {
 int bfn_ckpt_save(const char *path, const bfn_ckpt *c);
 /* Restore into c: buffers and rngs must be allocated with the same layout and
  * generator types. run_key/git_commit/config are not changed. If
- * config_out is non-NULL it receives a malloc'd copy of the stored config. */
+ * config_out is non-NULL it receives a malloc'd copy of the stored config.
+ * A NULL tensor buffer is skipped (on save: not written; on load: not read).
+ * If c->run_key is non-empty it must equal the stored run key. The scalars
+ * and c->adam are set only on success; on failure tensor buffers and RNG
+ * states may be partly overwritten. A missing file is BFN_EIO. */
 int bfn_ckpt_load(const char *path, bfn_ckpt *c, char **config_out);
 /* sha256 of a file as 64 hex chars + NUL (libmd). */
 int bfn_file_sha256(const char *path, char hex[65]);

@@ -1,0 +1,37 @@
+/* sweep.h: run a grid of experiments as separate processes.
+ *
+ * A sweep file (INI) names a base experiment and the runs to make from it:
+ *
+ *   [sweep]
+ *   experiment = experiments/cifar.ini   ; base experiment file
+ *   jobs = 2                             ; parallel processes (-j overrides)
+ *   [run cts256]                         ; one run: experiment.name = cts256 ...
+ *   bfn.family = continuous              ; ... plus these overrides
+ *   [grid]                               ; optional: every run is crossed with
+ *   train.seed = 1, 2, 3                 ; every combination of these values
+ *
+ * A grid multiplies the runs; each grid point appends "_<value>..." to the
+ * run's experiment name. Every run executes as `bfn run EXPERIMENT --profile P
+ * overrides...` in its own process (OpenBLAS/OpenMP threads = cores / jobs),
+ * so a sweep is resumable for free: finished runs are skipped and unfinished
+ * ones resume from their checkpoints. With --slurm, a job-array script is
+ * written instead (one array task per run). */
+#ifndef BFN_RUN_SWEEP_H
+#define BFN_RUN_SWEEP_H
+
+typedef struct {
+    const char *profile; /* NULL: each experiment's default */
+    int jobs;            /* 0: the sweep file's `jobs`, else 1 */
+    int threads;         /* per process; 0: cores / jobs */
+    int quiet;
+    const char *slurm_out; /* write an sbatch script here instead of running */
+    int n_over;
+    char *const *overrides; /* applied to every run (after the run's own) */
+} bfn_sweep_opts;
+
+/* Expand the sweep into command lines and run them (or write the Slurm
+ * script). Returns BFN_OK when every run succeeded; otherwise the first
+ * failure's code, after all runs were attempted. */
+int bfn_sweep(const char *path, const char *self_exe, const bfn_sweep_opts *opts);
+
+#endif

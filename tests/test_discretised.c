@@ -1,0 +1,751 @@
+/* test_discretised.c: the discretised-data family (src/bfn/discretised.c) and
+ * the discretised-Gaussian helpers it shares with continuous data (gauss.c).
+ *
+ * References are independent of the implementation's algebra:
+ *   - the CDF against libm erfc, bin masses against Simpson integrals of the
+ *     Gaussian density (no CDF at all);
+ *   - the noise-to-data conversion against [CODE]'s formula written with
+ *     gamma = 1 - sigma1^(2t) (the implementation uses beta from the schedule);
+ *   - L^inf against sum_k p_k c_k (the implementation sums tail probabilities);
+ *   - L^n against a Simpson quadrature over y of the KL written with literal
+ *     Gaussian log-densities and torch's clamped mixture weights (the
+ *     implementation walks a recurrence with a cut-off and never forms a
+ *     log-density), and L^n -> L^inf as n grows;
+ *   - every gradient against a central finite difference.
+ * Monte Carlo tolerances are 5 standard errors estimated from the samples
+ * (false-failure probability ~6e-7 per check; seeds are fixed anyway). */
+#include "testutil.h"
+
+#include <float.h>
+#include <omp.h>
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "bfn/family.h"
+#include "bfn/gauss.h"
+#include "util/err.h"
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static bfn_family make_family(int D, int K, double sigma1) {
+    bfn_schedule s;
+    bfn_schedule_params p = {.sigma1 = sigma1};
+    assert_int_equal(bfn_schedule_init(&s, "exponential", &p), BFN_OK);
+    bfn_family f;
+    int rc = bfn_discretised_init(&f, D, K, s);
+    if (rc != BFN_OK) print_error("%s\n", bfn_last_error());
+    assert_int_equal(rc, BFN_OK);
+    return f;
+}
+
+static gsl_rng *new_rng(unsigned long seed) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    return r;
+}
+
+static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
+
+/* [CODE]'s conversion, written with gamma = 1 - sigma1^(2 t_c) exactly as
+ * noise_pred_params_to_data_pred_params does. */
+static void official_coefs(double sigma1, double t, double *a, double *b) {
+    double pv = pow(sigma1 * sigma1, t < 1e-6 ? 1e-6 : t), gamma = 1.0 - pv;
+    *a = 1.0 / gamma;
+    *b = sqrt(pv / gamma);
+}
+
+/* Network outputs that give (mu_x, s) for input mean mu at time t. */
+static void set_output(const bfn_family *f, double t, float mu_in, double mu_x, double s, float *o) {
+    bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
+    o[0] = (float)((np.a * mu_in - mu_x) / np.b);
+    o[1] = (float)log(s / np.b);
+}
+
+/* (mu_x, s) the family will see from float outputs (same arithmetic, with
+ * the clamps of PAPER.md §4.4). */
+static void actual_output(const bfn_family *f, double t, float mu_in, const float *o, double *mu_x, double *s) {
+    bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
+    double l = o[1] < -10.0f ? -10.0 : o[1] > 10.0f ? 10.0 : o[1];
+    *mu_x = np.a * mu_in - np.b * o[0];
+    *s = np.b * exp(l);
+    if (*s < 1e-3) *s = 1e-3;
+    if (*s > 10.0) *s = 10.0;
+}
+
+/* Bin masses straight from erfc, each as a difference of the two tails on the
+ * side of the mean (reference for everything that uses p_k). */
+static void ref_probs(double mu, double s, int K, double *p) {
+    for (int k = 0; k < K; k++) {
+        double zl = k == 0 ? -INFINITY : (-1.0 + 2.0 * k / K - mu) / s;
+        double zu = k == K - 1 ? INFINITY : (-1.0 + 2.0 * (k + 1) / K - mu) / s;
+        if (zl >= 0.0) p[k] = 0.5 * (erfc(zl / sqrt(2.0)) - erfc(zu / sqrt(2.0)));
+        else p[k] = 0.5 * (erfc(-zu / sqrt(2.0)) - erfc(-zl / sqrt(2.0)));
+    }
+}
+
+static double log_normal(double y, double mu, double sd) {
+    double z = (y - mu) / sd;
+    return -0.5 * z * z - log(sd) - 0.5 * log(2.0 * M_PI);
+}
+
+/* n * KL(N(x, 1/a) || sum_k w_k N(c_k, 1/a)) with torch's weights
+ * w = clamp(p, eps, 1-eps)/sum (eps = FLT_EPSILON), by composite Simpson
+ * over y in x +- 12 sd with 8000 intervals. The integrand is smooth on the
+ * scale min(sd, sd^2/h) resolved by the step 24 sd/8000 in every case used
+ * below, so the quadrature error is far below the Monte Carlo tolerances. */
+static double ref_nkl(double mu, double s, int K, double x, double a, double n) {
+    double *p = bfn_xmalloc((size_t)K * sizeof *p), *v = bfn_xmalloc((size_t)K * sizeof *v), sq = 0.0;
+    ref_probs(mu, s, K, p);
+    for (int k = 0; k < K; k++) {
+        p[k] = p[k] < FLT_EPSILON ? FLT_EPSILON : p[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : p[k];
+        sq += p[k];
+    }
+    for (int k = 0; k < K; k++) p[k] = log(p[k] / sq); /* now ln w_k */
+    double sd = 1.0 / sqrt(a), lo = x - 12.0 * sd, step = 24.0 * sd / 8000, sum = 0.0;
+    for (int i = 0; i <= 8000; i++) {
+        double y = lo + i * step, m = -INFINITY, acc = 0.0;
+        for (int k = 0; k < K; k++) {
+            v[k] = p[k] + log_normal(y, -1.0 + (2.0 * k + 1.0) / K, sd);
+            if (v[k] > m) m = v[k];
+        }
+        for (int k = 0; k < K; k++) acc += exp(v[k] - m);
+        double ls = log_normal(y, x, sd);
+        double fy = exp(ls) * (ls - (m + log(acc)));
+        sum += (i == 0 || i == 8000 ? 1.0 : i % 2 ? 4.0 : 2.0) * fy;
+    }
+    free(p);
+    free(v);
+    return n * sum * step / 3.0;
+}
+
+/* ---- standard normal and discretised Gaussian ------------------------------------ */
+
+/* The Mills-ratio CDF against erfc on a dense grid of z in [-12, 12].
+ * Tolerance on the tail probability: relative 4 eps (1 + z^2), eps = 2^-52.
+ * The fit is 1.3e-17 and the polynomial adds a few ulp, but exp(-z^2/2) carries
+ * the rounding of z^2 (absolute ~ z^2 eps/2 in the exponent, the same relative
+ * error in the tail); an input z rounded to 1 ulp moves the exact Q by as much
+ * (|d ln Q/dz| ~ z), so this is the accuracy any caller can use. A wrong
+ * coefficient or interval gives errors of 1e-10 or more. Also Phi + Q = 1. */
+static void test_norm_cdf_matches_erfc(void **state) {
+    double worst = 0.0, worst_z = 0.0;
+    for (int i = -240000; i <= 240000; i++) {
+        double z = i * 5e-5, lo, up;
+        bfn_norm_cdf2(z, &lo, &up);
+        double tail = z < 0 ? lo : up, ref = 0.5 * erfc(fabs(z) / sqrt(2.0));
+        double ratio = fabs(tail - ref) / ref / (DBL_EPSILON * (1.0 + z * z));
+        if (ratio > worst) { worst = ratio; worst_z = z; }
+        assert_close(lo + up, 1.0, 2e-16);
+    }
+    if (worst > 4.0) print_error("CDF error %g eps (1 + z^2) at z = %g\n", worst, worst_z);
+    assert_true(worst <= 4.0);
+}
+
+/* Bin masses vs Simpson integrals of phi over each bin in z-space, step
+ * hz = min(0.002, 0.01/max|z|) and >= 16 intervals per bin. Composite Simpson
+ * errs locally by hz^4 |He_4(z)|/90 relative to phi (He_4 = z^4 - 6z^2 + 3),
+ * so <= 1e-10 relative everywhere (also deep in the tails), and by <= width *
+ * hz^4 * 1.2/180 < width * 1.1e-13 absolute. The open edge bins are integrated
+ * over [-40, z_1] and [z_{K-1}, 40] (the mass beyond is < 1e-300). Checks:
+ * absolute 1e-11; relative 1e-7 for p > 1e-300 (this exercises the tail form;
+ * for the range-cut bfn_dgauss_probs a bin may also be off by <= Q(10) =
+ * 7.6e-24 absolute, as documented); sum 1 to 1e-13. */
+static double simpson_phi(double za, double zb) {
+    if (!(zb > za)) return 0.0;
+    double zmax = fmax(fabs(za), fabs(zb)), hmax = fmin(0.002, 0.01 / zmax);
+    int n = (int)ceil((zb - za) / hmax);
+    if (n < 16) n = 16;
+    if (n % 2) n++;
+    double hz = (zb - za) / n, sum = 0.0;
+    for (int i = 0; i <= n; i++) {
+        double w = (i == 0 || i == n) ? 1.0 : (i % 2 ? 4.0 : 2.0);
+        sum += w * bfn_norm_pdf(za + i * hz);
+    }
+    return sum * hz / 3.0;
+}
+
+static void check_probs_vs_simpson(double mu, double s, int K) {
+    double *p = bfn_xmalloc((size_t)K * sizeof *p), total = 0.0;
+    bfn_dgauss_probs(mu, s, K, p);
+    for (int k = 0; k < K; k++) {
+        double za = k == 0 ? -40.0 : (-1.0 + 2.0 * k / K - mu) / s;
+        double zb = k == K - 1 ? 40.0 : (-1.0 + 2.0 * (k + 1) / K - mu) / s;
+        if (za < -40.0) za = -40.0;
+        if (zb > 40.0) zb = 40.0;
+        double ref = simpson_phi(za, zb);
+        if (fabs(p[k] - ref) > 1e-11) print_error("mu %g s %g K %d bin %d: %.17g vs %.17g\n", mu, s, K, k, p[k], ref);
+        assert_true(fabs(p[k] - ref) <= 1e-11);
+        if (ref > 1e-300) assert_true(fabs(p[k] - ref) <= 1e-7 * ref + 7.7e-24);
+        /* the uncut single-bin helper agrees too */
+        double pb = bfn_dgauss_bin_prob(mu, s, K, k);
+        if (!(fabs(pb - ref) <= 1e-11 && (ref < 1e-300 || fabs(pb - ref) <= 1e-7 * ref)))
+            print_error("mu %g s %g K %d bin %d: uncut %.17g vs %.17g\n", mu, s, K, k, pb, ref);
+        assert_true(fabs(pb - ref) <= 1e-11 && (ref < 1e-300 || fabs(pb - ref) <= 1e-7 * ref));
+        total += p[k];
+    }
+    assert_close(total, 1.0, 1e-13);
+    free(p);
+}
+
+static void test_bin_probs_simpson(void **state) {
+    const double cases[][2] = {{0.0, 0.3}, {0.013, 0.004}, {-0.97, 0.05}, {1.4, 0.2},
+                               {-2.5, 0.8}, {0.5, 10.0}, {0.31, 1e-3}, {0.99, 0.02}};
+    const int Ks[] = {16, 256};
+    for (int ki = 0; ki < 2; ki++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            check_probs_vs_simpson(cases[c][0], cases[c][1], Ks[ki]);
+}
+
+/* The boundary table (phi by a restarted recurrence, tails by the Mills
+ * ratio) against bfn_norm_pdf / bfn_norm_cdf2 at every in-range boundary, for
+ * K up to 4096 and s from 1e-3 to 10. Tolerance relative eps (48 + 2 z^2):
+ * <= 16 chained products of ~1 ulp between restarts plus the z^2 ulp both
+ * sides' exp(-z^2/2) carry (measured worst ~104 ulp at |z| ~ 10). */
+static void test_boundary_table(void **state) {
+    static double lo[4097], up[4097], pdf[4097];
+    const double mus[] = {0.0, 0.013, -0.97, 1.4, -2.5, 0.5, 0.31, 0.99};
+    const double ss[] = {0.3, 0.004, 0.05, 0.2, 0.8, 10.0, 1e-3, 0.02, 3.0};
+    for (int K = 16; K <= 4096; K *= 16)
+        for (int a = 0; a < 8; a++)
+            for (int b = 0; b < 9; b++) {
+                int jlo, jhi;
+                bfn_dgauss_range(mus[a], ss[b], K, &jlo, &jhi);
+                bfn_dgauss_table(mus[a], ss[b], K, jlo, jhi, lo, up, pdf);
+                for (int j = jlo; j <= jhi; j++) {
+                    double z = (bfn_bin_boundary(j, K) - mus[a]) / ss[b], l, u, tol = DBL_EPSILON * (48 + 2 * z * z);
+                    bfn_norm_cdf2(z, &l, &u);
+                    assert_true(fabs(pdf[j] - bfn_norm_pdf(z)) <= tol * bfn_norm_pdf(z));
+                    if (z < 0) assert_true(fabs(lo[j] - l) <= tol * l && up[j] == 1.0 - lo[j]);
+                    else assert_true(fabs(up[j] - u) <= tol * u && lo[j] == 1.0 - up[j]);
+                }
+            }
+}
+
+/* The official log_prob: -ln p when p >= 1e-5, else ln N(c; mu, s) + ln(2/K). */
+static void test_log_prob_fallback(void **state) {
+    int K = 16;
+    /* p of bin 3 under N(0.9, 0.05^2) is ~1e-60: fallback (density x width) */
+    double mu = 0.9, s = 0.05, c = bfn_bin_centre(3, K);
+    assert_true(bfn_dgauss_bin_prob(mu, s, K, 3) < 1e-5);
+    assert_close(bfn_dgauss_log_prob(mu, s, K, 3), log_normal(c, mu, s) + log(2.0 / K), 1e-9);
+    /* a bin with mass well above 1e-5 uses ln p */
+    double p[16];
+    ref_probs(mu, s, K, p);
+    int k = bfn_bin_index(0.8, K);
+    assert_true(p[k] > 1e-3);
+    assert_close(bfn_dgauss_log_prob(mu, s, K, k), log(p[k]), 1e-12);
+    /* the open top bin collects the whole upper tail: p = Q((b_{K-1} - mu)/s) */
+    double z_top = ((1.0 - 2.0 / K) - 1.5) / 0.1;
+    assert_close(bfn_dgauss_log_prob(1.5, 0.1, K, K - 1), log(0.5 * erfc(z_top / sqrt(2.0))), 1e-12);
+    /* index map: centres map to themselves, values outside [-1, 1] to the edges */
+    for (int j = 0; j < K; j++) assert_int_equal(bfn_bin_index(bfn_bin_centre(j, K), K), j);
+    assert_int_equal(bfn_bin_index(-3.0, K), 0);
+    assert_int_equal(bfn_bin_index(7.0, K), K - 1);
+    assert_int_equal(bfn_bin_index(NAN, K), 0);
+}
+
+/* bfn_noise_pred_at (beta from the schedule) vs [CODE]'s gamma = 1 - sigma1^(2t):
+ * relative 1e-10 (the official form loses ~1e-16/gamma to cancellation,
+ * gamma >= 1.4e-2 at t >= 1e-3). */
+static void test_noise_pred_matches_official(void **state) {
+    bfn_family f = make_family(1, 16, 1e-3);
+    const double ts[] = {1e-3, 0.1, 0.5, 0.9, 1.0};
+    for (int i = 0; i < 5; i++) {
+        double a, b;
+        official_coefs(1e-3, ts[i], &a, &b);
+        bfn_noise_pred np = bfn_noise_pred_at(&f.sched, ts[i]);
+        assert_int_equal(np.zero, 0);
+        assert_close(np.a, a, 1e-10 * a);
+        assert_close(np.b, b, 1e-10 * b);
+    }
+    assert_int_equal(bfn_noise_pred_at(&f.sched, 5e-7).zero, 1);
+    assert_int_equal(bfn_noise_pred_at(&f.sched, 0.0).zero, 1);
+    bfn_family_free(&f);
+}
+
+/* ---- losses ---------------------------------------------------------------------- */
+
+/* L^inf = -ln(sigma1) sigma1^(-2t) (x - sum_k p_k c_k)^2, with p from erfc and
+ * the weight from the official formula. Relative 2e-6: the float loss output
+ * (6e-8) and float inputs (the reference recomputes (mu_x, s) from them). */
+static void test_loss_cts_value(void **state) {
+    const int Ks[] = {16, 256};
+    for (int ki = 0; ki < 2; ki++) {
+        int K = Ks[ki], D = 4;
+        bfn_family f = make_family(D, K, 1e-3);
+        float x[4], t[1] = {0.37f}, theta[8], out[8], loss[1];
+        const double mus[4] = {0.1, -1.3, 0.98, 3.0}, ss[4] = {0.05, 0.3, 0.01, 0.5};
+        double ref = 0.0;
+        for (int d = 0; d < D; d++) {
+            x[d] = (float)bfn_bin_centre((d * 5 + 1) % K, K);
+            theta[2 * d] = 0.2f * d - 0.3f;
+            theta[2 * d + 1] = 1.0f;
+            set_output(&f, t[0], theta[2 * d], mus[d], ss[d], out + 2 * d);
+            double mu, s, p[256], kh = 0.0;
+            actual_output(&f, t[0], theta[2 * d], out + 2 * d, &mu, &s);
+            ref_probs(mu, s, K, p);
+            for (int k = 0; k < K; k++) kh += p[k] * bfn_bin_centre(k, K);
+            double w = -log(1e-3) * pow(1e-3, -2.0 * t[0]);
+            ref += w * (x[d] - kh) * (x[d] - kh) / D;
+        }
+        f.ops->loss_cts(&f, 1, x, t, theta, out, loss, NULL, 1.0f);
+        assert_close(loss[0], ref, 2e-6 * ref);
+        /* t < 1e-6: mu_x = 0, sigma_x = 1 whatever the network says */
+        t[0] = 0.0f;
+        f.ops->output_mean(&f, 1, theta, t, out, x);
+        double p[256], kh = 0.0;
+        ref_probs(0.0, 1.0, K, p);
+        for (int k = 0; k < K; k++) kh += p[k] * bfn_bin_centre(k, K);
+        for (int d = 0; d < D; d++) assert_close(x[d], kh, 1e-7);
+        bfn_family_free(&f);
+    }
+}
+
+/* Central finite differences of loss[0] w.r.t. every output. The step moves
+ * mu_x by 1e-3 s (channel 0) or ln sigma by 1e-3 (channel 1), so the
+ * truncation error is ~1e-6 relative; the float loss adds <= 1.2e-7 |L| /
+ * (actual step) absolute. Tolerance: 2e-3 relative + 4x that float term +
+ * 1e-9. Channels whose clamp is active must have gradient exactly 0. */
+typedef void (*loss_fn)(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
+                        const float *theta, const float *out, float *loss, float *grad, unsigned long seed);
+
+static void call_cts(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
+                     const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+    f->ops->loss_cts(f, B, x, t, theta, out, loss, grad, 1.0f);
+}
+
+static void call_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
+                   const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+    gsl_rng *r = new_rng(seed); /* identical Monte Carlo samples in every call */
+    f->ops->loss_n(f, B, x, t, alpha, n, theta, out, r, loss, grad, 1.0f);
+    gsl_rng_free(r);
+}
+
+static void fd_check(const bfn_family *f, loss_fn fn, const float *x, float t, float alpha, double n,
+                     const float *theta, float *out, const int *clamped) {
+    int D = f->D;
+    float loss[1], lp[1], lm[1], *g = falloc((size_t)D * 2), *gd = falloc((size_t)D * 2);
+    fn(f, 1, x, &t, &alpha, n, theta, out, loss, g, 77);
+    bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
+    for (int i = 0; i < 2 * D; i++) {
+        double mu, s;
+        actual_output(f, t, theta[2 * (i / 2)], out + 2 * (i / 2), &mu, &s);
+        float o = out[i];
+        double h = i % 2 == 0 ? 1e-3 * s / np.b : 1e-3;
+        float op = (float)(o + h), om = (float)(o - h);
+        out[i] = op;
+        fn(f, 1, x, &t, &alpha, n, theta, out, lp, gd, 77);
+        out[i] = om;
+        fn(f, 1, x, &t, &alpha, n, theta, out, lm, gd, 77);
+        out[i] = o;
+        double step = (double)op - (double)om, fd = ((double)lp[0] - (double)lm[0]) / step;
+        double tol = 2e-3 * fmax(fabs(g[i]), fabs(fd)) + 4.0 * 1.2e-7 * fabs(loss[0]) / step + 1e-9;
+        if (clamped && clamped[i]) {
+            assert_true(g[i] == 0.0f);
+            tol = 4.0 * 1.2e-7 * fabs(loss[0]) / step + 1e-9;
+        }
+        if (fabs(g[i] - fd) > tol)
+            print_error("output %d: grad %.9g fd %.9g (loss %.9g, tol %.3g)\n", i, g[i], fd, loss[0], tol);
+        assert_true(fabs(g[i] - fd) <= tol);
+    }
+    free(g);
+    free(gd);
+}
+
+/* Cases per K: interior with a good prediction, x in the bottom edge bin with
+ * mu_x just outside, x in the top edge bin, mu_x far outside [-1, 1] (3.0 for
+ * L^inf; -2.5 / 1.3 for L^n), a wide sigma_x, and x's bin 5.8 std below the
+ * mean (p ~ 3e-9, clamped to the 1.2e-7 floor, so its gradient must be cut;
+ * the steps keep every bin clear of the floor's kink). Clamped case:
+ * ln sigma_eps beyond 10 and sigma_x below 1e-3. */
+static void run_fd(int K, int use_n) {
+    enum { D = 7 };
+    bfn_family f = make_family(D, K, 1e-3);
+    float t = 0.43f, x[D], theta[2 * D], out[2 * D];
+    bfn_noise_pred np = bfn_noise_pred_at(&f.sched, t);
+    const int xb[D] = {K / 2, 0, K - 1, K / 3, K / 4, K - 2, K / 5};
+    const double ss[D] = {0.04, 0.03, 0.1, use_n ? 0.8 : 0.5, use_n ? 0.2 : 2.0, 0.05, 0.05};
+    for (int d = 0; d < D; d++) {
+        x[d] = (float)bfn_bin_centre(xb[d], K);
+        theta[2 * d] = 0.3f * x[d];
+        theta[2 * d + 1] = 1.0f;
+        const double mus[D] = {x[0] + 0.3 / K, -1.02, 0.93, use_n ? -2.5 : 3.0, use_n ? 1.3 : -0.2, 0.8,
+                               x[6] + 1.0 / K + 5.8 * 0.05};
+        set_output(&f, t, theta[2 * d], mus[d], ss[d], out + 2 * d);
+    }
+    /* alpha for n = 50 at i = ceil(t n), and one much larger accuracy */
+    int n = 50, i = (int)ceil(t * n);
+    float alpha = (float)bfn_schedule_alpha(&f.sched, i, n);
+    fd_check(&f, use_n ? call_n : call_cts, x, t, alpha, n, theta, out, NULL);
+    if (use_n) fd_check(&f, call_n, x, t, 2e4f, 1000.0, theta, out, NULL);
+    int clamped[2 * D] = {0};
+    out[3] = 12.0f; /* ln sigma_eps = 12, beyond the [-10, 10] clamp */
+    clamped[3] = 1;
+    out[5] = (float)log(5e-4 / np.b); /* sigma_x below 1e-3 */
+    clamped[5] = 1;
+    fd_check(&f, use_n ? call_n : call_cts, x, t, alpha, n, theta, out, clamped);
+    bfn_family_free(&f);
+}
+
+static void test_grad_loss_cts_k16(void **state) { run_fd(16, 0); }
+static void test_grad_loss_cts_k256(void **state) { run_fd(256, 0); }
+static void test_grad_loss_n_k16(void **state) { run_fd(16, 1); }
+static void test_grad_loss_n_k256(void **state) { run_fd(256, 1); }
+
+/* Monte Carlo L^n against the quadrature reference. B examples x D identical
+ * dimensions: each example's loss is a mean of D * n_mc samples, and the B
+ * example means are iid, so their spread gives the standard error. Tolerance
+ * 5 SE + 1e-5 relative (float outputs, quadrature). */
+static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, double a, double n) {
+    const int B = 24, D = 128;
+    bfn_family f = make_family(D, K, 1e-3);
+    float t = 0.5f, alpha = (float)a;
+    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
+    float tt[24], al[24], loss[24];
+    for (int b = 0; b < B; b++) { tt[b] = t; al[b] = alpha; }
+    for (int i = 0; i < B * D; i++) {
+        x[i] = (float)bfn_bin_centre(xbin, K);
+        theta[2 * i] = 0.1f;
+        theta[2 * i + 1] = 1.0f;
+        set_output(&f, t, 0.1f, mu_x, s, out + 2 * i);
+    }
+    double mu, sx;
+    actual_output(&f, t, 0.1f, out, &mu, &sx);
+    double ref = ref_nkl(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n);
+    gsl_rng *r = new_rng(5);
+    f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
+    double m = 0.0, v = 0.0;
+    for (int b = 0; b < B; b++) m += loss[b] / B;
+    for (int b = 0; b < B; b++) v += (loss[b] - m) * (loss[b] - m) / (B - 1);
+    double se = sqrt(v / B);
+    if (fabs(m - ref) > 5.0 * se + 1e-5 * fabs(ref))
+        print_error("K %d mu %g s %g bin %d a %g: MC %.8g +- %.3g vs quadrature %.8g\n", K, mu, sx, xbin, a, m, se, ref);
+    assert_true(fabs(m - ref) <= 5.0 * se + 1e-5 * fabs(ref));
+    gsl_rng_free(r);
+    free(x);
+    free(theta);
+    free(out);
+    bfn_family_free(&f);
+}
+
+static void test_loss_n_vs_quadrature(void **state) {
+    /* K = 16: moderate accuracy; mass far from x (floor matters); edge bin */
+    check_ln_vs_quadrature(16, 0.05, 0.1, 8, 30.0, 10.0);
+    check_ln_vs_quadrature(16, 0.9, 0.05, 2, 400.0, 10.0);
+    check_ln_vs_quadrature(16, -1.2, 0.1, 0, 3000.0, 100.0);
+    /* K = 256: tiny accuracy (window = all bins), large accuracy (few bins),
+     * confident-wrong output (x's bin below the floor), wide output */
+    check_ln_vs_quadrature(256, 0.0, 0.2, 140, 0.5, 10.0);
+    check_ln_vs_quadrature(256, 0.3, 0.01, 166, 5e4, 100.0);
+    check_ln_vs_quadrature(256, -0.5, 0.02, 200, 2e4, 1000.0);
+    check_ln_vs_quadrature(256, 0.2, 3.0, 255, 50.0, 10.0);
+}
+
+/* The kernel against a direct evaluation on the SAME Monte Carlo samples
+ * (replayed: one ziggurat normal per (b, d, sample), in that order): literal
+ * Gaussian log-densities over all K bins with torch's clamped weights and a
+ * log-sum-exp, no recurrences and no cut. The walk's rounding (< 1e-13), its
+ * cut (< 2e-14) and the float output (6e-8) leave the per-example mean within
+ * 1e-6 of the mean absolute per-sample term. Dimensions cover tiny accuracies
+ * (walks reaching both edges), medium (vector lanes), huge (a few bins),
+ * y beyond the edges and outputs far outside [-1, 1]. */
+static void test_loss_n_matches_direct_sum(void **state) {
+    const int Ks[] = {16, 256, 1000};
+    for (int ki = 0; ki < 3; ki++) {
+        int K = Ks[ki], D = 8, n_mc = 10;
+        bfn_family f = make_family(D, K, 1e-3);
+        const float al[3] = {0.3f, 400.0f, 3e5f};
+        for (int ai = 0; ai < 3; ai++) {
+            float t = 0.4f, x[8], theta[16], out[16], loss[1];
+            const double mus[8] = {0.0, -1.5, 0.97, 2.5, -0.3, 0.6, 0.05, -0.99};
+            const double ss[8] = {0.3, 0.1, 0.02, 0.5, 1e-3, 5.0, 0.04, 0.2};
+            for (int d = 0; d < D; d++) {
+                x[d] = (float)bfn_bin_centre((d * 37 + 3) % K, K);
+                theta[2 * d] = 0.1f * d;
+                theta[2 * d + 1] = 1.0f;
+                set_output(&f, t, theta[2 * d], mus[d], ss[d], out + 2 * d);
+            }
+            gsl_rng *r = new_rng(40 + ai);
+            f.ops->loss_n(&f, 1, x, &t, &al[ai], 7.0, theta, out, r, loss, NULL, 1.0f);
+            gsl_rng_set(r, 40 + ai);
+            double a = al[ai], sd = 1.0 / sqrt(a), ref = 0.0, scale = 0.0;
+            double *lw = bfn_xmalloc((size_t)K * sizeof *lw), *v = bfn_xmalloc((size_t)K * sizeof *v);
+            for (int d = 0; d < D; d++) {
+                double mu, s, sq = 0.0;
+                actual_output(&f, t, theta[2 * d], out + 2 * d, &mu, &s);
+                ref_probs(mu, s, K, lw);
+                for (int k = 0; k < K; k++) {
+                    lw[k] = lw[k] < FLT_EPSILON ? FLT_EPSILON : lw[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : lw[k];
+                    sq += lw[k];
+                }
+                for (int k = 0; k < K; k++) lw[k] = log(lw[k] / sq);
+                for (int m = 0; m < n_mc; m++) {
+                    double y = x[d] + sd * gsl_ran_gaussian_ziggurat(r, 1.0), mx = -INFINITY, acc = 0.0;
+                    for (int k = 0; k < K; k++) {
+                        v[k] = lw[k] + log_normal(y, bfn_bin_centre(k, K), sd);
+                        if (v[k] > mx) mx = v[k];
+                    }
+                    for (int k = 0; k < K; k++) acc += exp(v[k] - mx);
+                    double term = 7.0 * (log_normal(y, x[d], sd) - (mx + log(acc)));
+                    ref += term / (n_mc * D);
+                    scale += fabs(term) / (n_mc * D);
+                }
+            }
+            if (fabs(loss[0] - ref) > 1e-6 * scale + 1e-12)
+                print_error("K %d alpha %g: kernel %.9g direct %.9g (scale %g)\n", K, a, loss[0], ref, scale);
+            assert_true(fabs(loss[0] - ref) <= 1e-6 * scale + 1e-12);
+            free(lw);
+            free(v);
+            gsl_rng_free(r);
+        }
+        bfn_family_free(&f);
+    }
+}
+
+/* L^n -> L^inf. With alpha_i at i = ceil(t n) the quadrature n KL approaches
+ * (beta'(t)/2)(x - k_hat)^2 as n grows: the gap must shrink with n and be
+ * < 0.5% at n = 10^4 (predicted: n alpha_i/beta' - 1 ~ 2 ln(1/sigma1)/n =
+ * 1.4e-3, the output-variance term ~ alpha s^2 = 3e-3, and the floor moves the
+ * mixture mean by < 2 K eps). Then the family's Monte Carlo L^n at n = 4000
+ * must match L^inf within 5 SE + that n's deterministic gap |nKL - L^inf|. */
+static void test_loss_n_tends_to_loss_cts(void **state) {
+    const int K = 256, B = 16, D = 2048;
+    bfn_family f = make_family(D, K, 1e-3);
+    float t = 0.5f;
+    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
+    float tt[16], al[16], loss[16], lcts[16];
+    for (int i = 0; i < B * D; i++) {
+        x[i] = (float)bfn_bin_centre(166, K); /* 0.3008 */
+        theta[2 * i] = 0.0f;
+        theta[2 * i + 1] = 1.0f;
+        set_output(&f, t, 0.0f, 0.0, 0.05, out + 2 * i);
+    }
+    for (int b = 0; b < B; b++) tt[b] = t;
+    f.ops->loss_cts(&f, B, x, tt, theta, out, lcts, NULL, 1.0f);
+    double linf = lcts[0], mu, s, prev = INFINITY;
+    actual_output(&f, t, 0.0f, out, &mu, &s);
+    const int ns[] = {10, 100, 1000, 10000};
+    for (int j = 0; j < 4; j++) {
+        int n = ns[j], i = (int)ceil(t * n);
+        double a = bfn_schedule_alpha(&f.sched, i, n);
+        double err = fabs(ref_nkl(mu, s, K, x[0], a, n) - linf) / linf;
+        assert_true(err < prev);
+        prev = err;
+    }
+    if (prev >= 5e-3) print_error("n KL at n = 1e4 is %.3g relative from L^inf\n", prev);
+    assert_true(prev < 5e-3);
+    int n = 4000, i = (int)ceil(t * n);
+    double a = bfn_schedule_alpha(&f.sched, i, n), gap = fabs(ref_nkl(mu, s, K, x[0], a, n) - linf);
+    for (int b = 0; b < B; b++) al[b] = (float)a;
+    gsl_rng *r = new_rng(9);
+    f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
+    double m = 0.0, v = 0.0;
+    for (int b = 0; b < B; b++) m += loss[b] / B;
+    for (int b = 0; b < B; b++) v += (loss[b] - m) * (loss[b] - m) / (B - 1);
+    double se = sqrt(v / B);
+    if (fabs(m - linf) > 5.0 * se + gap) print_error("L^n %.6g +- %.3g vs L^inf %.6g (gap %.3g)\n", m, se, linf, gap);
+    assert_true(fabs(m - linf) <= 5.0 * se + gap);
+    gsl_rng_free(r);
+    free(x);
+    free(theta);
+    free(out);
+    bfn_family_free(&f);
+}
+
+/* L^r: a confident correct output (mu_x at the centre, sigma_x at its floor
+ * 1e-3) costs -ln(1 - 2 Q(h/2 / 1e-3)) (9.4e-5 nats at K = 256, 0 at K = 16);
+ * a confidently wrong one takes the fallback -ln N(c; mu, s) - ln(2/K).
+ * Tolerances: relative 1e-5 (float outputs move mu_x by ~1e-7 and the float
+ * loss rounds at 6e-8). */
+static void test_recon(void **state) {
+    const int Ks[] = {16, 256};
+    for (int ki = 0; ki < 2; ki++) {
+        int K = Ks[ki];
+        bfn_family f = make_family(2, K, 1e-3);
+        float x[2] = {(float)bfn_bin_centre(K / 3, K), (float)bfn_bin_centre(0, K)};
+        float theta[4] = {x[0] * 0.999f, 1e6f, x[1] * 0.999f, 1e6f}, out[4], t1[1] = {1.0f}, loss[1];
+        set_output(&f, 1.0, theta[0], x[0], 1e-4, out);     /* sigma clamps to 1e-3 */
+        set_output(&f, 1.0, theta[2], -1.5, 1e-4, out + 2); /* edge bin, mean outside */
+        f.ops->loss_recon(&f, 1, x, t1, theta, out, loss);
+        double mu0, s0, mu1, s1;
+        actual_output(&f, 1.0, theta[0], out, &mu0, &s0);
+        actual_output(&f, 1.0, theta[2], out + 2, &mu1, &s1);
+        assert_close(s0, 1e-3, 1e-12);
+        double p0[256], p1[256];
+        ref_probs(mu0, s0, K, p0);
+        ref_probs(mu1, s1, K, p1);
+        double ref = -(log(p0[K / 3]) + log(p1[0])) / 2;
+        assert_close(loss[0], ref, 1e-5 * ref + 1e-9);
+        assert_true(loss[0] < (K == 256 ? 1e-4 : 1e-12));
+        /* fallback: predict the far end of [-1, 1] confidently */
+        set_output(&f, 1.0, theta[0], 0.9, 0.01, out);
+        set_output(&f, 1.0, theta[2], 0.9, 0.01, out + 2);
+        f.ops->loss_recon(&f, 1, x, t1, theta, out, loss);
+        actual_output(&f, 1.0, theta[0], out, &mu0, &s0);
+        actual_output(&f, 1.0, theta[2], out + 2, &mu1, &s1);
+        ref = -(log_normal(bfn_bin_centre(K / 3, K), mu0, s0) + log_normal(bfn_bin_centre(0, K), mu1, s1)) / 2 -
+              log(2.0 / K);
+        assert_true(bfn_dgauss_bin_prob(mu0, s0, K, K / 3) < 1e-5);
+        assert_close(loss[0], ref, 1e-5 * ref);
+        bfn_family_free(&f);
+    }
+}
+
+/* ---- sampling step ------------------------------------------------------------------ */
+
+/* mode = centre of the argmax bin (open edge bins can win), mean = sum p c,
+ * sample frequencies = p_k (each bin within 5 binomial SE over 40000 draws). */
+static void test_output_mode_mean_sample(void **state) {
+    int K = 16, D = 3, N = 40000;
+    bfn_family f = make_family(D, K, 1e-3);
+    float t[1] = {0.6f}, theta[6] = {0.1f, 1, -0.2f, 1, 0.5f, 1}, out[6], xs[3];
+    const double mus[3] = {0.3, -1.3, 0.97}, ss[3] = {0.05, 0.2, 0.3};
+    for (int d = 0; d < D; d++) set_output(&f, t[0], theta[2 * d], mus[d], ss[d], out + 2 * d);
+    f.ops->output_mode(&f, 1, theta, t, out, xs);
+    assert_close(xs[0], bfn_bin_centre(bfn_bin_index(0.3, K), K), 1e-7);
+    assert_close(xs[1], bfn_bin_centre(0, K), 1e-7);
+    /* mu_x = 0.97 with s = 0.3: the open top bin (mass Q((0.875-0.97)/0.3) = 0.62) wins */
+    assert_close(xs[2], bfn_bin_centre(K - 1, K), 1e-7);
+    f.ops->output_mean(&f, 1, theta, t, out, xs);
+    for (int d = 0; d < D; d++) {
+        double mu, s, p[16], kh = 0.0;
+        actual_output(&f, t[0], theta[2 * d], out + 2 * d, &mu, &s);
+        ref_probs(mu, s, K, p);
+        for (int k = 0; k < K; k++) kh += p[k] * bfn_bin_centre(k, K);
+        assert_close(xs[d], kh, 1e-6);
+    }
+    gsl_rng *r = new_rng(3);
+    int count[3][16] = {{0}};
+    for (int i = 0; i < N; i++) {
+        f.ops->output_sample(&f, 1, theta, t, out, r, xs);
+        for (int d = 0; d < D; d++) {
+            int k = bfn_bin_index(xs[d], K);
+            assert_close(xs[d], bfn_bin_centre(k, K), 1e-7); /* always a centre */
+            count[d][k]++;
+        }
+    }
+    for (int d = 0; d < D; d++) {
+        double mu, s, p[16];
+        actual_output(&f, t[0], theta[2 * d], out + 2 * d, &mu, &s);
+        ref_probs(mu, s, K, p);
+        for (int k = 0; k < K; k++) {
+            double se = sqrt(p[k] * (1 - p[k]) / N);
+            assert_true(fabs((double)count[d][k] / N - p[k]) <= 5.0 * se + 1.0 / N);
+        }
+    }
+    gsl_rng_free(r);
+    bfn_family_free(&f);
+}
+
+/* Bitwise reproducibility: the same seed gives the same L^n and gradients
+ * with 1 and 2 OpenMP threads (noise drawn sequentially, each example reduced
+ * in order by one thread). */
+static void test_thread_count_invariance(void **state) {
+    const int B = 6, D = 300, K = 256;
+    bfn_family f = make_family(D, K, 1e-3);
+    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
+    float *g1 = falloc((size_t)B * D * 2), *g2 = falloc((size_t)B * D * 2), t[6], al[6], l1[6], l2[6];
+    gsl_rng *r = new_rng(31);
+    for (int b = 0; b < B; b++) {
+        t[b] = (float)gsl_rng_uniform(r);
+        al[b] = (float)(1.0 + 1e4 * gsl_rng_uniform(r));
+    }
+    for (int i = 0; i < B * D; i++) {
+        x[i] = (float)bfn_bin_centre((int)gsl_rng_uniform_int(r, K), K);
+        theta[2 * i] = (float)gsl_ran_gaussian(r, 0.5);
+        theta[2 * i + 1] = 1.0f;
+        out[2 * i] = (float)gsl_ran_gaussian(r, 1.0);
+        out[2 * i + 1] = (float)gsl_ran_gaussian(r, 1.0);
+    }
+    int saved = omp_get_max_threads();
+    for (int pass = 0; pass < 2; pass++) {
+        omp_set_num_threads(1);
+        gsl_rng_set(r, 5);
+        if (pass) f.ops->loss_cts(&f, B, x, t, theta, out, l1, g1, 0.25f);
+        else f.ops->loss_n(&f, B, x, t, al, 100.0, theta, out, r, l1, g1, 0.25f);
+        omp_set_num_threads(2);
+        gsl_rng_set(r, 5);
+        if (pass) f.ops->loss_cts(&f, B, x, t, theta, out, l2, g2, 0.25f);
+        else f.ops->loss_n(&f, B, x, t, al, 100.0, theta, out, r, l2, g2, 0.25f);
+        assert_memory_equal(l1, l2, sizeof l1);
+        assert_memory_equal(g1, g2, (size_t)B * D * 2 * sizeof(float));
+    }
+    omp_set_num_threads(saved);
+    gsl_rng_free(r);
+    free(x);
+    free(theta);
+    free(out);
+    free(g1);
+    free(g2);
+    bfn_family_free(&f);
+}
+
+/* ---- interface ------------------------------------------------------------------------- */
+
+static void test_init_validation(void **state) {
+    bfn_schedule s;
+    bfn_family f;
+    bfn_schedule_params p = {.sigma1 = 0.02};
+    assert_int_equal(bfn_schedule_init(&s, "exponential", &p), BFN_OK);
+    assert_int_equal(bfn_discretised_init(&f, 10, 1, s), BFN_EINVAL);
+    assert_int_equal(bfn_schedule_init(&s, "exponential", &p), BFN_OK);
+    assert_int_equal(bfn_discretised_init(&f, 10, 4097, s), BFN_EINVAL);
+    assert_int_equal(bfn_schedule_init(&s, "exponential", &p), BFN_OK);
+    assert_int_equal(bfn_discretised_init(&f, 0, 16, s), BFN_EINVAL);
+    bfn_schedule empty;
+    memset(&empty, 0, sizeof empty);
+    assert_int_equal(bfn_discretised_init(&f, 10, 16, empty), BFN_EINVAL);
+    assert_int_equal(bfn_schedule_init(&s, "exponential", &p), BFN_OK);
+    assert_int_equal(bfn_discretised_init(&f, 10, 4096, s), BFN_OK);
+    assert_int_equal(f.in_ch, 1);
+    assert_int_equal(f.out_ch, 2);
+    assert_int_equal(f.theta_ch, 2);
+    assert_int_equal(f.n_mc, 10);
+    bfn_family_free(&f);
+}
+
+/* A NaN network output gives a NaN loss (never a silent number, never UB). */
+static void test_nan_propagates(void **state) {
+    bfn_family f = make_family(2, 256, 1e-3);
+    float x[2] = {0.0f, 0.5f}, t[1] = {0.5f}, al[1] = {100.0f}, theta[4] = {0, 1, 0, 1};
+    float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, loss[1], g[4];
+    f.ops->loss_cts(&f, 1, x, t, theta, out, loss, g, 1.0f);
+    assert_true(isnan(loss[0]));
+    gsl_rng *r = new_rng(1);
+    f.ops->loss_n(&f, 1, x, t, al, 10.0, theta, out, r, loss, g, 1.0f);
+    assert_true(isnan(loss[0]));
+    out[0] = 0.0f;
+    out[1] = NAN;
+    f.ops->loss_n(&f, 1, x, t, al, 10.0, theta, out, r, loss, g, 1.0f);
+    assert_true(isnan(loss[0]));
+    float t1[1] = {1.0f};
+    f.ops->loss_recon(&f, 1, x, t1, theta, out, loss);
+    assert_true(isnan(loss[0]));
+    gsl_rng_free(r);
+    bfn_family_free(&f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_norm_cdf_matches_erfc),
+        cmocka_unit_test(test_bin_probs_simpson),
+        cmocka_unit_test(test_boundary_table),
+        cmocka_unit_test(test_log_prob_fallback),
+        cmocka_unit_test(test_noise_pred_matches_official),
+        cmocka_unit_test(test_loss_cts_value),
+        cmocka_unit_test(test_grad_loss_cts_k16),
+        cmocka_unit_test(test_grad_loss_cts_k256),
+        cmocka_unit_test(test_grad_loss_n_k16),
+        cmocka_unit_test(test_grad_loss_n_k256),
+        cmocka_unit_test(test_loss_n_matches_direct_sum),
+        cmocka_unit_test(test_loss_n_vs_quadrature),
+        cmocka_unit_test(test_loss_n_tends_to_loss_cts),
+        cmocka_unit_test(test_recon),
+        cmocka_unit_test(test_output_mode_mean_sample),
+        cmocka_unit_test(test_thread_count_invariance),
+        cmocka_unit_test(test_init_validation),
+        cmocka_unit_test(test_nan_propagates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
