@@ -5,7 +5,7 @@
 CC       ?= cc
 BUILD    ?= build
 PROFILE  ?= small
-JOBS     ?= 1
+JOBS     ?= 2
 PKGS     := gsl hdf5 sqlite3 inih libmd libpng zlib
 BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-openmp
 BLAS_LIB := -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas
@@ -33,7 +33,8 @@ HDRS     := $(wildcard src/*/*.h analysis/*.h tests/*.h)
 BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
-.PHONY: all deps data data-text test bench bench-quick clean table2 check-one
+
+.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -47,6 +48,9 @@ data: $(BFN)
 
 data-text: $(BFN)
 	@BFN=$(BFN) bash src/tools/fetch_data.sh brown
+
+data-images: $(DEPS_OK)
+	@bash src/tools/fetch_data.sh fashion-mnist
 
 # --- build --------------------------------------------------------------------
 $(BUILD)/obj/%.o: %.c $(HDRS) Makefile | $(DEPS_OK)
@@ -94,15 +98,50 @@ check-one: $(BUILD)/tests/$(T)
 	@$(BUILD)/tests/$(T)
 
 # --- experiments and tables ------------------------------------------------------
-# make table2 [PROFILE=smoke|small|paper]: train + evaluate (resumable; a
-# finished run is skipped), then rebuild the table from the database.
+# make tableN [PROFILE=smoke|small|paper] [JOBS=2]: train + evaluate what the
+# table needs (resumable; finished runs are skipped), rebuild the table from
+# the database, and draw its figures. Runs go to results/bfn.db.
+PLOT = BFN=$(BFN) bash analysis/plot_run.sh
+TABLE = $(BFN) table paper/reference
+CIFAR_RUNS = cifar_cts256 cifar_disc256 cifar_cts16 cifar_disc16
+
 table2: $(BFN) data
 	$(BFN) run experiments/mnist.ini --profile $(PROFILE)
 	@mkdir -p paper/tables plots
-	$(BFN) sample experiments/mnist.ini --profile $(PROFILE) --out plots/mnist_samples_$(PROFILE).png
-	$(BFN) table paper/reference/table2.tsv --profile $(PROFILE) --out paper/tables/table2.md
-	@BFN=$(BFN) bash analysis/plot_run.sh mnist $(PROFILE) "Binarised MNIST" nats/image
+	$(BFN) sample @mnist --profile $(PROFILE) --out plots/mnist_$(PROFILE)_samples.png
+	$(TABLE)/table2.tsv --profile $(PROFILE) --out paper/tables/table2.md
+	@$(PLOT) mnist $(PROFILE) "Binarised MNIST" nats/image
 	@echo "wrote paper/tables/table2.md (and .tex)"
+
+table3: $(BFN) data-images
+	$(BFN) sweep experiments/table3.sweep --profile $(PROFILE) -j $(JOBS)
+	@mkdir -p paper/tables plots
+	@for e in $(CIFAR_RUNS); do \
+	  $(BFN) sample @$$e --profile $(PROFILE) --out plots/$${e}_$(PROFILE)_samples.png --quiet || exit 1; \
+	  $(PLOT) $$e $(PROFILE) "$$e" bits/dim || exit 1; done
+	$(TABLE)/table3.tsv --profile $(PROFILE) --out paper/tables/table3.md
+	@echo "wrote paper/tables/table3.md (and .tex)"
+
+table1: table2 table3
+	$(TABLE)/table1.tsv --profile $(PROFILE) --out paper/tables/table1.md
+	@echo "wrote paper/tables/table1.md (and .tex)"
+
+# Tables 4 and 5 share one text run.
+text-run: $(BFN) data-text
+	$(BFN) run experiments/text8.ini --profile $(PROFILE)
+	@mkdir -p paper/tables plots
+	$(BFN) sample @text8 --profile $(PROFILE) --out plots/text8_$(PROFILE)_samples.txt
+	@$(PLOT) text8 $(PROFILE) "Text (text8 stand-in)" bits/char
+
+table4: text-run
+	$(TABLE)/table4.tsv --profile $(PROFILE) --out paper/tables/table4.md
+	@echo "wrote paper/tables/table4.md (and .tex)"
+
+table5: text-run
+	$(TABLE)/table5.tsv --profile $(PROFILE) --out paper/tables/table5.md
+	@echo "wrote paper/tables/table5.md (and .tex)"
+
+tables: table1 table2 table3 table4 table5
 
 clean:
 	rm -rf $(BUILD)

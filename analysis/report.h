@@ -25,4 +25,17 @@
  * command that produces them. */
 int bfn_report_table(bfn_db *db, const char *spec_path, const char *out_md, const char *profile);
 
+/* Comparison tables (Tables 1 and 4: our result among published models).
+ * A spec with "#!<TAB>kind<TAB>comparison" has value columns and our rows:
+ *
+ *   #!  value  mnist  MNIST (nats/image)         a numeric column: id, label
+ *   #!  ours   mnist  mnist  BFN (ours)           column, experiment, row label
+ *   model  type  mnist  cifar  status  source     header: model, text columns,
+ *   BFN    BFN   77.87  2.66   confirmed [PWC]    value columns, status, source
+ *
+ * Our value is the run's latest test NLL at n = inf; "ours" lines sharing a
+ * label fill one row. Implemented in compare.c. */
+int bfn_report_is_comparison(const char *spec_path);
+int bfn_report_comparison(bfn_db *db, const char *spec_path, const char *out_md, const char *profile);
+
 #endif

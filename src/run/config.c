@@ -327,19 +327,8 @@ int bfn_config_load(bfn_config **out, const char *path, const char *profile, int
         rc = bfn_error(BFN_EINVAL, "%s: no [profile %s] (profiles here: %s)", path, prof, ps.profiles);
         goto fail;
     }
-    for (int i = 0; i < n_over; i++) {
-        if (strncmp(overrides[i], "profile=", 8) == 0) continue;
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", overrides[i]);
-        char *eq = strchr(buf, '=');
-        if (!eq) {
-            rc = bfn_error(BFN_EINVAL, "command line: '%s' is not key=value", overrides[i]);
-            goto fail;
-        }
-        *eq = '\0';
-        rc = set_value(c, trim(buf), trim(eq + 1), "command line");
-        if (rc != BFN_OK) goto fail;
-    }
+    rc = bfn_config_override(c, n_over, overrides);
+    if (rc != BFN_OK) goto fail;
     rc = check_consistency(c);
     if (rc != BFN_OK) goto fail;
     *out = c;
@@ -347,6 +336,19 @@ int bfn_config_load(bfn_config **out, const char *path, const char *profile, int
 fail:
     bfn_config_free(c);
     return rc;
+}
+
+int bfn_config_override(bfn_config *c, int n_over, char *const *overrides) {
+    for (int i = 0; i < n_over; i++) {
+        if (strncmp(overrides[i], "profile=", 8) == 0) continue;
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", overrides[i]);
+        char *eq = strchr(buf, '=');
+        if (!eq) return bfn_error(BFN_EINVAL, "command line: '%s' is not key=value", overrides[i]);
+        *eq = '\0';
+        BFN_TRY(set_value(c, trim(buf), trim(eq + 1), "command line"));
+    }
+    return check_consistency(c);
 }
 
 int bfn_config_from_text(bfn_config **out, const char *text, const char *origin) {

@@ -22,6 +22,8 @@ typedef struct bfn_config bfn_config;
  * and `n_over` overrides "key=value". */
 int bfn_config_load(bfn_config **out, const char *path, const char *profile, int n_over,
                     char *const *overrides);
+/* Apply "key=value" overrides (origin "command line"; profile= is ignored). */
+int bfn_config_override(bfn_config *c, int n_over, char *const *overrides);
 /* Build from canonical text (as stored in checkpoints and the database). */
 int bfn_config_from_text(bfn_config **out, const char *text, const char *origin);
 void bfn_config_free(bfn_config *c);

@@ -90,13 +90,25 @@ static int fail(int rc) {
 /* train / eval / run / sample share config loading and the database. */
 static int cmd_experiment(const cli *c) {
     if (c->help || c->n_pos < 1) {
-        printf("usage: bfn %s EXPERIMENT.ini [--profile NAME] [key=value ...]\n\nconfig keys (default, meaning):\n",
-               c->cmd);
+        printf("usage: bfn %s EXPERIMENT.ini|@EXPERIMENT|RUNKEY [--profile NAME] [key=value ...]\n"
+               "  (@EXPERIMENT: its newest finished run; RUNKEY: a run key or unique prefix, see bfn runs)\n\n"
+               "config keys (default, meaning):\n", c->cmd);
         bfn_config_print_schema(stdout);
         return c->help ? 0 : 2;
     }
     bfn_config *cfg;
-    int rc = bfn_config_load(&cfg, c->pos[0], c->profile, c->n_over, c->over);
+    int rc;
+    if (access(c->pos[0], F_OK) == 0 || strstr(c->pos[0], ".ini")) {
+        rc = bfn_config_load(&cfg, c->pos[0], c->profile, c->n_over, c->over);
+    } else {
+        /* "@EXPERIMENT" or a run key: the run's stored config. */
+        bfn_db *db;
+        rc = bfn_db_open(bfn_db_path(), &db);
+        if (rc == BFN_OK) {
+            rc = bfn_runs_load_config(db, c->pos[0], c->profile, c->n_over, c->over, &cfg);
+            bfn_db_close(db);
+        }
+    }
     if (rc != BFN_OK) return fail(rc);
     if (strcmp(c->cmd, "sample") == 0) {
         rc = bfn_sample(cfg, c->out ? c->out : "plots/samples.png", c->quiet);

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include "run/config.h"
 #include "util/err.h"
 
 static int sql_fail(sqlite3 *h, const char *what) {
@@ -93,4 +94,38 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *what, FILE *out) {
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "export");
+}
+
+int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int n_over, char *const *over,
+                         bfn_config **out) {
+    sqlite3 *h = bfn_db_handle(db);
+    char key[17];
+    sqlite3_stmt *st;
+    if (spec[0] == '@') {
+        const char *sql = "SELECT key FROM run WHERE experiment = ?1 AND status = 'finished' "
+                          "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
+        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
+        sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
+        if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
+        int found = sqlite3_step(st) == SQLITE_ROW;
+        if (found) snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (!found)
+            return bfn_error(BFN_EINVAL, "no finished run of experiment '%s'%s%s (see bfn runs)", spec + 1,
+                             profile ? " with profile " : "", profile ? profile : "");
+    } else {
+        BFN_TRY(bfn_runs_resolve(db, spec, key));
+    }
+    if (sqlite3_prepare_v2(h, "SELECT config FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(h, "run config");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = BFN_EDB;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        char origin[64];
+        snprintf(origin, sizeof origin, "run %s", key);
+        rc = bfn_config_from_text(out, (const char *)sqlite3_column_text(st, 0), origin);
+    }
+    sqlite3_finalize(st);
+    if (rc == BFN_OK && (rc = bfn_config_override(*out, n_over, over)) != BFN_OK) bfn_config_free(*out);
+    return rc;
 }

@@ -14,4 +14,11 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *what, FILE *out);
 /* Resolve a key prefix to the full key (size 17). */
 int bfn_runs_resolve(bfn_db *db, const char *prefix, char key[17]);
 
+/* The stored config of a run named by `spec`: "@EXPERIMENT" (its newest
+ * finished run, of `profile` if non-NULL) or a run key (prefix); then the
+ * overrides are applied. */
+struct bfn_config;
+int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int n_over, char *const *over,
+                         struct bfn_config **out);
+
 #endif
