@@ -34,7 +34,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run
+.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -142,6 +142,35 @@ table5: text-run
 	@echo "wrote paper/tables/table5.md (and .tex)"
 
 tables: table1 table2 table3 table4 table5
+
+# Accuracy schedules compared at equal budget (experiments/schedules*.sweep).
+schedules: $(BFN) data data-images
+	$(BFN) sweep experiments/schedules.sweep --profile $(PROFILE) -j $(JOBS)
+	$(BFN) sweep experiments/schedules_img.sweep --profile $(PROFILE) -j $(JOBS)
+	@mkdir -p paper/tables plots
+	$(TABLE)/schedules.tsv --profile $(PROFILE) --out paper/tables/schedules_mnist.md
+	$(TABLE)/schedules_img.tsv --profile $(PROFILE) --out paper/tables/schedules_img16.md
+	{ cat paper/tables/schedules_mnist.md; echo; cat paper/tables/schedules_img16.md; } > paper/tables/schedules.md
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_mnist.png nats/image "Binarised MNIST" \
+	  sched_quadratic sched_linear sched_cosine sched_table
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_img16.png bits/dim "4-bit images, discretised" \
+	  sched16_exponential sched16_linear sched16_cosine sched16_table
+	@echo "wrote paper/tables/schedules.md and plots/schedules_{mnist,img16}.png"
+
+# Every figure from the database (analytic ones need no runs), and
+# paper/REPORT.md with every table whose runs exist. Byte-identical on rerun.
+figures: $(BFN)
+	@BFN=$(BFN) bash analysis/figures.sh all
+
+paper: $(BFN)
+	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --tables --figures
+
+# A short run of the optimised binary under valgrind (leaks and memory errors).
+valgrind: $(BFN) data
+	OMP_NUM_THREADS=1 BFN_DB=$(BUILD)/valgrind.db BFN_RESULTS=$(BUILD)/valgrind-results \
+	  valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BFN) run experiments/mnist.ini --profile smoke --force train.steps=20 eval.steps=10,inf eval.t_bins=2 --quiet
+	@echo "valgrind: clean"
 
 clean:
 	rm -rf $(BUILD)

@@ -486,8 +486,13 @@ static const char *const FIGURE_NAMES[] = {FIGURE_REGISTRY(AS_FIGURE_NAME) NULL}
 
 const char *const *bfn_figure_names(void) { return FIGURE_NAMES; }
 
-/* Look the figure up and write it; an unknown name lists the known ones. */
+/* Look the figure up and write it; "list" writes the names, one a line; an
+ * unknown name lists the known ones in the error message. */
 int bfn_figure_data(const char *name, FILE *out) {
+    if (name && strcmp(name, "list") == 0) {
+        for (int i = 0; i < N_FIGURES; i++) fprintf(out, "%s\n", FIGURES[i].name);
+        return check_stream(out, "list");
+    }
     for (int i = 0; name && i < N_FIGURES; i++)
         if (strcmp(FIGURES[i].name, name) == 0) return FIGURES[i].write(out);
     char list[512] = "";

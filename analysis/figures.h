@@ -30,8 +30,9 @@
 
 #include <stdio.h>
 
-/* Write the TSV of figure `name` to out. Returns BFN_OK, BFN_EINVAL for an
- * unknown name (the message lists the known ones) or BFN_EIO if writing failed. */
+/* Write the TSV of figure `name` to out ("list": the figure names, one a
+ * line). Returns BFN_OK, BFN_EINVAL for an unknown name (the message lists
+ * the known ones) or BFN_EIO if writing failed. */
 int bfn_figure_data(const char *name, FILE *out);
 
 /* Names of the figures, NULL-terminated. */

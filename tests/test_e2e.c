@@ -282,12 +282,101 @@ static void test_diverged(void **state) {
     assert_int_equal(query_long(db, "SELECT MAX(ckpt_step) FROM eval"), 30);
 }
 
+/* A text8-format file (space + a-z only) with some structure, the tiny
+ * transformer, and Tables 4 and 5 built from the database. */
+static void test_text_pipeline(void **state) {
+    (void)state;
+    char path[400], text[120000];
+    const char *words[] = {"the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far"};
+    size_t len = 0;
+    for (int i = 0; len < sizeof text - 8; i++) {
+        const char *w = words[(i * 7 + i / 3) % 10];
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s%s", i ? " " : "", w);
+    }
+    snprintf(path, sizeof path, "%s/text8", dir);
+    test_write_file(path, text, strlen(text));
+    const char *over = "data.dataset=text8 data.seq_len=16 data.test_stride=16 data.test_count=20 data.val_count=10 "
+                       "model.hidden=16 model.layers=1 model.heads=2 train.steps=20 train.batch=4 eval.batch=10 "
+                       "eval.repeats=2 eval.t_bins=2 train.ckpt_every=10 train.val_every=10";
+    assert_int_equal(sh(ENV("x") "%s run experiments/text8.ini --profile smoke data.dir=%s %s --quiet", dir, dir,
+                        bin(), dir, over), 0);
+    char md[400];
+    for (int k = 4; k <= 5; k++) {
+        snprintf(md, sizeof md, "%s/table%d.md", dir, k);
+        assert_int_equal(sh(ENV("x") "%s table paper/reference/table%d.tsv --out %s", dir, dir, bin(), k, md), 0);
+        char *t = slurp(md);
+        assert_non_null(strstr(t, "bits/char"));
+        assert_non_null(strstr(t, k == 4 ? "| **BFN (ours)** |" : "| 256 |"));
+        assert_non_null(strstr(t, k == 4 ? "**1.41**" : "| ∞ |"));
+        free(t);
+    }
+    snprintf(path, sizeof path, "%s/samples.txt", dir);
+    assert_int_equal(sh(ENV("x") "%s sample @text8 --out %s --quiet", dir, dir, bin(), path), 0);
+    char *smp = slurp(path);
+    assert_int_equal(strspn(smp, "_abcdefghijklmnopqrstuvwxyz\n"), strlen(smp));
+    free(smp);
+    /* A character outside text8's alphabet is refused with its offset. */
+    snprintf(path, sizeof path, "%s/bad", dir);
+    assert_int_equal(sh("mkdir -p %s && printf 'abc d3f' > %s/text8", path, path), 0);
+    assert_int_equal(sh(ENV("y") "%s train experiments/text8.ini --profile smoke data.dataset=text8 data.dir=%s "
+                        "2>%s/t.log", dir, dir, bin(), path, dir), 1);
+    snprintf(path, sizeof path, "%s/t.log", dir);
+    char *log = slurp(path);
+    assert_non_null(strstr(log, "bad/text8: byte 5: character 0x33"));
+    free(log);
+}
+
+/* The Table 3 sweep at tiny size on an IDX fixture: four runs as parallel
+ * processes, then all 32 cells of the table filled. */
+static void test_table3_sweep(void **state) {
+    (void)state;
+    char sweep[400], cwd[512], md[400];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(sweep, sizeof sweep, "%s/t3.sweep", dir);
+    char text[1024];
+    snprintf(text, sizeof text,
+             "[sweep]\nexperiment = %s/experiments/cifar.ini\njobs = 2\n"
+             "[run cifar_cts256]\nbfn.family = continuous\nbfn.bins = 256\nbfn.sigma1 = 0.001\n"
+             "[run cifar_disc256]\nbfn.family = discretised\nbfn.bins = 256\nbfn.sigma1 = 0.001\n"
+             "[run cifar_cts16]\nbfn.family = continuous\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n"
+             "[run cifar_disc16]\nbfn.family = discretised\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n", cwd);
+    test_write_file(sweep, text, strlen(text));
+    assert_int_equal(sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
+                        "data.test_count=20 data.train_limit=0 eval.steps=10,25,50,100,250,500,1000,inf --quiet",
+                        dir, dir, bin(), sweep, dir), 0);
+    /* Re-running the sweep skips the finished runs. */
+    assert_int_equal(sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
+                        "data.test_count=20 data.train_limit=0 eval.steps=10,25,50,100,250,500,1000,inf --quiet",
+                        dir, dir, bin(), sweep, dir), 0);
+    char db[300];
+    snprintf(db, sizeof db, "%s/s.db", dir);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 4);
+    snprintf(md, sizeof md, "%s/table3.md", dir);
+    assert_int_equal(sh(ENV("s") "%s table paper/reference/table3.tsv --out %s", dir, dir, bin(), md), 0);
+    char *t = slurp(md);
+    /* Count "x ± y" cells in table rows only. */
+    int cells = 0;
+    for (const char *line = t; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (line[0] != '|') continue;
+        const char *end = strchr(line, '\n');
+        for (const char *p = line; (p = strstr(p, " ± ")) && (!end || p < end); p++) cells++;
+    }
+    assert_int_equal(cells, 32);
+    assert_non_null(strstr(t, "(a) with 16 bins"));
+    free(t);
+    /* A bin count that is not a bit depth of 8-bit data is refused. */
+    assert_int_equal(sh(ENV("s") "%s train experiments/cifar.ini --profile smoke bfn.bins=10 data.dataset=idx:%s/img.idx "
+                        "2>/dev/null", dir, dir, bin(), dir), 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_diverged),
+        cmocka_unit_test(test_text_pipeline),
+        cmocka_unit_test(test_table3_sweep),
     };
     return cmocka_run_group_tests_name("end-to-end", tests, setup, NULL);
 }

@@ -51,7 +51,7 @@ static void test_registry_lists_builtins(void **state) {
     const char *const *names = bfn_schedule_names();
     int n = 0;
     while (names[n]) n++;
-    assert_int_equal(n, 5);
+    assert_true(n >= 5); /* users add schedules; the built-ins must stay */
     for (int i = 0; i < 5; i++) {
         int found = 0;
         for (int j = 0; j < n; j++) found |= strcmp(names[j], want[i]) == 0;

@@ -24,12 +24,26 @@
         fail(); \
     } } while (0)
 
-/* A fresh temporary directory for one test (removed by the OS's tmp
- * cleaning; tests keep their files small). Returns a static buffer. */
+/* Temporary directories made by test_tmpdir, removed when the test program
+ * exits (also after a failed test, since cmocka returns normally). */
+static char test_tmpdirs_[64][256];
+static int test_n_tmpdirs_;
+
+static inline void test_remove_tmpdirs_(void) {
+    for (int i = 0; i < test_n_tmpdirs_; i++) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdirs_[i]);
+        if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", test_tmpdirs_[i]);
+    }
+}
+
+/* A fresh temporary directory for one test. Returns a static buffer. */
 static inline const char *test_tmpdir(void) {
     static char dir[256];
     snprintf(dir, sizeof dir, "/tmp/bfn-test-XXXXXX");
     if (!mkdtemp(dir)) { print_error("mkdtemp failed\n"); fail(); }
+    if (test_n_tmpdirs_ == 0) atexit(test_remove_tmpdirs_);
+    if (test_n_tmpdirs_ < 64) snprintf(test_tmpdirs_[test_n_tmpdirs_++], 256, "%s", dir);
     return dir;
 }
 

@@ -452,6 +452,18 @@ void bfn_config_run_key(const bfn_config *c, char key[17]) {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);
     SHA256Update(&ctx, (const uint8_t *)text, strlen(text));
+    /* A tabulated schedule is identified by its contents, not only its path:
+     * editing the file makes a new run. (An unreadable file is reported when
+     * the schedule is loaded.) */
+    if (strcmp(bfn_cfg_str(c, "bfn.schedule"), "table") == 0) {
+        FILE *f = fopen(bfn_cfg_str(c, "bfn.schedule_table"), "rb");
+        if (f) {
+            uint8_t buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
+            fclose(f);
+        }
+    }
     SHA256Final(digest, &ctx);
     free(text);
     for (int i = 0; i < 8; i++) sprintf(key + 2 * i, "%02x", digest[i]);

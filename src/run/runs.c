@@ -37,25 +37,39 @@ int bfn_runs_list(bfn_db *db, FILE *out) {
     return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "runs");
 }
 
-int bfn_runs_resolve(bfn_db *db, const char *prefix, char key[17]) {
+int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key[17]) {
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
+    if (spec[0] == '@') {
+        const char *sql = "SELECT key FROM run WHERE experiment = ?1 AND status = 'finished' "
+                          "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
+        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
+        sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
+        if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
+        int found = sqlite3_step(st) == SQLITE_ROW;
+        if (found) snprintf(key, 17, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (!found)
+            return bfn_error(BFN_EINVAL, "no finished run of experiment '%s'%s%s (see bfn runs)", spec + 1,
+                             profile ? " with profile " : "", profile ? profile : "");
+        return BFN_OK;
+    }
     if (sqlite3_prepare_v2(h, "SELECT key FROM run WHERE key LIKE ?1 || '%'", -1, &st, NULL) != SQLITE_OK)
         return sql_fail(h, "resolve run");
-    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, spec, -1, SQLITE_TRANSIENT);
     int found = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (found++ == 0) snprintf(key, 17, "%s", (const char *)sqlite3_column_text(st, 0));
     }
     sqlite3_finalize(st);
-    if (found == 0) return bfn_error(BFN_EINVAL, "no run matches '%s' (see bfn runs)", prefix);
-    if (found > 1) return bfn_error(BFN_EINVAL, "'%s' matches %d runs; give more of the key", prefix, found);
+    if (found == 0) return bfn_error(BFN_EINVAL, "no run matches '%s' (see bfn runs)", spec);
+    if (found > 1) return bfn_error(BFN_EINVAL, "'%s' matches %d runs; give more of the key", spec, found);
     return BFN_OK;
 }
 
-int bfn_runs_export(bfn_db *db, const char *run, const char *what, FILE *out) {
+int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, FILE *out) {
     char key[17];
-    BFN_TRY(bfn_runs_resolve(db, run, key));
+    BFN_TRY(bfn_runs_resolve(db, run, profile, key));
     const char *sql;
     if (strcmp(what, "metric") == 0)
         sql = "SELECT name, step, CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END "
@@ -101,21 +115,7 @@ int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int 
     sqlite3 *h = bfn_db_handle(db);
     char key[17];
     sqlite3_stmt *st;
-    if (spec[0] == '@') {
-        const char *sql = "SELECT key FROM run WHERE experiment = ?1 AND status = 'finished' "
-                          "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
-        sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
-        if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
-        int found = sqlite3_step(st) == SQLITE_ROW;
-        if (found) snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-        if (!found)
-            return bfn_error(BFN_EINVAL, "no finished run of experiment '%s'%s%s (see bfn runs)", spec + 1,
-                             profile ? " with profile " : "", profile ? profile : "");
-    } else {
-        BFN_TRY(bfn_runs_resolve(db, spec, key));
-    }
+    BFN_TRY(bfn_runs_resolve(db, spec, profile, key));
     if (sqlite3_prepare_v2(h, "SELECT config FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
         return sql_fail(h, "run config");
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);

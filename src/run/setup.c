@@ -51,9 +51,10 @@ static int make_family(bfn_setup *s) {
         int bins = (int)bfn_cfg_int(cfg, "bfn.bins");
         int rbins = (int)bfn_cfg_int(cfg, "bfn.recon_bins");
         double rstd = bfn_cfg_real(cfg, "bfn.recon_std");
-        double sigma1 = bfn_cfg_real(cfg, "bfn.sigma1");
         /* Official: L^r of continuous models is a discretised Gaussian with std
-         * sigma1 on 256 bins, or 0.7 sigma1 on 16 bins (PAPER.md 4.2). */
+         * sigma1 on 256 bins, or 0.7 sigma1 on 16 bins (PAPER.md 4.2). sigma1 is
+         * the final input std, 1/sqrt(1 + beta(1)), so any schedule works. */
+        double sigma1 = 1.0 / sqrt(1.0 + sched.beta(&sched, 1.0));
         if (rbins == 0) rbins = bins;
         if (rstd == 0) rstd = bins == 16 ? 0.7 * sigma1 : sigma1;
         rc = bfn_continuous_init(&s->family, D, sched, rbins, rstd);

@@ -194,11 +194,14 @@ static int write_slurm(const sweep *s, const job *jobs, int n, const char *out) 
 /* Start job j with stdout/stderr to its log file (or the terminal when
  * running one job at a time). */
 static pid_t start_job(const job *j, int to_log) {
-    char log[512];
+    char log[1024];
     if (to_log) {
-        mkdir("results", 0777);
-        mkdir("results/logs", 0777);
-        snprintf(log, sizeof log, "results/logs/%s.log", j->name);
+        const char *res = getenv("BFN_RESULTS");
+        if (!res || !*res) res = "results";
+        mkdir(res, 0777);
+        snprintf(log, sizeof log, "%s/logs", res);
+        mkdir(log, 0777);
+        snprintf(log, sizeof log, "%s/logs/%s.log", res, j->name);
     }
     pid_t pid = fork();
     if (pid != 0) return pid;

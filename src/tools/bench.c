@@ -108,7 +108,7 @@ static void run_loss_only(void *p) {
     }
 }
 
-static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
+static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer) {
     memset(a, 0, sizeof *a);
     bfn_setup *s = &a->s;
     bfn_schedule sched;
@@ -119,7 +119,11 @@ static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
         else if (strcmp(family, "continuous") == 0) rc = bfn_continuous_init(&s->family, D, sched, 256, 0.001);
         else rc = bfn_discretised_init(&s->family, D, K, sched);
     }
-    if (rc == BFN_OK)
+    /* The MLP of the image experiments, or the `small` text transformer
+     * (3 blocks, width 192, 4 heads). */
+    if (rc == BFN_OK && transformer)
+        rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, 3, 4, 192, 1, B);
+    else if (rc == BFN_OK)
         rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
     if (rc != BFN_OK) {
         fprintf(stderr, "bench: %s\n", bfn_last_error());
@@ -144,6 +148,10 @@ static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
                               .ema_decay = 0.9999f};
     a->B = B;
     a->mode = BFN_LOSS_CTS;
+}
+
+static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
+    setup_step_model(a, family, D, K, B, 0);
 }
 
 static void free_step(step_arg *a) {
@@ -207,6 +215,18 @@ int main(int argc, char **argv) {
                        "%.0f%% of a training step\n",
                        1e3 * tn, 1e9 * tn / (32.0 * 3072 * 10), 100 * tn / (t + tn));
             }
+            free_step(&a);
+        }
+        {
+            /* Text: K = 27, seq_len 128 (the `small` profile), B = 32. */
+            step_arg a;
+            setup_step_model(&a, "discrete", 128, 27, 32, 1);
+            a.s.family.sched.beta1 = 0.5625;
+            a.steps = quick ? 1 : 3;
+            double t = median_time(run_steps, &a, reps) / a.steps;
+            double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 32 / t / 1e9;
+            printf("transformer 3x192 T=128 B=32 %5.2f steps/s  %6.0f tokens/s  %6.1f GFLOP/s = %3.0f%% of sgemm\n",
+                   1.0 / t, 32 * 128 / t, gf, 100 * gf / peak);
             free_step(&a);
         }
         printf("\n");
