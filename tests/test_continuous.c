@@ -33,14 +33,6 @@ static bfn_family make_family(int D, double sigma1, int bins, double std) {
     return f;
 }
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
-static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
-
 static double official_gamma(double sigma1, double t) { return 1.0 - pow(sigma1, 2.0 * t); }
 
 /* Sample mean and variance of mu over all dimensions against N(m, v) with
@@ -68,9 +60,9 @@ static void test_flow_moments(void **state) {
     const int D = 40000;
     const double sigma1 = 0.02, ts[] = {0.1, 0.4, 0.9};
     bfn_family f = make_family(D, sigma1, 256, sigma1);
-    float *x = falloc(D), *theta = falloc(2 * (size_t)D);
+    float *x = test_falloc(D), *theta = test_falloc(2 * (size_t)D);
     double *m = bfn_xmalloc(D * sizeof *m);
-    gsl_rng *r = new_rng(11);
+    gsl_rng *r = test_rng(11);
     for (int d = 0; d < D; d++) x[d] = (float)(-0.95 + 1.9 * gsl_rng_uniform(r));
     for (int j = 0; j < 3; j++) {
         float t = (float)ts[j];
@@ -101,9 +93,9 @@ static void test_updates_reproduce_flow(void **state) {
     const int D = 40000, n = 20;
     const double sigma1 = 0.05;
     bfn_family f = make_family(D, sigma1, 256, sigma1);
-    float *x = falloc(D), *theta = falloc(2 * (size_t)D);
+    float *x = test_falloc(D), *theta = test_falloc(2 * (size_t)D);
     double *m = bfn_xmalloc(D * sizeof *m);
-    gsl_rng *r = new_rng(12);
+    gsl_rng *r = test_rng(12);
     for (int d = 0; d < D; d++) x[d] = (float)(-0.9 + 1.8 * gsl_rng_uniform(r));
     f.ops->prior(&f, 1, theta);
     for (int i = 1; i <= n; i++) {
@@ -134,8 +126,8 @@ static void test_updates_reproduce_flow(void **state) {
 static void test_noise_prediction_identity(void **state) {
     const int D = 2000;
     bfn_family f = make_family(D, 1e-3, 256, 1e-3);
-    float *x = falloc(D), *theta = falloc(2 * (size_t)D), *out = falloc(D), *xs = falloc(D), *xs2 = falloc(D);
-    gsl_rng *r = new_rng(13);
+    float *x = test_falloc(D), *theta = test_falloc(2 * (size_t)D), *out = test_falloc(D), *xs = test_falloc(D), *xs2 = test_falloc(D);
+    gsl_rng *r = test_rng(13);
     for (int d = 0; d < D; d++) x[d] = (float)(-0.99 + 1.98 * gsl_rng_uniform(r));
     const float ts[] = {0.01f, 0.3f, 0.7f, 1.0f};
     for (int j = 0; j < 4; j++) {
@@ -170,7 +162,7 @@ static void test_update_formula(void **state) {
     bfn_family f = make_family(D, 0.02, 256, 0.02);
     float theta[100], xs[50], alpha = 7.25f;
     double mu0[50], rho0[50];
-    gsl_rng *r = new_rng(21);
+    gsl_rng *r = test_rng(21);
     for (int d = 0; d < D; d++) {
         mu0[d] = theta[2 * d] = (float)(gsl_rng_uniform(r) - 0.5);
         rho0[d] = theta[2 * d + 1] = (float)(1.0 + 10.0 * gsl_rng_uniform(r));
@@ -235,7 +227,7 @@ static void test_loss_values(void **state) {
 static void fd_cts(bfn_family *f, int use_n, float t, const float *x, const float *theta, float *out,
                    const int *zero) {
     int D = f->D;
-    float loss[1], lp[1], lm[1], al[1] = {12.5f}, *g = falloc(D), *gd = falloc(D);
+    float loss[1], lp[1], lm[1], al[1] = {12.5f}, *g = test_falloc(D), *gd = test_falloc(D);
     if (use_n) f->ops->loss_n(f, 1, x, &t, al, 40.0, theta, out, NULL, loss, g, 1.0f);
     else f->ops->loss_cts(f, 1, x, &t, theta, out, loss, g, 1.0f);
     for (int d = 0; d < D; d++) {

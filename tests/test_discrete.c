@@ -33,14 +33,6 @@ static bfn_family make_family(int D, int K, double beta1) {
     return f;
 }
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
-static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
-
 /* Test-side p_O for one dimension (K = 2: one logit -> (1-s, s)). */
 static void ref_probs(int K, const float *o, double *p) {
     if (K == 2) {
@@ -215,8 +207,8 @@ static void test_prior_and_net_input(void **state) {
 static void check_flow_log_ratio(int K, double beta1, float t) {
     const int B = 1000, D = 20, N = B * D;
     bfn_family f = make_family(D, K, beta1);
-    gsl_rng *rng = new_rng(11 + K);
-    float *x = falloc((size_t)N), *tt = falloc(B), *theta = falloc((size_t)N * K);
+    gsl_rng *rng = test_rng(11 + K);
+    float *x = test_falloc((size_t)N), *tt = test_falloc(B), *theta = test_falloc((size_t)N * K);
     for (int i = 0; i < N; i++) x[i] = (float)(i % K);
     for (int b = 0; b < B; b++) tt[b] = t;
     f.ops->flow_sample(&f, B, x, tt, rng, theta);
@@ -252,7 +244,7 @@ static void test_flow_log_ratio(void **state) {
 static void test_flow_uniform_at_start(void **state) {
     const int K = 3, B = 2, D = 4;
     bfn_family f = make_family(D, K, 1.0);
-    gsl_rng *rng = new_rng(3);
+    gsl_rng *rng = test_rng(3);
     float x[8] = {0, 1, 2, 0, 1, 2, 0, 1}, t[2] = {0.0f, 1e-11f}, theta[2 * 4 * 3];
     f.ops->flow_sample(&f, B, x, t, rng, theta);
     for (int i = 0; i < B * D * K; i++) assert_true(theta[i] == 1.0f / K);
@@ -274,9 +266,9 @@ static void test_flow_uniform_at_start(void **state) {
 static void check_flow_vs_updates(int K, double beta1, double t) {
     const int B = 1000, D = 20, N = B * D, n = 10;
     bfn_family f = make_family(D, K, beta1);
-    gsl_rng *r1 = new_rng(101), *r2 = new_rng(202);
-    float *x = falloc((size_t)N), *tt = falloc(B), *al = falloc(B);
-    float *th_flow = falloc((size_t)N * K), *th_upd = falloc((size_t)N * K);
+    gsl_rng *r1 = test_rng(101), *r2 = test_rng(202);
+    float *x = test_falloc((size_t)N), *tt = test_falloc(B), *al = test_falloc(B);
+    float *th_flow = test_falloc((size_t)N * K), *th_upd = test_falloc((size_t)N * K);
     for (int i = 0; i < N; i++) x[i] = (float)((i * 7) % K);
     for (int b = 0; b < B; b++) tt[b] = (float)t;
     f.ops->flow_sample(&f, B, x, tt, r1, th_flow);
@@ -330,13 +322,13 @@ static void test_update(void **state) {
     const int K = 3, B = 500, D = 20, N = B * D;
     const double a = 0.4;
     bfn_family f = make_family(D, K, 1.0);
-    float *x = falloc(N), *al = falloc(B), *th0 = falloc((size_t)N * K), *th1 = falloc((size_t)N * K);
+    float *x = test_falloc(N), *al = test_falloc(B), *th0 = test_falloc((size_t)N * K), *th1 = test_falloc((size_t)N * K);
     for (int i = 0; i < N; i++) x[i] = (float)(i % K);
     for (int b = 0; b < B; b++) al[b] = (float)a;
     f.ops->prior(&f, B, th0);
     const float start[3] = {0.5f, 0.3f, 0.2f};
     for (int i = 0; i < N; i++) memcpy(th1 + (size_t)i * K, start, sizeof start);
-    gsl_rng *r = new_rng(7);
+    gsl_rng *r = test_rng(7);
     f.ops->update(&f, B, th0, x, al, r);
     gsl_rng_set(r, 7);
     f.ops->update(&f, B, th1, x, al, r);
@@ -378,8 +370,8 @@ static void test_loss_cts_value(void **state) {
         int K = Ks[q], D = 4, B = 3, oc = K == 2 ? 1 : K;
         double beta1 = 1.7;
         bfn_family f = make_family(D, K, beta1);
-        gsl_rng *r = new_rng(5);
-        float *out = falloc((size_t)B * D * oc), *x = falloc(B * D), t[3] = {0.1f, 0.5f, 1.0f}, loss[3];
+        gsl_rng *r = test_rng(5);
+        float *out = test_falloc((size_t)B * D * oc), *x = test_falloc(B * D), t[3] = {0.1f, 0.5f, 1.0f}, loss[3];
         for (size_t i = 0; i < (size_t)B * D * oc; i++) out[i] = (float)gsl_ran_gaussian(r, 2.0);
         for (int i = 0; i < B * D; i++) x[i] = (float)(gsl_rng_uniform_int(r, K));
         f.ops->loss_cts(&f, B, x, t, NULL, out, loss, NULL, 1.0f);
@@ -415,8 +407,8 @@ static void mc_loss_n(int K, int joint, int x, double alpha, double n_mult, int 
     f.receiver_joint = joint;
     int oc = f.out_ch;
     double p[256];
-    float *out = falloc((size_t)B * D * oc), *xs = falloc((size_t)B * D), *al = falloc(B), *loss = falloc(B);
-    float *theta = falloc((size_t)B * D * K);
+    float *out = test_falloc((size_t)B * D * oc), *xs = test_falloc((size_t)B * D), *al = test_falloc(B), *loss = test_falloc(B);
+    float *theta = test_falloc((size_t)B * D * K);
     for (int i = 0; i < B * D; i++) {
         if (logits) memcpy(out + (size_t)i * oc, logits, (size_t)oc * sizeof(float));
         else fixed_logits(K, out + (size_t)i * oc, p);
@@ -424,7 +416,7 @@ static void mc_loss_n(int K, int joint, int x, double alpha, double n_mult, int 
     }
     for (int b = 0; b < B; b++) al[b] = (float)alpha;
     f.ops->prior(&f, B, theta);
-    gsl_rng *r = new_rng(seed);
+    gsl_rng *r = test_rng(seed);
     f.ops->loss_n(&f, B, xs, NULL, al, n_mult, theta, out, r, loss, NULL, 1.0f);
     mean_se(loss, B, mean, se);
     free(out); free(xs); free(al); free(loss); free(theta);
@@ -516,7 +508,7 @@ static void test_loss_recon(void **state) {
         memset(out, 0, sizeof out);
         f.ops->loss_recon(&f, 1, x, &t, NULL, out, &loss);
         assert_close(loss, log(K), 1e-6);
-        gsl_rng *r = new_rng(9);
+        gsl_rng *r = test_rng(9);
         double want = 0.0, p[256];
         for (int i = 0; i < D * oc; i++) out[i] = (float)gsl_ran_gaussian(r, 3.0);
         for (int d = 0; d < D; d++) {
@@ -561,8 +553,8 @@ static void check_grad(const loss_case *c, unsigned long seed) {
     const int B = c->B, D = f->D, oc = f->out_ch;
     const size_t n = (size_t)B * D * oc;
     const float h = 1.0f / 64, gscale = 0.5f;
-    gsl_rng *r = new_rng(seed);
-    float *out = falloc(n), *grad = falloc(n), *loss = falloc(B), *lp = falloc(B);
+    gsl_rng *r = test_rng(seed);
+    float *out = test_falloc(n), *grad = test_falloc(n), *loss = test_falloc(B), *lp = test_falloc(B);
     for (size_t i = 0; i < n; i++) out[i] = roundf((float)gsl_ran_gaussian(r, 1.5) * 1024.0f) / 1024.0f;
     for (size_t i = 0; i < n; i++) grad[i] = NAN;
     eval_loss(c, out, loss, grad, gscale);
@@ -593,7 +585,7 @@ static void test_grad_fd(void **state) {
     for (int q = 0; q < 3; q++) {
         const int K = Ks[q], B = 2, D = 3;
         bfn_family f = make_family(D, K, 2.0);
-        gsl_rng *rng = new_rng(1);
+        gsl_rng *rng = test_rng(1);
         float x[6], t[2] = {0.35f, 0.9f}, al[2], theta[2 * 3 * 27];
         for (int i = 0; i < B * D; i++) x[i] = (float)((i * 5 + q) % K);
         f.ops->prior(&f, B, theta);
@@ -629,7 +621,7 @@ static void test_confident_outputs(void **state) {
         const int K = Ks[kq], oc = K == 2 ? 1 : K;
         const float alphas[3] = {0.7f, K == 2 ? 60.0f : 20.0f, K == 2 ? 2000.0f : 400.0f};
         bfn_family f = make_family(D, K, 1.0);
-        gsl_rng *rng = new_rng(2);
+        gsl_rng *rng = test_rng(2);
         for (int q = 0; q < 3; q++) {
             /* row 0: x = 1 with class 1 confident; row 1: x = 0 (K = 2) or 3 with class 1 confident */
             float x[2] = {1, K == 2 ? 0 : 3}, al[1] = {alphas[q]}, theta[10], out[10], grad[10], loss, lp;
@@ -676,7 +668,7 @@ static void test_confident_outputs(void **state) {
 /* alpha <= 0: no information is sent, so L^n = 0 and its gradient is 0. */
 static void test_loss_n_zero_alpha(void **state) {
     bfn_family f = make_family(2, 3, 1.0);
-    gsl_rng *r = new_rng(1);
+    gsl_rng *r = test_rng(1);
     float x[2] = {0, 2}, al[1] = {0.0f}, out[6] = {1, 2, 3, -1, 0, 1}, theta[6], grad[6], loss;
     f.ops->prior(&f, 1, theta);
     f.ops->loss_n(&f, 1, x, NULL, al, 10.0, theta, out, r, &loss, grad, 1.0f);
@@ -695,9 +687,9 @@ static void test_output_distribution(void **state) {
         const int K = Ks[q], B = 300, D = 100, N = B * D, oc = K == 2 ? 1 : K;
         bfn_family f = make_family(D, K, 1.0);
         double p[3];
-        float *out = falloc((size_t)N * oc), *xs = falloc(N);
+        float *out = test_falloc((size_t)N * oc), *xs = test_falloc(N);
         for (int i = 0; i < N; i++) fixed_logits(K, out + (size_t)i * oc, p);
-        gsl_rng *r = new_rng(31);
+        gsl_rng *r = test_rng(31);
         f.ops->output_sample(&f, B, NULL, NULL, out, r, xs);
         int count[3] = {0};
         for (int i = 0; i < N; i++) {
@@ -734,14 +726,14 @@ static void test_output_distribution(void **state) {
 static void test_determinism(void **state) {
     const int K = 27, B = 4, D = 16, N = B * D;
     bfn_family f = make_family(D, K, 0.5625);
-    float *x = falloc(N), t[4] = {0.1f, 0.4f, 0.7f, 1.0f}, al[4] = {0.01f, 0.1f, 0.5f, 1.0f};
-    float *out = falloc((size_t)N * K), *th[3], *g[3], loss[3][4], xs[3][64];
-    gsl_rng *r = new_rng(0);
+    float *x = test_falloc(N), t[4] = {0.1f, 0.4f, 0.7f, 1.0f}, al[4] = {0.01f, 0.1f, 0.5f, 1.0f};
+    float *out = test_falloc((size_t)N * K), *th[3], *g[3], loss[3][4], xs[3][64];
+    gsl_rng *r = test_rng(0);
     for (int i = 0; i < N; i++) x[i] = (float)(i % K);
     for (int i = 0; i < N * K; i++) out[i] = (float)gsl_ran_gaussian(r, 1.0);
     for (int run = 0; run < 3; run++) {
-        th[run] = falloc((size_t)N * K);
-        g[run] = falloc((size_t)N * K);
+        th[run] = test_falloc((size_t)N * K);
+        g[run] = test_falloc((size_t)N * K);
         gsl_rng_set(r, run == 2 ? 6 : 5);
         f.ops->flow_sample(&f, B, x, t, r, th[run]);
         f.ops->loss_n(&f, B, x, t, al, 100.0, th[run], out, r, loss[run], g[run], 0.25f);

@@ -39,14 +39,6 @@ static bfn_family make_family(int D, int K, double sigma1) {
     return f;
 }
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
-static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
-
 /* [CODE]'s conversion, written with gamma = 1 - sigma1^(2 t_c) exactly as
  * noise_pred_params_to_data_pred_params does. */
 static void official_coefs(double sigma1, double t, double *a, double *b) {
@@ -317,7 +309,7 @@ static void call_cts(const bfn_family *f, int B, const float *x, const float *t,
 
 static void call_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
                    const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
-    gsl_rng *r = new_rng(seed); /* identical Monte Carlo samples in every call */
+    gsl_rng *r = test_rng(seed); /* identical Monte Carlo samples in every call */
     f->ops->loss_n(f, B, x, t, alpha, n, theta, out, r, loss, grad, 1.0f);
     gsl_rng_free(r);
 }
@@ -325,7 +317,7 @@ static void call_n(const bfn_family *f, int B, const float *x, const float *t, c
 static void fd_check(const bfn_family *f, loss_fn fn, const float *x, float t, float alpha, double n,
                      const float *theta, float *out, const int *clamped) {
     int D = f->D;
-    float loss[1], lp[1], lm[1], *g = falloc((size_t)D * 2), *gd = falloc((size_t)D * 2);
+    float loss[1], lp[1], lm[1], *g = test_falloc((size_t)D * 2), *gd = test_falloc((size_t)D * 2);
     fn(f, 1, x, &t, &alpha, n, theta, out, loss, g, 77);
     bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
     for (int i = 0; i < 2 * D; i++) {
@@ -401,7 +393,7 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     const int B = 24, D = 128;
     bfn_family f = make_family(D, K, 1e-3);
     float t = 0.5f, alpha = (float)a;
-    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
+    float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
     float tt[24], al[24], loss[24];
     for (int b = 0; b < B; b++) { tt[b] = t; al[b] = alpha; }
     for (int i = 0; i < B * D; i++) {
@@ -413,7 +405,7 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     double mu, sx;
     actual_output(&f, t, 0.1f, out, &mu, &sx);
     double ref = ref_nkl(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n);
-    gsl_rng *r = new_rng(5);
+    gsl_rng *r = test_rng(5);
     f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
     double m = 0.0, v = 0.0;
     for (int b = 0; b < B; b++) m += loss[b] / B;
@@ -466,7 +458,7 @@ static void test_loss_n_matches_direct_sum(void **state) {
                 theta[2 * d + 1] = 1.0f;
                 set_output(&f, t, theta[2 * d], mus[d], ss[d], out + 2 * d);
             }
-            gsl_rng *r = new_rng(40 + ai);
+            gsl_rng *r = test_rng(40 + ai);
             f.ops->loss_n(&f, 1, x, &t, &al[ai], 7.0, theta, out, r, loss, NULL, 1.0f);
             gsl_rng_set(r, 40 + ai);
             double a = al[ai], sd = 1.0 / sqrt(a), ref = 0.0, scale = 0.0;
@@ -513,7 +505,7 @@ static void test_loss_n_tends_to_loss_cts(void **state) {
     const int K = 256, B = 16, D = 2048;
     bfn_family f = make_family(D, K, 1e-3);
     float t = 0.5f;
-    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
+    float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
     float tt[16], al[16], loss[16], lcts[16];
     for (int i = 0; i < B * D; i++) {
         x[i] = (float)bfn_bin_centre(166, K); /* 0.3008 */
@@ -538,7 +530,7 @@ static void test_loss_n_tends_to_loss_cts(void **state) {
     int n = 4000, i = (int)ceil(t * n);
     double a = bfn_schedule_alpha(&f.sched, i, n), gap = fabs(ref_nkl(mu, s, K, x[0], a, n) - linf);
     for (int b = 0; b < B; b++) al[b] = (float)a;
-    gsl_rng *r = new_rng(9);
+    gsl_rng *r = test_rng(9);
     f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
     double m = 0.0, v = 0.0;
     for (int b = 0; b < B; b++) m += loss[b] / B;
@@ -615,7 +607,7 @@ static void test_output_mode_mean_sample(void **state) {
         for (int k = 0; k < K; k++) kh += p[k] * bfn_bin_centre(k, K);
         assert_close(xs[d], kh, 1e-6);
     }
-    gsl_rng *r = new_rng(3);
+    gsl_rng *r = test_rng(3);
     int count[3][16] = {{0}};
     for (int i = 0; i < N; i++) {
         f.ops->output_sample(&f, 1, theta, t, out, r, xs);
@@ -644,9 +636,9 @@ static void test_output_mode_mean_sample(void **state) {
 static void test_thread_count_invariance(void **state) {
     const int B = 6, D = 300, K = 256;
     bfn_family f = make_family(D, K, 1e-3);
-    float *x = falloc((size_t)B * D), *theta = falloc((size_t)B * D * 2), *out = falloc((size_t)B * D * 2);
-    float *g1 = falloc((size_t)B * D * 2), *g2 = falloc((size_t)B * D * 2), t[6], al[6], l1[6], l2[6];
-    gsl_rng *r = new_rng(31);
+    float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
+    float *g1 = test_falloc((size_t)B * D * 2), *g2 = test_falloc((size_t)B * D * 2), t[6], al[6], l1[6], l2[6];
+    gsl_rng *r = test_rng(31);
     for (int b = 0; b < B; b++) {
         t[b] = (float)gsl_rng_uniform(r);
         al[b] = (float)(1.0 + 1e4 * gsl_rng_uniform(r));
@@ -712,7 +704,7 @@ static void test_nan_propagates(void **state) {
     float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, loss[1], g[4];
     f.ops->loss_cts(&f, 1, x, t, theta, out, loss, g, 1.0f);
     assert_true(isnan(loss[0]));
-    gsl_rng *r = new_rng(1);
+    gsl_rng *r = test_rng(1);
     f.ops->loss_n(&f, 1, x, t, al, 10.0, theta, out, r, loss, g, 1.0f);
     assert_true(isnan(loss[0]));
     out[0] = 0.0f;

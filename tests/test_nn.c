@@ -19,12 +19,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
 static void fill_uniform(float *x, size_t n, double lo, double hi, gsl_rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * gsl_rng_uniform(rng));
 }
@@ -157,7 +151,7 @@ static double linear_loss(void *ctx) {
 }
 
 static void linear_setup(linear_ctx *c, unsigned long seed) {
-    gsl_rng *rng = new_rng(seed);
+    gsl_rng *rng = test_rng(seed);
     fill_uniform(c->in, LN * LIC, -1, 1, rng);
     fill_uniform(c->W, LOC * LIC, -1, 1, rng);
     fill_uniform(c->b, LOC, -1, 1, rng);
@@ -306,7 +300,7 @@ static void test_gelu_split_invariance(void **state) {
     enum { N = 70001 };
     float *x = malloc(N * sizeof *x), *y1 = malloc(N * sizeof *x), *y2 = malloc(N * sizeof *x);
     float *d1 = calloc(N, sizeof *x), *d2 = calloc(N, sizeof *x);
-    gsl_rng *rng = new_rng(5);
+    gsl_rng *rng = test_rng(5);
     fill_uniform(x, N, -6, 6, rng);
     gelu_forward(y1, x, N);
     for (long i = 0; i < N; i += 1000) gelu_forward(y2 + i, x + i, (N - i) < 1000 ? N - i : 1000);
@@ -340,7 +334,7 @@ static void mlp_setup(mlp_ctx *c, unsigned long seed) {
     const size_t n = c->m->layout.n;
     c->params = calloc(n, sizeof(float));
     c->grads = calloc(n, sizeof(float));
-    gsl_rng *rng = new_rng(seed);
+    gsl_rng *rng = test_rng(seed);
     c->m->ops->init(c->m, c->params, rng);
     fill_uniform(c->in, MB * MIN, -1, 1, rng);
     fill_uniform(c->t, MB, 0, 1, rng);
@@ -370,7 +364,7 @@ static void test_mlp_gradients(void **state) {
     mlp_ctx c;
     mlp_setup(&c, 21);
     const bfn_param_layout *l = &c.m->layout;
-    gsl_rng *rng = new_rng(22);
+    gsl_rng *rng = test_rng(22);
     for (int i = 0; i < l->n_tensors; i++) fill_uniform(c.params + l->t[i].offset, l->t[i].size, -0.6, 0.6, rng);
     gsl_rng_free(rng);
 
@@ -524,7 +518,7 @@ static void test_adamw_two_steps(void **state) {
                                .ema_decay = 0.9f};
     float p[32], g[32], m[32], v[32], e[32];
     double rp[32], rm[32], rv[32], re[32];
-    gsl_rng *rng = new_rng(41);
+    gsl_rng *rng = test_rng(41);
     for (int i = 0; i < 32; i++) p[i] = g[i] = m[i] = v[i] = e[i] = 7.0f; /* sentinel in padding */
     for (int ti = 0; ti < l.n_tensors; ti++) {
         fill_uniform(p + l.t[ti].offset, l.t[ti].size, -1, 1, rng);
@@ -577,7 +571,7 @@ static void test_adamw_thread_invariance(void **state) {
     bfn_layout_add(&l, "b", 0, 1, s2);
     const size_t n = l.n;
     float *buf[2][5];
-    gsl_rng *rng = new_rng(43);
+    gsl_rng *rng = test_rng(43);
     float *g = malloc(n * sizeof *g);
     fill_uniform(g, n, -1, 1, rng);
     for (int k = 0; k < 2; k++)
@@ -615,7 +609,7 @@ static double norm_ref(const float *g, size_t n) {
  * max_norm <= 0) the gradients are bit-for-bit untouched. */
 static void test_clip_grad_norm(void **state) {
     const size_t sizes[] = {0, 1, 13, 1000, 100003};
-    gsl_rng *rng = new_rng(51);
+    gsl_rng *rng = test_rng(51);
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         const size_t n = sizes[k];
         float *g = malloc((n ? n : 1) * sizeof *g), *g0 = malloc((n ? n : 1) * sizeof *g);
@@ -642,7 +636,7 @@ static void test_clip_grad_norm(void **state) {
 static void test_clip_thread_invariance(void **state) {
     const size_t n = 300001;
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
-    gsl_rng *rng = new_rng(53);
+    gsl_rng *rng = test_rng(53);
     fill_uniform(a, n, -1, 1, rng);
     memcpy(b, a, n * sizeof *a);
     const int saved = omp_get_max_threads();

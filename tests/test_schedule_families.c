@@ -91,14 +91,6 @@ static bfn_family make_family(fam_id fam, const char *sched, int D) {
     return f;
 }
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
-static float *falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
-
 /* Data value of dimension d: a class, a value in [-1, 1] or a bin centre. */
 static float data_value(const bfn_family *f, fam_id fam, int d) {
     if (is_discrete(fam)) return (float)(d % f->K);
@@ -236,7 +228,7 @@ static void test_loss_weights_follow_schedule(void **state) {
             bfn_family f = make_family(fam, *nm, D);
             const int K = f.K, oc = f.out_ch, tc = f.theta_ch;
             float x[NT * D], tt[NT], theta[NT * D * 3], out[NT * D * 3], loss[NT], lossn[NT], al[NT];
-            gsl_rng *r = new_rng(seed++);
+            gsl_rng *r = test_rng(seed++);
             for (int b = 0; b < NT; b++) {
                 tt[b] = ts[b];
                 al[b] = 0.37f;
@@ -294,13 +286,13 @@ typedef struct {
 static void family_ln(const bfn_family *f, int n, int R, const float *x, const float *theta, const float *out,
                       unsigned long seed, double *mean, double *se) {
     int B = n * R;
-    float *t = falloc(B), *al = falloc(B), *loss = falloc(B);
+    float *t = test_falloc(B), *al = test_falloc(B), *loss = test_falloc(B);
     for (int i = 1; i <= n; i++)
         for (int r = 0; r < R; r++) {
             t[(i - 1) * R + r] = (float)((double)(i - 1) / n);
             al[(i - 1) * R + r] = (float)bfn_schedule_alpha(&f->sched, i, n);
         }
-    gsl_rng *rng = new_rng(seed);
+    gsl_rng *rng = test_rng(seed);
     f->ops->loss_n(f, B, x, t, al, (double)n, theta, out, rng, loss, NULL, 1.0f);
     double m = 0.0, v = 0.0;
     for (int i = 0; i < n; i++) {
@@ -343,7 +335,7 @@ static double discrete_case(const bfn_family *f, const int *ns, int nn, unsigned
         double ex = 0.0;
         for (int i = 1; i <= n; i++) ex += exact_kl_discrete(K, x, p, bfn_schedule_alpha(&f->sched, i, n), 400);
         v[j].exact = ex;
-        float *xs = falloc(B), *out = falloc((size_t)B * oc), *theta = falloc((size_t)B * K);
+        float *xs = test_falloc(B), *out = test_falloc((size_t)B * oc), *theta = test_falloc((size_t)B * K);
         for (int b = 0; b < B; b++) {
             xs[b] = (float)x;
             memcpy(out + (size_t)b * oc, logits, (size_t)oc * sizeof(float));
@@ -388,7 +380,7 @@ static double discretised_case(const bfn_family *f, const int *ns, int nn, unsig
             ex += exact_kl_discretised(t < BFN_NOISE_PRED_T_MIN ? lw_0 : lw_s, xv, bfn_schedule_alpha(&f->sched, i, n), 600);
         }
         v[j].exact = ex;
-        float *xs = falloc(B), *out = falloc((size_t)B * 2), *theta = falloc((size_t)B * 2);
+        float *xs = test_falloc(B), *out = test_falloc((size_t)B * 2), *theta = test_falloc((size_t)B * 2);
         f->ops->prior(f, B, theta);
         for (int b = 0; b < B; b++) {
             double t = (double)(b / R) / n;
@@ -422,7 +414,7 @@ static double continuous_case(const bfn_family *f, const int *ns, int nn, nstep_
     const double xv = 0.7;
     for (int j = 0; j < nn; j++) {
         int n = ns[j];
-        float *xs = falloc(n), *out = falloc(n), *theta = falloc((size_t)n * 2);
+        float *xs = test_falloc(n), *out = test_falloc(n), *theta = test_falloc((size_t)n * 2);
         f->ops->prior(f, n, theta);
         double ex = 0.0;
         for (int i = 1; i <= n; i++) {
@@ -560,15 +552,15 @@ static void test_updates_reproduce_flow(void **state) {
             bfn_family f = make_family(fam, *nm, 1);
             const int K = f.K, tc = f.theta_ch;
             const float xv = is_discrete(fam) ? (float)(K - 1) : fam == FAM_CONTINUOUS ? 0.5f : (float)bfn_bin_centre(11, DISC_BINS);
-            float *xs = falloc(N), *al = falloc(N), *tt = falloc(N);
-            float *chain = falloc((size_t)N * tc), *flow = falloc((size_t)N * tc);
+            float *xs = test_falloc(N), *al = test_falloc(N), *tt = test_falloc(N);
+            float *chain = test_falloc((size_t)N * tc), *flow = test_falloc((size_t)N * tc);
             double *lo_c = bfn_xmalloc((size_t)N * sizeof(double)), *px_c = bfn_xmalloc((size_t)N * sizeof(double));
             double *lo_f = bfn_xmalloc((size_t)N * sizeof(double)), *px_f = bfn_xmalloc((size_t)N * sizeof(double));
             for (int i = 0; i < N; i++) xs[i] = xv;
             const int nsteps[2] = {10, 40};
             for (int q = 0; q < 2; q++) {
                 int n = nsteps[q];
-                gsl_rng *r = new_rng(seed++);
+                gsl_rng *r = test_rng(seed++);
                 f.ops->prior(&f, N, chain);
                 for (int i = 1; i <= n; i++) {
                     for (int b = 0; b < N; b++) al[b] = (float)bfn_schedule_alpha(&f.sched, i, n);

@@ -17,12 +17,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static gsl_rng *new_rng(unsigned long seed) {
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed);
-    return r;
-}
-
 static void fill_normal(float *x, long n, double sd, gsl_rng *r) {
     for (long i = 0; i < n; i++) x[i] = (float)gsl_ran_gaussian(r, sd);
 }
@@ -65,7 +59,7 @@ static double ln_loss(const float *in, const float *w, const float *b, const flo
 /* Forward equals the textbook formula in double (biased variance, eps 1e-5);
  * tolerance 1e-5: float rounding of O(1) outputs is ~1e-6. */
 static void test_layernorm_forward(void **state) {
-    gsl_rng *rng = new_rng(1);
+    gsl_rng *rng = test_rng(1);
     float in[LN_N * LN_C], w[LN_C], b[LN_C], out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
     fill_normal(in, LN_N * LN_C, 2.0, rng);
     for (int i = 0; i < LN_C; i++) in[i] += 100.0f; /* a row with a large mean */
@@ -89,7 +83,7 @@ static void test_layernorm_forward(void **state) {
 /* Gradients w.r.t. input, weight and bias against central differences
  * (every entry); din is pre-filled with 1 to check accumulation. */
 static void test_layernorm_grad(void **state) {
-    gsl_rng *rng = new_rng(2);
+    gsl_rng *rng = test_rng(2);
     float in[LN_N * LN_C], w[LN_C], b[LN_C], r[LN_N * LN_C];
     float out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
     float din[LN_N * LN_C], dw[LN_C], db[LN_C];
@@ -153,7 +147,7 @@ static void attention_ref(double *out, const float *qkv, int B, int T, int C, in
 /* Forward equals the reference (tol 1e-5 for O(1) outputs in float), and
  * the cached probabilities are rows summing to 1 with no causal zeros. */
 static void test_attention_forward(void **state) {
-    gsl_rng *rng = new_rng(3);
+    gsl_rng *rng = test_rng(3);
     float qkv[AB * AT * 3 * AC], out[AB * AT * AC], att[AB * ANH * AT * AT];
     double ref[AB * AT * AC];
     fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
@@ -175,7 +169,7 @@ static void test_attention_forward(void **state) {
  * core): a causal mask would break this. Tolerance 1e-6: only the order of
  * float sums changes. */
 static void test_attention_position_equivariance(void **state) {
-    gsl_rng *rng = new_rng(4);
+    gsl_rng *rng = test_rng(4);
     const int perm[AT] = {2, 0, 3, 1};
     float qkv[AB * AT * 3 * AC], pqkv[AB * AT * 3 * AC];
     float out[AB * AT * AC], pout[AB * AT * AC], att[AB * ANH * AT * AT];
@@ -200,7 +194,7 @@ static double attn_loss(const float *qkv, const float *r) {
 
 /* dqkv against central differences for every entry of q, k and v. */
 static void test_attention_grad(void **state) {
-    gsl_rng *rng = new_rng(5);
+    gsl_rng *rng = test_rng(5);
     float qkv[AB * AT * 3 * AC], r[AB * AT * AC], out[AB * AT * AC], att[AB * ANH * AT * AT];
     float dqkv[AB * AT * 3 * AC], scratch[AB * ANH * AT * AT];
     fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
@@ -380,7 +374,7 @@ static const tcfg tiny_noskip = {5, 4, 4, 2, 2, 8, 0, 2};
  * missing/misplaced component (position table, t embedding, skip half,
  * attention scale, GELU form) moves outputs by O(0.1). */
 static void check_forward_ref(const tcfg *c) {
-    gsl_rng *rng = new_rng(10 + c->skip);
+    gsl_rng *rng = test_rng(10 + c->skip);
     bfn_model *m = make_model(c);
     float *P = random_params(m, rng);
     long nin = (long)c->B * m->in_dim, nout = (long)c->B * m->out_dim;
@@ -409,7 +403,7 @@ static double model_loss(bfn_model *m, const float *P, int B, const float *in, c
  * input entries against central differences. Also checks that backward
  * accumulates: a second call doubles the gradient. */
 static void check_model_grad(const tcfg *c) {
-    gsl_rng *rng = new_rng(20 + c->skip);
+    gsl_rng *rng = test_rng(20 + c->skip);
     bfn_model *m = make_model(c);
     float *P = random_params(m, rng);
     long nin = (long)c->B * m->in_dim, nout = (long)c->B * m->out_dim;
@@ -473,7 +467,7 @@ static void test_model_batch_order(void **state) {
     tcfg c = tiny_skip;
     c.B = 3;
     const int perm[3] = {2, 0, 1};
-    gsl_rng *rng = new_rng(30);
+    gsl_rng *rng = test_rng(30);
     bfn_model *m = make_model(&c);
     float *P = random_params(m, rng);
     int di = m->in_dim, d = m->out_dim;
@@ -504,7 +498,7 @@ static void test_model_determinism(void **state) {
     assert_int_equal(m1->layout.n, m2->layout.n);
     size_t n = m1->layout.n;
     float *P1 = malloc(n * sizeof(float)), *P2 = malloc(n * sizeof(float)), *P3 = malloc(n * sizeof(float));
-    gsl_rng *r1 = new_rng(7), *r2 = new_rng(7), *r3 = new_rng(8);
+    gsl_rng *r1 = test_rng(7), *r2 = test_rng(7), *r3 = test_rng(8);
     m1->ops->init(m1, P1, r1);
     m2->ops->init(m2, P2, r2);
     m1->ops->init(m1, P3, r3);
@@ -540,7 +534,7 @@ static void test_model_init(void **state) {
     tcfg c = {4, 27, 27, 3, 4, 48, 1, 1};
     bfn_model *m = make_model(&c);
     float *P = malloc(m->layout.n * sizeof(float));
-    gsl_rng *rng = new_rng(9);
+    gsl_rng *rng = test_rng(9);
     m->ops->init(m, P, rng);
     for (int i = 0; i < m->layout.n_tensors; i++) {
         const bfn_tensor_info *ti = &m->layout.t[i];

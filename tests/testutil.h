@@ -15,6 +15,10 @@
 
 #include <cmocka.h>
 
+#include <gsl/gsl_rng.h>
+
+#include "util/err.h"
+
 /* Assert |a - b| <= tol with a readable message (cmocka has no float assert
  * in 1.1.5). */
 #define assert_close(a, b, tol) do { \
@@ -46,6 +50,16 @@ static inline const char *test_tmpdir(void) {
     if (test_n_tmpdirs_ < 64) snprintf(test_tmpdirs_[test_n_tmpdirs_++], 256, "%s", dir);
     return dir;
 }
+
+/* A seeded Mersenne Twister (the generator the harness uses). */
+static inline gsl_rng *test_rng(unsigned long seed) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, seed);
+    return r;
+}
+
+/* n zeroed floats. */
+static inline float *test_falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
 
 /* Write bytes to a file (fixture helper). */
 static inline void test_write_file(const char *path, const void *data, size_t n) {

@@ -19,10 +19,7 @@ static int file_exists(const char *p) {
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Fisher-Yates shuffle of 0..n-1 with a generator seeded by `seed`, so a split
- * depends on the split seed alone. */
-static long *permutation(long n, unsigned long seed) {
-    long *p = bfn_xmalloc((size_t)(n ? n : 1) * sizeof *p);
+void bfn_shuffle_indices(long *p, long n, unsigned long seed) {
     for (long i = 0; i < n; i++) p[i] = i;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, seed);
@@ -33,6 +30,11 @@ static long *permutation(long n, unsigned long seed) {
         p[j] = tmp;
     }
     gsl_rng_free(r);
+}
+
+static long *permutation(long n, unsigned long seed) {
+    long *p = bfn_xmalloc((size_t)(n ? n : 1) * sizeof *p);
+    bfn_shuffle_indices(p, n, seed);
     return p;
 }
 

@@ -56,6 +56,10 @@ void bfn_dataset_close(bfn_dataset *ds);
  * idx are window offsets into the train range. */
 void bfn_dataset_batch(const bfn_dataset *ds, int split, const long *idx, int B, gsl_rng *rng,
                        float *x);
+/* p = a Fisher-Yates shuffle of 0..n-1 drawn from an MT19937 seeded by
+ * `seed` alone (splits and epoch orders depend on their seed only). */
+void bfn_shuffle_indices(long *p, long n, unsigned long seed);
+
 /* The stored 8-bit level (or token) of example e of split, for sample grids. */
 const uint8_t *bfn_dataset_raw(const bfn_dataset *ds, int split, long e);
 

@@ -6,10 +6,10 @@
  * ASCII "Form C": sentences on tab-indented lines, whitespace-separated
  * tokens `word/tag` such as "The/at Fulton/np-tl County/nn-tl ... ./.";
  * the tag follows the LAST '/' (words may hold '/': "1/2/cd", "and/or/cc").
- * Converted with the rules in text.h, the whole package gives 5,769,371
- * characters from its 500 files (the real text8 has 100,000,000). Unlike Mahoney's text8
- * script, digits are not spelled out: they become spaces like any other
- * non-letter. */
+ * Converted with the rules in text.h, the 500 files give 5,769,371
+ * characters (17.7% spaces; the real text8 has 100,000,000), checked
+ * against an independent Python conversion. Unlike Mahoney's text8 script,
+ * digits are not spelled out: they become spaces like any other non-letter. */
 #include "data/text.h"
 #include "util/err.h"
 

@@ -14,8 +14,8 @@ int bfn_load_run(bfn_loaded_run *r, bfn_config *cfg, int max_batch, const char *
     char path[1024];
     bfn_ckpt_path(r->s.key, kind, path, sizeof path);
     if (access(path, F_OK) != 0) {
-        int rc = bfn_error(BFN_EIO, "%s: no checkpoint for run %s; train it first (bfn train %s)", path, r->s.key,
-                           bfn_config_path(cfg));
+        int rc = bfn_error(BFN_EIO, "%s: no checkpoint for run %s; train it first (`bfn train` with these "
+                           "settings; [data], [bfn], [model] and [train] keys define the run)", path, r->s.key);
         bfn_setup_close(&r->s);
         return rc;
     }

@@ -182,8 +182,7 @@ static int write_slurm(const sweep *s, const job *jobs, int n, const char *out) 
     fprintf(f, "export BFN_DB=results/slurm/task_${SLURM_ARRAY_TASK_ID}.db\ncase $SLURM_ARRAY_TASK_ID in\n");
     for (int i = 0; i < n; i++) {
         fprintf(f, "%d) exec", i);
-        for (int a = 0; a < jobs[i].argc; a++)
-            fprintf(f, " '%s'", strcmp(jobs[i].argv[a], "--threads") == 0 && a + 1 < jobs[i].argc ? "--threads" : jobs[i].argv[a]);
+        for (int a = 0; a < jobs[i].argc; a++) fprintf(f, " '%s'", jobs[i].argv[a]);
         fprintf(f, " ;;\n");
     }
     fprintf(f, "esac\n");

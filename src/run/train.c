@@ -83,16 +83,7 @@ static int mkdir_p(const char *path) {
 
 /* Data order: permutation of the training examples for one epoch. */
 static void epoch_order(long *perm, long n, unsigned long seed, long epoch) {
-    for (long i = 0; i < n; i++) perm[i] = i;
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(r, seed * 1000003UL + (unsigned long)epoch + 17UL);
-    for (long i = n - 1; i > 0; i--) {
-        long j = (long)gsl_rng_uniform_int(r, (unsigned long)i + 1);
-        long tmp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tmp;
-    }
-    gsl_rng_free(r);
+    bfn_shuffle_indices(perm, n, seed * 1000003UL + (unsigned long)epoch + 17UL);
 }
 
 typedef struct {
