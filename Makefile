@@ -34,7 +34,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules
+.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -101,7 +101,7 @@ check-one: $(BUILD)/tests/$(T)
 # make tableN [PROFILE=smoke|small|paper] [JOBS=2]: train + evaluate what the
 # table needs (resumable; finished runs are skipped), rebuild the table from
 # the database, and draw its figures. Runs go to results/bfn.db.
-PLOT = BFN=$(BFN) bash analysis/plot_run.sh
+FIGURES = BFN=$(BFN) bash analysis/figures.sh all
 TABLE = $(BFN) table paper/reference
 CIFAR_RUNS = cifar_cts256 cifar_disc256 cifar_cts16 cifar_disc16
 
@@ -110,16 +110,16 @@ table2: $(BFN) data
 	@mkdir -p paper/tables plots
 	$(BFN) sample @mnist --profile $(PROFILE) --out plots/mnist_$(PROFILE)_samples.png
 	$(TABLE)/table2.tsv --profile $(PROFILE) --out paper/tables/table2.md
-	@$(PLOT) mnist $(PROFILE) "Binarised MNIST" nats/image
+	@$(FIGURES)
 	@echo "wrote paper/tables/table2.md (and .tex)"
 
 table3: $(BFN) data-images
 	$(BFN) sweep experiments/table3.sweep --profile $(PROFILE) -j $(JOBS)
 	@mkdir -p paper/tables plots
 	@for e in $(CIFAR_RUNS); do \
-	  $(BFN) sample @$$e --profile $(PROFILE) --out plots/$${e}_$(PROFILE)_samples.png --quiet || exit 1; \
-	  $(PLOT) $$e $(PROFILE) "$$e" bits/dim || exit 1; done
+	  $(BFN) sample @$$e --profile $(PROFILE) --out plots/$${e}_$(PROFILE)_samples.png --quiet || exit 1; done
 	$(TABLE)/table3.tsv --profile $(PROFILE) --out paper/tables/table3.md
+	@$(FIGURES)
 	@echo "wrote paper/tables/table3.md (and .tex)"
 
 table1: table2 table3
@@ -131,14 +131,15 @@ text-run: $(BFN) data-text
 	$(BFN) run experiments/text8.ini --profile $(PROFILE)
 	@mkdir -p paper/tables plots
 	$(BFN) sample @text8 --profile $(PROFILE) --out plots/text8_$(PROFILE)_samples.txt
-	@$(PLOT) text8 $(PROFILE) "Text (text8 stand-in)" bits/char
 
 table4: text-run
 	$(TABLE)/table4.tsv --profile $(PROFILE) --out paper/tables/table4.md
+	@$(FIGURES)
 	@echo "wrote paper/tables/table4.md (and .tex)"
 
 table5: text-run
 	$(TABLE)/table5.tsv --profile $(PROFILE) --out paper/tables/table5.md
+	@$(FIGURES)
 	@echo "wrote paper/tables/table5.md (and .tex)"
 
 tables: table1 table2 table3 table4 table5
@@ -161,6 +162,12 @@ schedules: $(BFN) data data-images
 # paper/REPORT.md with every table whose runs exist. Byte-identical on rerun.
 figures: $(BFN)
 	@BFN=$(BFN) bash analysis/figures.sh all
+
+# make plot RUN=<run key|@experiment>: one run's curves, in a window when a
+# display is present, else in the terminal and as PNG.
+plot: $(BFN)
+	@test -n "$(RUN)" || { echo "usage: make plot RUN=<run key or @experiment>"; exit 2; }
+	@BFN=$(BFN) bash analysis/plot.sh "$(RUN)"
 
 paper: $(BFN)
 	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --tables --figures
