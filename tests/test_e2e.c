@@ -339,7 +339,8 @@ static void test_table3_sweep(void **state) {
              "[run cifar_cts256]\nbfn.family = continuous\nbfn.bins = 256\nbfn.sigma1 = 0.001\n"
              "[run cifar_disc256]\nbfn.family = discretised\nbfn.bins = 256\nbfn.sigma1 = 0.001\n"
              "[run cifar_cts16]\nbfn.family = continuous\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n"
-             "[run cifar_disc16]\nbfn.family = discretised\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n", cwd);
+             "[run cifar_disc16]\nbfn.family = discretised\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n"
+             "[profile smoke]\ntrain.steps = 20\n[profile small]\ntrain.steps = 99\n", cwd);
     test_write_file(sweep, text, strlen(text));
     assert_int_equal(sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
                         "data.test_count=20 data.train_limit=0 eval.steps=10,25,50,100,250,500,1000,inf --quiet",
@@ -351,6 +352,8 @@ static void test_table3_sweep(void **state) {
     char db[300];
     snprintf(db, sizeof db, "%s/s.db", dir);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 4);
+    /* The sweep's [profile smoke] section applied to every run (not [profile small]). */
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM checkpoint WHERE kind = 'last' AND step = 20"), 4);
     snprintf(md, sizeof md, "%s/table3.md", dir);
     assert_int_equal(sh(ENV("s") "%s table paper/reference/table3.tsv --out %s", dir, dir, bin(), md), 0);
     char *t = slurp(md);

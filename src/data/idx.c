@@ -6,6 +6,7 @@
  * zlib's gzread reads a plain file transparently, so one code path serves
  * "train-images-idx3-ubyte" and "train-images-idx3-ubyte.gz". */
 #include "data/images.h"
+#include "util/atomic_file.h"
 #include "util/err.h"
 
 #include <errno.h>
@@ -184,31 +185,13 @@ int bfn_idx_load(const char *images_path, const char *labels_path, bfn_images *o
     return BFN_OK;
 }
 
-/* Write one uncompressed IDX file to PATH.tmp.PID, then rename it into
- * place, so a reader never sees a half-written cache file. */
+/* Write one uncompressed IDX file atomically, so a reader never sees a
+ * half-written cache file. */
 static int idx_write(const char *path, int ndims, const uint32_t *dims, const uint8_t *data, size_t n) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return bfn_error(BFN_EINVAL, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return bfn_error(BFN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     uint8_t header[4 + 4 * 3] = {0, 0, IDX_TYPE_UBYTE, (uint8_t)ndims};
     for (int d = 0; d < ndims; d++)
         for (int b = 0; b < 4; b++) header[4 + 4 * d + b] = (uint8_t)(dims[d] >> (24 - 8 * b));
-    size_t header_len = 4 + 4 * (size_t)ndims;
-    int ok = fwrite(header, 1, header_len, f) == header_len && fwrite(data, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        int e = errno;
-        remove(tmp);
-        return bfn_error(BFN_EIO, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return bfn_error(BFN_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
-    }
-    return BFN_OK;
+    return bfn_atomic_write(path, header, 4 + 4 * (size_t)ndims, data, n);
 }
 
 /* Save single-channel images (and labels when labels_path is given) as

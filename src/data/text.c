@@ -11,6 +11,7 @@
  * against an independent Python conversion. Unlike Mahoney's text8 script,
  * digits are not spelled out: they become spaces like any other non-letter. */
 #include "data/text.h"
+#include "util/atomic_file.h"
 #include "util/err.h"
 
 #include <dirent.h>
@@ -248,27 +249,10 @@ int bfn_text_save_tokens(const char *path, const uint8_t *tokens, long n) {
         if (tokens[i] >= BFN_TEXT8_VOCAB)
             return bfn_error(BFN_EINVAL, "%s: token %ld is %d, outside 0..%d", path, i, tokens[i],
                              BFN_TEXT8_VOCAB - 1);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return bfn_error(BFN_EINVAL, "%s: path too long", path);
     uint8_t header[TOKEN_HEADER];
     memcpy(header, TOKEN_MAGIC, sizeof TOKEN_MAGIC);
     for (int b = 0; b < 8; b++) header[8 + b] = (uint8_t)((uint64_t)n >> (8 * b));
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return bfn_error(BFN_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-    int ok = fwrite(header, 1, TOKEN_HEADER, f) == TOKEN_HEADER && fwrite(tokens, 1, (size_t)n, f) == (size_t)n;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        int e = errno;
-        remove(tmp);
-        return bfn_error(BFN_EIO, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return bfn_error(BFN_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
-    }
-    return BFN_OK;
+    return bfn_atomic_write(path, header, TOKEN_HEADER, tokens, (size_t)n);
 }
 
 /* Read the token cache, checking magic, exact length and token range. */

@@ -19,6 +19,9 @@
 #define MAX_KV 64
 #define MAX_AXES 8
 #define MAX_VALUES 16
+/* Arguments of one run: program, command, file, options, then the profile's,
+ * the run's, the grid's and the command line's overrides. */
+#define JOB_ARGS (3 * MAX_KV + MAX_AXES + 16)
 
 typedef struct {
     char name[64];
@@ -42,6 +45,9 @@ typedef struct {
     int n_runs;
     axis axes[MAX_AXES];
     int n_axes;
+    /* [profile NAME] sections: overrides for every run under that profile */
+    run_spec profiles[8];
+    int n_profiles;
     int rc;
 } sweep;
 
@@ -73,6 +79,17 @@ static int sweep_handler(void *user, const char *section, const char *name, cons
         }
         if (r->n_kv == MAX_KV) s->rc = bfn_error(BFN_EINVAL, "%s: too many keys in [run %s]", where, rn);
         else snprintf(r->kv[r->n_kv++], 256, "%s=%s", name, value);
+    } else if (strncmp(section, "profile ", 8) == 0) {
+        const char *pn = section + 8;
+        run_spec *p = NULL;
+        for (int i = 0; i < s->n_profiles; i++)
+            if (strcmp(s->profiles[i].name, pn) == 0) p = &s->profiles[i];
+        if (!p && s->n_profiles < 8) {
+            p = &s->profiles[s->n_profiles++];
+            snprintf(p->name, sizeof p->name, "%s", pn);
+        }
+        if (!p || p->n_kv == MAX_KV) s->rc = bfn_error(BFN_EINVAL, "%s: too many profile sections or keys", where);
+        else snprintf(p->kv[p->n_kv++], 256, "%s=%s", name, value);
     } else if (strcmp(section, "grid") == 0) {
         if (s->n_axes == MAX_AXES) {
             s->rc = bfn_error(BFN_EINVAL, "%s: more than %d grid axes", where, MAX_AXES);
@@ -90,7 +107,8 @@ static int sweep_handler(void *user, const char *section, const char *name, cons
             snprintf(a->values[a->n_values++], 64, "%s", tok);
         }
     } else {
-        s->rc = bfn_error(BFN_EINVAL, "%s: unknown section [%s] ([sweep], [run NAME], [grid])", where, section);
+        s->rc = bfn_error(BFN_EINVAL, "%s: unknown section [%s] ([sweep], [run NAME], [grid], [profile NAME])",
+                          where, section);
     }
     return s->rc == BFN_OK;
 }
@@ -98,19 +116,38 @@ static int sweep_handler(void *user, const char *section, const char *name, cons
 /* One expanded run: its display name and argument list. */
 typedef struct {
     char name[128];
-    char *argv[MAX_KV + 32];
+    char *argv[JOB_ARGS + 1];
     int argc;
-    char store[MAX_KV + 32][600];
+    char store[JOB_ARGS][520];
 } job;
 
 static void job_arg(job *j, const char *a) {
+    if (j->argc == JOB_ARGS) return; /* cannot happen: JOB_ARGS bounds every source */
     snprintf(j->store[j->argc], sizeof j->store[0], "%s", a);
     j->argv[j->argc] = j->store[j->argc];
     j->argc++;
     j->argv[j->argc] = NULL;
 }
 
+/* The [profile NAME] section of the profile in use: the --profile given, else
+ * the base experiment's own default profile. */
+static const run_spec *active_profile(const sweep *s, const bfn_sweep_opts *o) {
+    char name[64] = "";
+    if (o->profile) {
+        snprintf(name, sizeof name, "%s", o->profile);
+    } else {
+        bfn_config *c;
+        if (bfn_config_load(&c, s->experiment, NULL, 0, NULL) != BFN_OK) return NULL;
+        snprintf(name, sizeof name, "%s", bfn_config_profile(c));
+        bfn_config_free(c);
+    }
+    for (int i = 0; i < s->n_profiles; i++)
+        if (strcmp(s->profiles[i].name, name) == 0) return &s->profiles[i];
+    return NULL;
+}
+
 static int expand(const sweep *s, const bfn_sweep_opts *o, const char *self, int threads, job *jobs, int max) {
+    const run_spec *prof = active_profile(s, o);
     int n_points = 1;
     for (int a = 0; a < s->n_axes; a++) n_points *= s->axes[a].n_values;
     int n = 0;
@@ -131,6 +168,8 @@ static int expand(const sweep *s, const bfn_sweep_opts *o, const char *self, int
             snprintf(arg, sizeof arg, "%d", threads);
             job_arg(j, "--threads");
             job_arg(j, arg);
+            if (prof)
+                for (int k = 0; k < prof->n_kv; k++) job_arg(j, prof->kv[k]);
             for (int k = 0; k < s->runs[r].n_kv; k++) job_arg(j, s->runs[r].kv[k]);
             /* Grid point p in mixed radix over the axes. */
             int rest = p;
@@ -156,7 +195,7 @@ static int expand(const sweep *s, const bfn_sweep_opts *o, const char *self, int
 static int validate(const job *jobs, int n) {
     for (int i = 0; i < n; i++) {
         const char *profile = NULL;
-        char *over[MAX_KV + 32];
+        char *over[JOB_ARGS];
         int n_over = 0;
         for (int a = 3; a < jobs[i].argc; a++) {
             if (strcmp(jobs[i].argv[a], "--profile") == 0) profile = jobs[i].argv[++a];

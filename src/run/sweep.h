@@ -9,6 +9,8 @@
  *   bfn.family = continuous              ; ... plus these overrides
  *   [grid]                               ; optional: every run is crossed with
  *   train.seed = 1, 2, 3                 ; every combination of these values
+ *   [profile small]                      ; optional: overrides for every run
+ *   train.steps = 4000                   ; under that profile (before the run's own)
  *
  * A grid multiplies the runs; each grid point appends "_<value>..." to the
  * run's experiment name. Every run executes as `bfn run EXPERIMENT --profile P
