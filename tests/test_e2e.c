@@ -261,6 +261,20 @@ static void test_bad_input(void **state) {
     free(key);
 }
 
+/* Training with the n-step loss L^n (train.loss = nstep) for both receivers. */
+static void test_nstep_training(void **state) {
+    (void)state;
+    for (int joint = 0; joint < 2; joint++) {
+        assert_int_equal(sh(ENV("n") "%s run %s train.loss=nstep train.loss_steps=20 bfn.receiver=%s "
+                            "train.steps=20 --quiet", dir, dir, bin(), ini, joint ? "joint" : "marginal"), 0);
+    }
+    char db[300];
+    snprintf(db, sizeof db, "%s/n.db", dir);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 2);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM metric WHERE name = 'train.loss' AND kind = 0 "
+                                    "AND value > 0"), 8);
+}
+
 /* NaN/inf loss stops the run with status 'diverged' and exit code 3, and the
  * last good checkpoint stays usable (fault injected at step 33: after the
  * step-30 checkpoint). */
@@ -378,6 +392,7 @@ int main(void) {
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_diverged),
+        cmocka_unit_test(test_nstep_training),
         cmocka_unit_test(test_text_pipeline),
         cmocka_unit_test(test_table3_sweep),
     };

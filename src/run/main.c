@@ -186,18 +186,22 @@ static int cmd_data(const cli *c) {
 }
 
 static int cmd_db(const cli *c) {
+    const char *usage = strcmp(c->cmd, "runs") == 0 ? "bfn runs [--db PATH]"
+                        : strcmp(c->cmd, "export") == 0
+                            ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--profile P] [--db PATH]"
+                            : "bfn table paper/reference/SPEC.tsv --out FILE.md [--profile P] [--db PATH]";
+    int missing = strcmp(c->cmd, "export") == 0 ? c->n_pos < 1 : strcmp(c->cmd, "table") == 0 && (c->n_pos < 1 || !c->out);
+    if (c->help || missing) {
+        fprintf(c->help ? stdout : stderr, "usage: %s\n", usage);
+        return c->help ? 0 : 2;
+    }
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
-    if (strcmp(c->cmd, "runs") == 0) {
-        rc = bfn_runs_list(db, stdout);
-    } else if (strcmp(c->cmd, "export") == 0) {
-        if (c->n_pos < 1) rc = bfn_error(BFN_EINVAL, "usage: bfn export RUN [metric|eval|curve]");
-        else rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", stdout);
-    } else {
-        if (c->n_pos < 1 || !c->out) rc = bfn_error(BFN_EINVAL, "usage: bfn table SPEC.tsv --out FILE.md");
-        else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
-    }
+    if (strcmp(c->cmd, "runs") == 0) rc = bfn_runs_list(db, stdout);
+    else if (strcmp(c->cmd, "export") == 0)
+        rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", stdout);
+    else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
     bfn_db_close(db);
     return rc == BFN_OK ? 0 : fail(rc);
 }
@@ -219,7 +223,13 @@ int main(int argc, char **argv) {
     if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
-    if (!strcmp(e, "figure")) return bfn_figure_data(c.n_pos ? c.pos[0] : "", stdout) == BFN_OK ? 0 : fail(BFN_EINVAL);
+    if (!strcmp(e, "figure")) {
+        if (c.help || c.n_pos < 1) {
+            fprintf(c.help ? stdout : stderr, "usage: bfn figure NAME (names: bfn figure list)\n");
+            return c.help ? 0 : 2;
+        }
+        return bfn_figure_data(c.pos[0], stdout) == BFN_OK ? 0 : fail(BFN_EINVAL);
+    }
     if (!strcmp(e, "schedules")) {
         for (const char *const *n = bfn_schedule_names(); *n; n++) printf("%s\n", *n);
         return 0;

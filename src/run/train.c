@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -341,7 +342,16 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL); /* Slurm --signal=USR1@120 */
+    double t_start = now_sec();
+    long step_start = tr.step;
     rc = train_loop(&tr, opts);
+    if (rc == BFN_OK && !opts->quiet) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double sec = now_sec() - t_start;
+        fprintf(stderr, "[%s] trained %ld steps in %.0f s (%.2f steps/s), peak RSS %.0f MiB\n", s->key,
+                tr.step - step_start, sec, (tr.step - step_start) / (sec + 1e-9), ru.ru_maxrss / 1024.0);
+    }
     if (rc == BFN_OK) rc = bfn_db_run_set_status(db, s->key, "finished", "");
     else if (rc != BFN_EDIVERGED && rc != BFN_EINTR) {
         char why[512];
