@@ -273,6 +273,19 @@ static void test_nstep_training(void **state) {
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 2);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM metric WHERE name = 'train.loss' AND kind = 0 "
                                     "AND value > 0"), 8);
+    /* bfn diff names the one key that differs. */
+    char *keys = query_dump(db, "SELECT key FROM run ORDER BY started");
+    char ka[17], kb[17], p[400];
+    snprintf(ka, sizeof ka, "%.16s", keys);
+    snprintf(kb, sizeof kb, "%.16s", keys + 17);
+    free(keys);
+    assert_int_equal(sh(ENV("n") "%s diff %s %s > %s/diff.txt", dir, dir, bin(), ka, kb, dir), 0);
+    snprintf(p, sizeof p, "%s/diff.txt", dir);
+    char *d = slurp(p);
+    assert_non_null(strstr(d, "bfn.receiver = marginal"));
+    assert_non_null(strstr(d, "| joint"));
+    assert_null(strstr(d, "train.steps"));
+    free(d);
 }
 
 /* NaN/inf loss stops the run with status 'diverged' and exit code 3, and the

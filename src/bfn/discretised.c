@@ -139,27 +139,6 @@ static inline double table_bin_prob(const disc_ws *w, int jlo, int jhi, int k) {
     return lu <= 0.5 ? lu - uu : ul - ll;
 }
 
-/* ---- the output mean k_hat (L^inf, output_mean) ---------------------------------- */
-
-/* k_hat = sum_k p_k c_k = c_0 + h sum_{j=1}^{K-1} Q(z_j) (summation by parts),
- * with d k_hat/d mu = (h/s) sum_j phi(z_j) and d k_hat/d s = (h/s) sum_j phi(z_j) z_j.
- * Boundaries below the range contribute Q = 1 each, above it 0. */
-static double disc_mean(disc_ws *w, double mu, double s, int K, double *dk_dmu, double *dk_ds) {
-    int jlo, jhi;
-    double h = 2.0 / K;
-    boundary_table(w, mu, s, K, &jlo, &jhi);
-    double sq = 0.0, sp = 0.0, spz = 0.0;
-    for (int j = jlo; j <= jhi; j++) {
-        double z = (bfn_bin_boundary(j, K) - mu) / s;
-        sq += w->upper[j];
-        sp += w->pdf[j];
-        spz += w->pdf[j] * z;
-    }
-    *dk_dmu = h * sp / s;
-    *dk_ds = h * spz / s;
-    return bfn_bin_centre(0, K) + h * ((jlo - 1) + sq);
-}
-
 /* ---- L^n: the fused Monte Carlo mixture kernel ------------------------------------- */
 
 /* Per-example constants of the mixture walk (accuracy a, bin width h). */
@@ -343,33 +322,28 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
 
 /* L^inf = (beta'(t)/2)(x - k_hat)^2 per dimension. */
 static void disc_loss_cts(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
-                          const float *out, float *loss, float *grad, float gscale) {
+                      const float *out, float *loss, float *grad, float gscale) {
     int D = f->D, K = f->K;
-#pragma omp parallel
-    {
-        disc_ws w;
-        ws_alloc(&w, K);
-#pragma omp for schedule(static)
-        for (int b = 0; b < B; b++) {
-            bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
-            double wt = 0.5 * f->sched.beta_prime(&f->sched, t[b]), gsc = (double)gscale / D;
-            const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
-            float *gb = grad ? grad + (size_t)b * D * 2 : NULL;
-            double sum = 0.0;
-            for (int d = 0; d < D; d++) {
-                disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
-                double dk_dmu, dk_ds, r;
-                if (isfinite(o.mu) && isfinite(o.s)) r = disc_mean(&w, o.mu, o.s, K, &dk_dmu, &dk_ds) - snap_centre(xb[d], K);
-                else r = dk_dmu = dk_ds = NAN;
-                sum += wt * r * r;
-                if (gb) {
-                    gb[2 * d] = (float)(gsc * wt * 2.0 * r * dk_dmu * o.dmu);
-                    gb[2 * d + 1] = (float)(gsc * wt * 2.0 * r * dk_ds * o.ds);
-                }
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
+        double wt = 0.5 * f->sched.beta_prime(&f->sched, t[b]), gsc = (double)gscale / D;
+        const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
+        float *gb = grad ? grad + (size_t)b * D * 2 : NULL;
+        double sum = 0.0;
+        for (int d = 0; d < D; d++) {
+            disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
+            double dk_dmu, dk_ds, r;
+            if (isfinite(o.mu) && isfinite(o.s))
+                r = bfn_dgauss_mean(o.mu, o.s, K, &dk_dmu, &dk_ds) - snap_centre(xb[d], K);
+            else r = dk_dmu = dk_ds = NAN;
+            sum += wt * r * r;
+            if (gb) {
+                gb[2 * d] = (float)(gsc * wt * 2.0 * r * dk_dmu * o.dmu);
+                gb[2 * d + 1] = (float)(gsc * wt * 2.0 * r * dk_ds * o.ds);
             }
-            loss[b] = (float)(sum / D);
         }
-        ws_free(&w);
+        loss[b] = (float)(sum / D);
     }
 }
 
@@ -472,19 +446,15 @@ static void disc_output_mode(const bfn_family *f, int B, const float *theta, con
 static void disc_output_mean(const bfn_family *f, int B, const float *theta, const float *t, const float *out,
                              float *xs) {
     int D = f->D, K = f->K;
-    disc_ws w;
-    ws_alloc(&w, K);
     for (int b = 0; b < B; b++) {
         bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
         const float *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D * 2;
         for (int d = 0; d < D; d++) {
             disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
             double dm, ds;
-            xs[(size_t)b * D + d] =
-                (float)(isfinite(o.mu) && isfinite(o.s) ? disc_mean(&w, o.mu, o.s, K, &dm, &ds) : NAN);
+            xs[(size_t)b * D + d] = (float)(isfinite(o.mu) && isfinite(o.s) ? bfn_dgauss_mean(o.mu, o.s, K, &dm, &ds) : NAN);
         }
     }
-    ws_free(&w);
 }
 
 const bfn_family_ops bfn_discretised_ops = {

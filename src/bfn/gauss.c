@@ -167,15 +167,198 @@ void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lowe
 /* Boundary range with |z_j| <= ZR (see gauss.h). Computed in double and
  * clamped before conversion so huge mu or s cannot overflow an int. */
 void bfn_dgauss_range(double mu, double s, int K, int *jlo, int *jhi) {
+    bfn_dgauss_range_z(mu, s, K, BFN_DGAUSS_ZR, 0, jlo, jhi);
+}
+
+void bfn_dgauss_range_z(double mu, double s, int K, double zr, int pad, int *jlo, int *jhi) {
     double h = 2.0 / K;
-    double lo = ceil((mu - BFN_DGAUSS_ZR * s + 1.0) / h);
-    double hi = floor((mu + BFN_DGAUSS_ZR * s + 1.0) / h);
+    double lo = ceil((mu - zr * s + 1.0) / h) - pad;
+    double hi = floor((mu + zr * s + 1.0) / h) + pad;
     if (!(lo >= 1.0)) lo = 1.0;
     if (lo > K) lo = K;
     if (!(hi <= K - 1)) hi = K - 1;
     if (hi < 0.0) hi = 0.0;
     *jlo = (int)lo;
     *jhi = (int)hi;
+}
+
+/* ---- the output mean k_hat = sum_k p_k c_k and its derivatives ------------------ */
+
+/* Phi, Q and phi at z (|z| <= 10.5 in all callers; erfc beyond as a guard). */
+static inline void norm_cdf3(double z, double *lower, double *upper, double *pdf) {
+    double az = fabs(z), ph = BFN_INV_SQRT_2PI * exp(-0.5 * z * z);
+    double tail = az < 10.5 ? ph * mills(az) : 0.5 * erfc(az * BFN_SQRT1_2);
+    if (z < 0.0) { *lower = tail; *upper = 1.0 - tail; }
+    else { *upper = tail; *lower = 1.0 - tail; }
+    *pdf = ph;
+}
+
+/* Euler-Maclaurin (EM) summation of F over equally spaced points
+ * z_m = za + m delta, m = 0..N (zb = za + N delta):
+ *   sum_m F(z_m) = (1/delta) int_za^zb F + (F(za) + F(zb))/2
+ *                + sum_{p=1}^{P} em_coef[p-1] delta^(2p-1) (F^(2p-1)(zb) - F^(2p-1)(za)) + R_P,
+ * em_coef[p-1] = B_2p/(2p)! (Bernoulli numbers; values from mpmath), and
+ * |R_P| <= 2 zeta(2P) (delta/2pi)^(2P) (1/delta) int_za^zb |F^(2P)|
+ * (e.g. Abramowitz & Stegun 23.1.30-32; DLMF 2.10.1). For F = Q, phi, z phi
+ * every derivative is a Hermite polynomial times phi, F^(n) = +-He_k(z) phi(z),
+ * and int |He_k phi| <= sqrt(k!) over the whole line (Cauchy-Schwarz with
+ * int He_k^2 phi = k!). So the three sums k_hat needs (h sum Q, delta sum phi,
+ * delta sum z phi; the last has the largest derivative, He_(2P+1)) are exact
+ * to 2 zeta(2P) (delta/2pi)^(2P) sqrt((2P+1)!), and h sum Q to
+ * 2 zeta(2P) (delta/2pi)^(2P-1) sqrt((2P-1)!)/(2pi) (as h <= 1).
+ * em_delta_max[P-1] is the largest delta for which both are <= 1e-17 (found
+ * by bisection in mpmath), far below the double rounding of the O(1)
+ * results: with P <= 16 terms, EM is used for delta = h/s <= 0.479. */
+#define EM_P_MAX 16
+static const double em_coef[EM_P_MAX] = {
+    8.3333333333333333e-2,  -1.3888888888888889e-3,  3.3068783068783069e-5,  -8.2671957671957672e-7,
+    2.0876756987868099e-8,  -5.2841901386874932e-10, 1.3382536530684679e-11, -3.3896802963225829e-13,
+    8.5860620562778446e-15, -2.1748686985580619e-16, 5.5090028283602295e-18, -1.3954464685812523e-19,
+    3.5347070396294675e-21, -8.9535174270375469e-23, 2.2679524523376831e-24, -5.7447906688722024e-26,
+};
+static const double em_delta_max[EM_P_MAX] = {
+    1.0e-6, 1.43e-5,  1.94e-3, 1.499e-2, 4.524e-2, 8.878e-2, 0.13479, 0.18287,
+    0.23037, 0.27568, 0.31797, 0.35686, 0.39226, 0.42429, 0.45313, 0.47902,
+};
+
+/* Below this many in-range boundaries the direct sum is as cheap as EM. */
+#define EM_MIN_BOUNDARIES 12
+
+/* The EM correction sums at one endpoint z for P terms, d2 = delta^2:
+ * cq = sum_p c_p He_(2p-2)(z), cp = sum_p c_p He_(2p-1)(z), cz = sum_p c_p He_(2p)(z),
+ * c_p = em_coef[p-1] delta^(2p); He by He_(k+1) = z He_k - k He_(k-1). */
+static void em_endpoint(double z, double d2, int P, double *cq, double *cp, double *cz) {
+    double he_a = 1.0, he_b = z; /* He_(2p-2), He_(2p-1) */
+    double dp = d2, sq = 0.0, sp = 0.0, sz = 0.0;
+    for (int p = 1; p <= P; p++) {
+        double he_c = z * he_b - (2 * p - 1) * he_a; /* He_(2p) */
+        double c = em_coef[p - 1] * dp;
+        sq += c * he_a;
+        sp += c * he_b;
+        sz += c * he_c;
+        he_a = he_c;
+        he_b = z * he_c - (2 * p) * he_b; /* He_(2p+1) */
+        dp *= d2;
+    }
+    *cq = sq;
+    *cp = sp;
+    *cz = sz;
+}
+
+/* Over the in-range boundaries jlo..jhi (n >= 1, delta <= BFN_EM_DELTA_MAX):
+ * *hq = h sum_j Q(z_j), *dp = delta sum_j phi(z_j), *dz = delta sum_j z_j phi(z_j)
+ * by EM. With F^(2p-1) = -He_(2p-2) phi (F = Q), -He_(2p-1) phi (F = phi),
+ * -He_(2p) phi (F = z phi = -phi') and the integrals
+ *   int Q = J(za) - J(zb), J(z) = int_z^inf Q = phi(z) - z Q(z),
+ *   int phi = Phi(zb) - Phi(za),  int z phi = phi(za) - phi(zb).
+ * J is formed as J(z) = T(|z|) + max(-z, 0) with T(u) = phi(u) - u Q(u) >= 0, so
+ * s J(z) = s T(|z|) + max(mu - b, 0) needs no large cancelling terms. */
+static void em_sums(double mu, double s, int K, int jlo, int jhi, double *hq, double *dp, double *dz) {
+    double h = 2.0 / K, delta = h / s, d2 = delta * delta;
+    int P = 1;
+    while (delta > em_delta_max[P - 1]) P++;
+    double ba = bfn_bin_boundary(jlo, K), bb = bfn_bin_boundary(jhi, K);
+    double za = (ba - mu) / s, zb = (bb - mu) / s;
+    double la, ua, pa, lb, ub, pb, cqa, cpa, cza, cqb, cpb, czb;
+    norm_cdf3(za, &la, &ua, &pa);
+    norm_cdf3(zb, &lb, &ub, &pb);
+    em_endpoint(za, d2, P, &cqa, &cpa, &cza);
+    em_endpoint(zb, d2, P, &cqb, &cpb, &czb);
+    /* T(|z|) = phi - |z| tail, tail = min(Phi, Q) */
+    double ta = pa - fabs(za) * (za < 0.0 ? la : ua), tb = pb - fabs(zb) * (zb < 0.0 ? lb : ub);
+    double lin = zb <= 0.0 ? bb - ba : za >= 0.0 ? 0.0 : mu - ba; /* s (max(-za,0) - max(-zb,0)) */
+    *hq = s * (ta - tb) + lin + 0.5 * h * (ua + ub) + s * (pa * cqa - pb * cqb);
+    double dphi = za >= 0.0 ? ua - ub : lb - la; /* Phi(zb) - Phi(za) without cancellation */
+    *dp = dphi + 0.5 * delta * (pa + pb) + (pa * cpa - pb * cpb);
+    *dz = (pa - pb) + 0.5 * delta * (za * pa + zb * pb) + (pa * cza - pb * czb);
+}
+
+/* The same three sums term by term (any delta). phi by the restarted
+ * recurrence of bfn_dgauss_table when delta < 1; each tail by the Mills ratio.
+ * sum Q is accumulated as (number of z < 0) + sum of +-tails, so the O(1)
+ * terms 1 - tail are never rounded one by one. */
+static void direct_sums(double mu, double s, int K, int jlo, int jhi, double *hq, double *dp, double *dz) {
+    double h = 2.0 / K, inv_s = 1.0 / s, delta = h * inv_s;
+    double step = delta < 1.0 ? exp(-delta * delta) : 0.0;
+    double tails = 0.0, sp = 0.0, spz = 0.0;
+    int n_neg = 0;
+    for (int j0 = jlo; j0 <= jhi; j0 += PDF_RUN) {
+        int j1 = j0 + PDF_RUN - 1 < jhi ? j0 + PDF_RUN - 1 : jhi;
+        double z0 = (bfn_bin_boundary(j0, K) - mu) * inv_s;
+        double ph = BFN_INV_SQRT_2PI * exp(-0.5 * z0 * z0);
+        double rho = delta < 1.0 ? exp(-z0 * delta - 0.5 * delta * delta) : 0.0;
+        for (int j = j0; j <= j1; j++) {
+            double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
+            if (delta >= 1.0) ph = BFN_INV_SQRT_2PI * exp(-0.5 * z * z);
+            double az = fabs(z);
+            double tail = az < 10.5 ? ph * mills(az) : 0.5 * erfc(az * BFN_SQRT1_2);
+            if (z < 0.0) { n_neg++; tails -= tail; }
+            else tails += tail;
+            sp += ph;
+            spz += ph * z;
+            ph *= rho;
+            rho *= step;
+        }
+    }
+    *hq = h * (n_neg + tails);
+    *dp = delta * sp;
+    *dz = delta * spz;
+}
+
+double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds) {
+    int jlo, jhi;
+    double h = 2.0 / K, hq = 0.0, dp = 0.0, dz = 0.0;
+    bfn_dgauss_range(mu, s, K, &jlo, &jhi);
+    if (jhi >= jlo) {
+        if (h / s <= BFN_EM_DELTA_MAX && jhi - jlo + 1 >= EM_MIN_BOUNDARIES) em_sums(mu, s, K, jlo, jhi, &hq, &dp, &dz);
+        else direct_sums(mu, s, K, jlo, jhi, &hq, &dp, &dz);
+    }
+    /* d Q(z_j)/d mu = phi(z_j)/s and d Q(z_j)/d s = phi(z_j) z_j/s, times h. */
+    *dk_dmu = dp;
+    *dk_ds = dz;
+    return bfn_bin_centre(0, K) + h * (jlo - 1) + hq;
+}
+
+/* ---- Gaussian sums over a lattice (the L^n mixture's floor part) ---------------- */
+
+/* sum_{m=0}^{N} exp((uref^2 - u_m^2)/2), u_m = ua + m delta, ub = ua + N delta,
+ * by EM (see em_sums) with F = phi, in units of phi(uref):
+ *   sum = [Phi(ub) - Phi(ua) + delta (r_a + r_b)/2 + r_a cp(ua) - r_b cp(ub)] / delta,
+ * r = phi(u)/phi(uref) = exp(-(u - uref)(u + uref)/2), cp the odd-Hermite sum of
+ * em_endpoint, the CDF difference taken on its non-cancelling side with
+ * tails M(|u|) r (Mills ratio, so nothing underflows for large |uref|).
+ * Ends beyond |u| > BFN_LATTICE_U_CUT are dropped with their EM terms: the
+ * points beyond add < 2 phi(12)/(12 delta phi(uref)) <= 1e-24/delta relative
+ * to a sum >= 1 when |uref| <= 3.7, and an end's EM terms are of order
+ * (12 delta/2pi)^(2p) phi(12)/phi(uref), smaller still. Relative accuracy:
+ * the EM remainder (em_sums) is <= 1e-17 (1/delta) int |He_2P phi| / phi(uref)
+ * over the lattice's span, with int_u^inf |He_2P phi| <= sqrt((2P)! Q(u)) by
+ * Cauchy-Schwarz, so <= 1e-17 / sqrt(Q(3.7)) = 1e-15 relative to the sum
+ * (>= Q(|uref|)/(delta phi(uref)) when uref is the lattice point nearest 0)
+ * for |uref| <= BFN_LATTICE_UREF_MAX; tested against direct sums. */
+static void lattice_end(double u, double uref, int present, double *r, double *tail) {
+    if (!present) { *r = 0.0; *tail = 0.0; return; }
+    *r = exp(-0.5 * (u - uref) * (u + uref));
+    double au = fabs(u);
+    *tail = au < 10.5 ? *r * mills(au) : 0.0; /* |u| <= 12: Q(10.5)/phi(3.7) < 1e-22 */
+}
+
+double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref) {
+    int P = 1;
+    while (delta > em_delta_max[P - 1]) P++;
+    int has_a = ua >= -BFN_LATTICE_U_CUT, has_b = ub <= BFN_LATTICE_U_CUT;
+    double ra, ta, rb, tb, cqa = 0.0, cpa = 0.0, cza = 0.0, cqb = 0.0, cpb = 0.0, czb = 0.0;
+    double inv_phi_ref = exp(0.5 * uref * uref) / BFN_INV_SQRT_2PI; /* |uref| <= 3.7 */
+    lattice_end(ua, uref, has_a, &ra, &ta);
+    lattice_end(ub, uref, has_b, &rb, &tb);
+    if (has_a) em_endpoint(ua, delta * delta, P, &cqa, &cpa, &cza);
+    if (has_b) em_endpoint(ub, delta * delta, P, &cqb, &cpb, &czb);
+    /* Phi(ub) - Phi(ua), in units of phi(uref); a dropped end has Phi = 0 (a) or 1 (b) */
+    double dphi;
+    if (has_a && ua >= 0.0) dphi = ta - (has_b ? tb : 0.0);       /* Q(ua) - Q(ub) */
+    else if (has_b && ub <= 0.0) dphi = tb - (has_a ? ta : 0.0);  /* Phi(ub) - Phi(ua) */
+    else dphi = inv_phi_ref - ta - tb;                              /* 1 - Phi(ua) - Q(ub) */
+    return (dphi + 0.5 * delta * (ra + rb) + (ra * cpa - rb * cpb)) / delta;
 }
 
 /* Phi and Q at boundary j, with the open edges b_0 = -inf, b_K = +inf. */

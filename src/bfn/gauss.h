@@ -102,6 +102,9 @@ static inline double bfn_bin_boundary(int j, int K) { return -1.0 + j * (2.0 / K
  * bins jlo-1 .. jhi can have non-zero probability. Requires finite mu, s > 0. */
 #define BFN_DGAUSS_ZR 10.0
 void bfn_dgauss_range(double mu, double s, int K, int *jlo, int *jhi);
+/* The same for |z_j| <= zr, widened by `pad` boundaries on each side before
+ * the clamp (bfn_dgauss_range is zr = BFN_DGAUSS_ZR, pad = 0). */
+void bfn_dgauss_range_z(double mu, double s, int K, double zr, int pad, int *jlo, int *jhi);
 
 /* p_k under N(mu, s^2) discretised to K bins with open edge bins, computed
  * directly with two CDF evaluations (no range cut). Requires s > 0. */
@@ -114,6 +117,25 @@ void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lowe
 /* All K bin probabilities into p[K] (range-cut: bins outside the range get
  * exactly 0; the others are accurate to ~1e-16 absolute). */
 void bfn_dgauss_probs(double mu, double s, int K, double *p);
+/* Output mean k_hat = sum_k p_k c_k and its derivatives d k_hat/d mu and
+ * d k_hat/d s. By parts, k_hat = c_0 + h sum_{j=1}^{K-1} Q(z_j), so
+ * d k_hat/d mu = (h/s) sum_j phi(z_j) and d k_hat/d s = (h/s) sum_j phi(z_j) z_j;
+ * boundaries outside the range (bfn_dgauss_range) count Q = 1 below it and 0
+ * above it. The in-range sums are Euler-Maclaurin sums with Hermite-polynomial
+ * end corrections when the boundaries are dense (delta = h/s <= 0.479), O(1)
+ * per call and exact to < 1e-17 absolute, and term by term otherwise (at
+ * most ~42 boundaries then). See gauss.c. Requires finite mu, s > 0. */
+double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds);
+/* sum over the lattice u = ua, ua + delta, ..., ub of exp((uref^2 - u^2)/2),
+ * i.e. of phi(u)/phi(uref), in O(1) by Euler-Maclaurin (gauss.c). Requires
+ * 0 < delta <= BFN_EM_DELTA_MAX, uref the lattice point nearest 0 and
+ * |uref| <= BFN_LATTICE_UREF_MAX; then the relative error is < 1e-15
+ * (tested). Points with |u| > BFN_LATTICE_U_CUT are left out (relative
+ * contribution < 1e-24/delta). */
+#define BFN_EM_DELTA_MAX 0.47902
+#define BFN_LATTICE_UREF_MAX 3.7
+#define BFN_LATTICE_U_CUT 12.0
+double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref);
 /* [CODE] DiscretizedCtsDistribution.log_prob for bin k: prob = p_k; if
  * prob < 1e-5 return ln N(c_k; mu, s) + ln(2/K) (density times bin width),
  * else ln max(prob, 1e-10). */

@@ -70,7 +70,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         bfn_eval_row row = {
             .key = s->key, .ckpt_step = run.step, .split = "test", .n = n, .repeats = R,
             .loss = k * loss, .loss_se = k * loss_se, .recon = k * recon, .recon_se = k * recon_se,
-            .total = k * (loss + recon), .total_se = k * total_se, .unit = s->unit,
+            .total = k * (loss + recon), .total_se = k * total_se, .unit = s->unit, .scale = k,
         };
         rc = bfn_db_eval(db, &row);
         if (!opts->quiet) {

@@ -34,6 +34,7 @@ static const char *USAGE =
     "  sample EXPERIMENT.ini --out FILE [key=value ...]   samples as a PNG grid (text: lines)\n"
     "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
     "  runs                                   list runs with status and headline result\n"
+    "  diff RUN_A RUN_B                       compare two runs' configs, final metrics and NLL\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve|losscurve]  a run's rows as TSV (RUN: key, prefix or @EXPERIMENT)\n"
     "  schedules                              list the registered accuracy schedules\n"
@@ -186,11 +187,14 @@ static int cmd_data(const cli *c) {
 }
 
 static int cmd_db(const cli *c) {
-    const char *usage = strcmp(c->cmd, "runs") == 0 ? "bfn runs [--db PATH]"
+    const char *usage = strcmp(c->cmd, "runs") == 0   ? "bfn runs [--db PATH]"
+                        : strcmp(c->cmd, "diff") == 0 ? "bfn diff RUN_A RUN_B (keys, prefixes or @EXPERIMENT)"
                         : strcmp(c->cmd, "export") == 0
                             ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--profile P] [--db PATH]"
                             : "bfn table paper/reference/SPEC.tsv --out FILE.md [--profile P] [--db PATH]";
-    int missing = strcmp(c->cmd, "export") == 0 ? c->n_pos < 1 : strcmp(c->cmd, "table") == 0 && (c->n_pos < 1 || !c->out);
+    int missing = strcmp(c->cmd, "export") == 0 ? c->n_pos < 1
+                  : strcmp(c->cmd, "diff") == 0 ? c->n_pos < 2
+                                                : strcmp(c->cmd, "table") == 0 && (c->n_pos < 1 || !c->out);
     if (c->help || missing) {
         fprintf(c->help ? stdout : stderr, "usage: %s\n", usage);
         return c->help ? 0 : 2;
@@ -199,6 +203,7 @@ static int cmd_db(const cli *c) {
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
     if (strcmp(c->cmd, "runs") == 0) rc = bfn_runs_list(db, stdout);
+    else if (strcmp(c->cmd, "diff") == 0) rc = bfn_runs_diff(db, c->pos[0], c->pos[1], c->profile, stdout);
     else if (strcmp(c->cmd, "export") == 0)
         rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", stdout);
     else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
@@ -220,7 +225,7 @@ int main(int argc, char **argv) {
     const char *e = c.cmd;
     if (!strcmp(e, "train") || !strcmp(e, "eval") || !strcmp(e, "run") || !strcmp(e, "sample"))
         return cmd_experiment(&c);
-    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export")) return cmd_db(&c);
+    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "figure")) {

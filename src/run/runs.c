@@ -129,3 +129,78 @@ int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int 
     if (rc == BFN_OK && (rc = bfn_config_override(*out, n_over, over)) != BFN_OK) bfn_config_free(*out);
     return rc;
 }
+
+/* Text of column 0 of the first row of `sql` bound to key, or "" (static). */
+static const char *run_text(sqlite3 *h, const char *sql, const char *key, char *buf, size_t n) {
+    sqlite3_stmt *st;
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return buf;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* Next "key = value" line of a canonical config text, or NULL at the end. */
+static const char *next_line(const char *p, char *line, size_t n) {
+    if (!p || !*p) return NULL;
+    size_t len = strcspn(p, "\n");
+    snprintf(line, n, "%.*s", (int)(len < n ? len : n - 1), p);
+    return p[len] ? p + len + 1 : p + len;
+}
+
+int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile, FILE *out) {
+    char ka[17], kb[17];
+    BFN_TRY(bfn_runs_resolve(db, a, profile, ka));
+    BFN_TRY(bfn_runs_resolve(db, b, profile, kb));
+    sqlite3 *h = bfn_db_handle(db);
+    static char ca[65536], cb[65536];
+    run_text(h, "SELECT config FROM run WHERE key = ?1", ka, ca, sizeof ca);
+    run_text(h, "SELECT config FROM run WHERE key = ?1", kb, cb, sizeof cb);
+    /* Canonical configs list every key in the same order, so a line-by-line
+     * walk finds every difference. */
+    fprintf(out, "config differences (%s | %s):\n", ka, kb);
+    const char *pa = ca, *pb = cb;
+    char la[1024], lb[1024];
+    int diffs = 0;
+    while ((pa = next_line(pa, la, sizeof la)) && (pb = next_line(pb, lb, sizeof lb))) {
+        if (strcmp(la, lb) == 0) continue;
+        char *eq = strstr(lb, " = ");
+        fprintf(out, "  %-40s | %s\n", la, eq ? eq + 3 : lb);
+        diffs++;
+    }
+    if (!diffs) fprintf(out, "  (none)\n");
+    fprintf(out, "final metrics (%s | %s):\n", ka, kb);
+    sqlite3_stmt *st;
+    const char *sql = "SELECT name, "
+                      " (SELECT value FROM metric m WHERE m.run = ?1 AND m.name = n.name ORDER BY step DESC LIMIT 1),"
+                      " (SELECT value FROM metric m WHERE m.run = ?2 AND m.name = n.name ORDER BY step DESC LIMIT 1)"
+                      " FROM (SELECT DISTINCT name FROM metric WHERE run IN (?1, ?2)) n ORDER BY name";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "diff");
+    sqlite3_bind_text(st, 1, ka, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, kb, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *x = (const char *)sqlite3_column_text(st, 1), *y = (const char *)sqlite3_column_text(st, 2);
+        fprintf(out, "  %-40s | %-24s | %s\n", (const char *)sqlite3_column_text(st, 0), x ? x : "-", y ? y : "-");
+    }
+    sqlite3_finalize(st);
+    sql = "SELECT n, (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?1 AND "
+          "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1),"
+          " (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?2 AND "
+          "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
+          " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "diff");
+    sqlite3_bind_text(st, 1, ka, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, kb, -1, SQLITE_TRANSIENT);
+    fprintf(out, "test NLL by n (%s | %s):\n", ka, kb);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *x = (const char *)sqlite3_column_text(st, 1), *y = (const char *)sqlite3_column_text(st, 2);
+        int n = sqlite3_column_int(st, 0);
+        char label[16];
+        snprintf(label, sizeof label, n ? "n=%d" : "n=inf", n);
+        fprintf(out, "  %-40s | %-24s | %s\n", label, x ? x : "-", y ? y : "-");
+    }
+    sqlite3_finalize(st);
+    return BFN_OK;
+}

@@ -15,6 +15,10 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char
  * or a run key / unique prefix to the full key (size 17). */
 int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key[17]);
 
+/* Compare two runs (as bfn_runs_resolve): the config keys that differ, the
+ * last value of every metric, and the test NLL at each n. */
+int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile, FILE *out);
+
 /* The stored config of the run named by `spec` (as bfn_runs_resolve), with
  * the overrides applied. */
 struct bfn_config;

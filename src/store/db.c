@@ -17,8 +17,8 @@
  *   eval(run -> run(key), ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se,
  *        total, total_se, unit, scale)
  *       PK (run, ckpt_step, split, n); n = 0 means n = infinity (continuous-time
- *       loss); loss/recon/total and their standard errors are in `unit`; scale is
- *       reserved (NULL).
+ *       loss); loss/recon/total and their standard errors are in `unit`, which is
+ *       nats per data dimension times `scale` (784 for nats/image, 1/ln 2 for bits).
  *   curve(run -> run(key), ckpt_step, name, bin, t, value, se)
  *       PK (run, ckpt_step, name, bin): loss-against-time curves.
  *   checkpoint(run -> run(key), step, path, sha256, kind)
@@ -153,7 +153,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_METRIC_TRUNCATE] = "DELETE FROM metric WHERE run = ?1 AND step > ?2",
     [ST_EVAL] =
         "INSERT OR REPLACE INTO eval(run, ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se,"
-        " total, total_se, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " total, total_se, unit, scale) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     [ST_CURVE] =
         "INSERT OR REPLACE INTO curve(run, ckpt_step, name, bin, t, value, se)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -558,6 +558,8 @@ int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
     sqlite3_bind_double(st, 10, row->total);
     sqlite3_bind_double(st, 11, row->total_se);
     sqlite3_bind_text(st, 12, row->unit, -1, SQLITE_STATIC);
+    if (row->scale > 0) sqlite3_bind_double(st, 13, row->scale);
+    else sqlite3_bind_null(st, 13);
     return tx_end(db, step_done(db, st, "writing eval row"));
 }
 

@@ -59,6 +59,7 @@ typedef struct {
     int repeats;
     double loss, loss_se, recon, recon_se, total, total_se; /* in `unit` */
     const char *unit;  /* "nats/image", "bits/dim", "bits/char", "nats/dim" */
+    double scale;      /* value in unit = nats per dimension * scale (0: not recorded) */
 } bfn_eval_row;
 /* Insert or replace the row keyed by (run, ckpt_step, split, n). */
 int bfn_db_eval(bfn_db *db, const bfn_eval_row *row);
