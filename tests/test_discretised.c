@@ -214,6 +214,196 @@ static void test_boundary_table(void **state) {
             }
 }
 
+/* bfn_dgauss_mean (k_hat and its derivatives: Euler-Maclaurin sums for
+ * dense boundaries, delta = h/s <= 0.479, term by term otherwise) against
+ * sum_k p_k c_k written by parts, c_0 + h sum_{j=1}^{K-1} Q(z_j), and
+ * (h/s) sum_j phi(z_j) (1, z_j), over ALL K-1 boundaries (no range cut) in
+ * long double with erfcl/expl. Grid: K from 2 to 4096, s from 1e-3 to 10
+ * (both paths, with and without the range clamped at an edge), mu from -2.5
+ * to 2.5. Tolerances: k_hat 4e-15 absolute (the EM remainder is < 1e-17 and
+ * the result is a few O(1) terms, each rounded; the old term-by-term sum
+ * erred by up to 1.2e-14 at K = 4096); derivatives 64 eps times the sum of
+ * the absolute values of their terms, (h/s) sum phi (1, |z|), plus 1e-16:
+ * that is the rounding any summation of those terms carries (d k_hat/d s
+ * cancels between z < 0 and z > 0), plus 4 eps times the sum of the absolute
+ * values of their mu-derivatives, (h/s^2) sum phi (|z|, 1 + z^2): a boundary
+ * -1 + 2j/K is itself rounded in double when K is not a power of two, and
+ * mu - b_j then moves by up to 2 ulp, which for narrow outputs (s = 1e-3)
+ * changes the derivatives by that much. A wrong Bernoulli coefficient or
+ * Hermite degree errs by >= delta^4/720 ~ 1e-8 at delta = 0.1, a wrong
+ * Poisson ripple term by >= 1e-3. */
+static void test_dgauss_mean(void **state) {
+    const int Ks[] = {2, 16, 256, 1000, 4096};
+    const long double sqrt_2pi = 2.5066282746310005024157652848110453L;
+    double worst[3] = {0.0, 0.0, 0.0};
+    for (int ki = 0; ki < 5; ki++) {
+        int K = Ks[ki];
+        long double h = 2.0L / K;
+        for (int is = 0; is <= 24; is++) {
+            double s = 1e-3 * pow(1e4, is / 24.0);
+            for (int im = 0; im <= 20; im++) {
+                double mu = -2.5 + 0.25 * im + 1e-3 * is;
+                long double sq = 0.0L, sp = 0.0L, spz = 0.0L, apz = 0.0L, apzz = 0.0L;
+                for (int j = 1; j < K; j++) {
+                    long double z = ((-1.0L + j * h) - mu) / s;
+                    long double ph = expl(-0.5L * z * z) / sqrt_2pi;
+                    sq += 0.5L * erfcl(z / sqrtl(2.0L));
+                    sp += ph;
+                    spz += ph * z;
+                    apz += ph * fabsl(z);
+                    apzz += ph * (1.0L + z * z);
+                }
+                long double kh = -1.0L + h / 2 + h * sq, dm = h / s * sp, ds = h / s * spz;
+                double gdm, gds, gk = bfn_dgauss_mean(mu, s, K, &gdm, &gds);
+                double tol_m = 64 * DBL_EPSILON * (double)dm + 4 * DBL_EPSILON * (double)(h / s / s * apz) + 1e-16;
+                double tol_s = 64 * DBL_EPSILON * (double)(h / s * apz) + 4 * DBL_EPSILON * (double)(h / s / s * apzz) + 1e-16;
+                double e[3] = {(double)fabsl(gk - kh), (double)fabsl(gdm - dm) / tol_m, (double)fabsl(gds - ds) / tol_s};
+                if (!(e[0] <= 4e-15 && e[1] <= 1.0 && e[2] <= 1.0))
+                    print_error("K %d mu %.17g s %.17g: k_hat %.17g vs %.17Lg, dmu %.17g vs %.17Lg, ds %.17g vs %.17Lg\n",
+                                K, mu, s, gk, kh, gdm, dm, gds, ds);
+                assert_true(e[0] <= 4e-15 && e[1] <= 1.0 && e[2] <= 1.0);
+                for (int c = 0; c < 3; c++) worst[c] = fmax(worst[c], e[c]);
+            }
+        }
+    }
+    print_message("bfn_dgauss_mean worst: k_hat %.3g abs, dmu %.3g tol, ds %.3g tol\n", worst[0], worst[1], worst[2]);
+}
+
+/* bfn_exp_vec against libm exp (glibc: < 1 ulp) on a dense grid of
+ * [-708, 709] and at special points. Tolerance 2.5 eps relative: the
+ * polynomial's 1.7e-17 plus ~1 ulp of rounding on each side. A wrong
+ * coefficient errs by >= 1e-13 somewhere in [-ln2/2, ln2/2], a wrong
+ * exponent by a factor 2. Below -708 the result is exp(-708) (the clamp). */
+static void test_exp_vec(void **state) {
+    double lo = bfn_exp_vec_lo(), worst = 0.0, worst_x = 0.0;
+    for (int i = 0; i <= 400000; i++) {
+        double x = -708.0 + 1417.0 * i / 400000.0 + 1e-9 * (i % 7);
+        if (x > 709.0) x = 709.0;
+        double e = exp(x), v = bfn_exp_vec(x, lo), err = fabs(v - e) / e;
+        if (err > worst) { worst = err; worst_x = x; }
+    }
+    const double special[] = {0.0, -0.0, -1e-300, -1e-17, -0.34657359027997264, 0.34657359027997264, -708.0, 709.0};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        double e = exp(special[i]), err = fabs(bfn_exp_vec(special[i], lo) - e) / e;
+        if (err > worst) { worst = err; worst_x = special[i]; }
+    }
+    print_message("bfn_exp_vec worst relative error %.3g eps at x = %.17g\n", worst / DBL_EPSILON, worst_x);
+    assert_true(worst <= 2.5 * DBL_EPSILON);
+    assert_true(bfn_exp_vec(0.0, lo) == 1.0);
+    assert_true(bfn_exp_vec(-1000.0, lo) == bfn_exp_vec(-708.0, lo));
+}
+
+/* bfn_dgauss_masses on the L^n ranges (|z| <= 5.5, one boundary of padding)
+ * and on wider ones (|z| <= 10: longer series, and the fallback to CDF
+ * differences when the series would need more than 24 terms) against long
+ * double erfcl: interior bins Phi(z_k+1) - Phi(z_k) (taken on
+ * the non-cancelling side, so the reference is good to ~1e-18 relative),
+ * the range's two end bins with the outside boundary at Phi = 0 / 1 (the
+ * documented convention; exact for open edge bins), phi at the boundaries.
+ * Both paths: the series for delta = h/s <= 1, CDF differences beyond.
+ * Tolerances, relative: masses eps (64 + 4 z^2) at the bin centre z (at most
+ * 2 ulp per positive Horner term for <= 24 terms, 1 ulp from bfn_exp_vec,
+ * and exp(-z^2/2) carries the z^2 eps of a rounded z, as in
+ * test_norm_cdf_matches_erfc); end bins 4 eps (1 + z^2) + 2e-16 (the Mills
+ * ratio CDF; that test's bound); phi eps (16 + 4 z^2) (z from
+ * (b - mu)/s in the reference and (b - mu) (1/s) in the code). When K is not
+ * a power of two the boundaries and centres are themselves rounded in double
+ * (by <= eps/2 in [-1, 1]), which moves z by eps/s and every quantity by a
+ * relative eps (1 + |z|)/s (d ln/dz of phi and of a tail is ~|z|): that is
+ * added. The masses must also sum to 1 within 1e-13. */
+static void test_dgauss_masses(void **state) {
+    static double p[4096], pdf[4097];
+    const int Ks[] = {2, 16, 256, 1000, 4096};
+    const long double sqrt_2pi = 2.5066282746310005024157652848110453L, r2 = sqrtl(2.0L);
+    double worst = 0.0;
+    for (int ki = 0; ki < 5; ki++) {
+        int K = Ks[ki], rounded_grid = (K & (K - 1)) != 0;
+        long double h = 2.0L / K;
+        for (int is = 0; is <= 12; is++) {
+            double s = 1e-3 * pow(1e4, is / 12.0);
+            for (int im = 0; im <= 21; im++) {
+                double mu = -1.6 + 0.32 * (im % 11) + 1e-3 * is, total = 0.0;
+                int jlo, jhi;
+                bfn_dgauss_range_z(mu, s, K, im < 11 ? 5.5 : 10.0, 1, &jlo, &jhi);
+                bfn_dgauss_masses(mu, s, K, jlo, jhi, p, pdf);
+                for (int k = jlo - 1; k <= jhi; k++) {
+                    long double zl = k >= jlo ? ((-1.0L + k * h) - mu) / s : -INFINITY;
+                    long double zu = k + 1 <= jhi ? ((-1.0L + (k + 1) * h) - mu) / s : INFINITY;
+                    long double ref = zl >= 0 ? 0.5L * (erfcl(zl / r2) - erfcl(zu / r2))
+                                              : 0.5L * (erfcl(-zu / r2) - erfcl(-zl / r2));
+                    double z = (double)(k < jlo ? zu : k + 1 > jhi ? zl : 0.5L * (zl + zu)), tol;
+                    if (!isfinite(z)) z = 0.0; /* empty range: the one bin has mass 1 */
+                    if (k < jlo || k + 1 > jhi) tol = 4 * DBL_EPSILON * (1 + z * z) + 2e-16;
+                    else tol = DBL_EPSILON * (64 + 4 * z * z);
+                    tol += rounded_grid * DBL_EPSILON * (1 + fabs(z)) / s;
+                    double err = ref > 1e-300L ? (double)(fabsl(p[k] - ref) / ref) : p[k] <= 1e-300 ? 0.0 : INFINITY;
+                    if (!(err <= tol))
+                        print_error("K %d mu %.17g s %.17g bin %d (z %g): %.17g vs %.17Lg\n", K, mu, s, k, z, p[k], ref);
+                    assert_true(err <= tol);
+                    worst = fmax(worst, err / tol);
+                    total += p[k];
+                }
+                assert_close(total, 1.0, 1e-13);
+                for (int j = jlo; j <= jhi; j++) {
+                    long double z = ((-1.0L + j * h) - mu) / s, ref = expl(-0.5L * z * z) / sqrt_2pi;
+                    double tol = DBL_EPSILON * (16 + 4 * (double)(z * z) + rounded_grid * (1 + fabs((double)z)) / s);
+                    assert_true(fabsl(pdf[j] - ref) <= tol * ref + 1e-300);
+                }
+            }
+        }
+    }
+    print_message("bfn_dgauss_masses worst error %.3g of its tolerance\n", worst);
+}
+
+/* bfn_gauss_lattice_sum (Euler-Maclaurin, O(1)) against the long double sum
+ * of exp((uref^2 - u^2)/2) over the lattice, for spacings 1e-5 .. 0.479,
+ * lattices that contain the point nearest 0 (offsets across a cell, spans
+ * from 1 to far beyond +-12, the latter for spacings >= 0.01) and lattices that start W = 0 .. 3.7 beyond 0
+ * (y outside the bins). Tolerance 2e-15 relative: the EM remainder bound
+ * (1e-15 at W = 3.7, far less elsewhere, gauss.c) plus the rounding of the
+ * CDF difference, which over the shortest span allowed (1) is >= 0.38 of
+ * its O(1) terms (measured worst 1e-15). Dropping an EM term or getting a
+ * sign wrong errs by >= 1e-8 relative here. */
+static void test_lattice_sum(void **state) {
+    double worst = 0.0;
+    for (int id = -1; id <= 20; id++) {
+        /* id = -1: spacing 1e-5 (2 EM terms), span 1 only (1e5 points) */
+        double delta = id < 0 ? 1e-5 : fmin(1e-3 * pow(479.0, id / 20.0), BFN_EM_DELTA_MAX);
+        for (int io = 0; io < 7; io += id < 0 ? 3 : 1) {
+            double off = (io / 6.0 - 0.5) * delta; /* the lattice point nearest 0 */
+            const double spans[] = {1.0, 2.5, 7.0, 30.0};
+            for (int isp = 0; isp < (id < 0 ? 1 : delta < 0.01 ? 3 : 4); isp++) {
+                long n = (long)ceil(spans[isp] / delta) + 1;
+                for (int place = 0; place < 4; place++) {
+                    double ua, uref;
+                    if (place < 3) { /* nearest point first, in the middle, or last */
+                        long before = place == 0 ? 0 : place == 1 ? n / 2 : n - 1;
+                        ua = off - before * delta;
+                        uref = off;
+                    } else { /* the whole lattice beyond 0, starting at W */
+                        ua = uref = 3.7 * io / 6.0;
+                    }
+                    /* the far end rounded from its exact value (ua + (n-1) delta in double
+                     * would be off by ulp(30), which moves Phi(ub) by 1e-15 when ub ~ 0) */
+                    double ub = (double)(ua + (n - 1) * (long double)delta);
+                    long double ref = 0.0L;
+                    for (long m = 0; m < n; m++) {
+                        long double u = ua + m * (long double)delta;
+                        ref += expl(((long double)uref * uref - u * u) / 2);
+                    }
+                    double got = bfn_gauss_lattice_sum(ua, ub, delta, uref);
+                    double e = (double)(fabsl(got - ref) / ref);
+                    if (!(e <= 2e-15))
+                        print_error("delta %g ua %.17g ub %.17g uref %.17g: %.17g vs %.17Lg\n", delta, ua, ub, uref, got, ref);
+                    assert_true(e <= 2e-15);
+                    worst = fmax(worst, e);
+                }
+            }
+        }
+    }
+    print_message("bfn_gauss_lattice_sum worst relative error %.3g\n", worst);
+}
+
 /* The official log_prob: -ln p when p >= 1e-5, else ln N(c; mu, s) + ln(2/K). */
 static void test_log_prob_fallback(void **state) {
     int K = 16;
@@ -495,6 +685,66 @@ static void test_loss_n_matches_direct_sum(void **state) {
     }
 }
 
+/* The L^n kernel with x in the edge bins, so that many samples y land
+ * outside [-1, 1]: there the floor part of the mixture sum is taken in closed
+ * form from the edge (u_j0 = W up to 3.7 std beyond it), and beyond W = 3.7
+ * by the walk (~1e-4 of the samples, ~10 of them here). K = 16 keeps the
+ * direct reference cheap; alpha = 10 gives du = h sqrt(alpha) = 0.40, inside
+ * the closed form's range. Outputs from confident-right to confident-wrong
+ * (x's bin below the floor). Reference and tolerance as in
+ * test_loss_n_matches_direct_sum (the same replayed samples). */
+static void test_loss_n_edge_samples(void **state) {
+    const int K = 16, D = 10000, n_mc = 10;
+    bfn_family f = make_family(D, K, 1e-3);
+    float t = 0.4f, al = 10.0f, loss[1];
+    float *x = test_falloc(D), *theta = test_falloc(2 * D), *out = test_falloc(2 * D);
+    const double mus[5] = {-0.95, -1.3, -0.2, 0.9, 1.4}, ss[5] = {0.05, 0.3, 0.1, 0.02, 0.5};
+    for (int d = 0; d < D; d++) {
+        x[d] = (float)bfn_bin_centre(d % 3 == 2 ? K - 1 : 0, K);
+        theta[2 * d] = 0.0f;
+        theta[2 * d + 1] = 1.0f;
+        set_output(&f, t, 0.0f, mus[d % 5], ss[d % 5], out + 2 * d);
+    }
+    gsl_rng *r = test_rng(12);
+    f.ops->loss_n(&f, 1, x, &t, &al, 5.0, theta, out, r, loss, NULL, 1.0f);
+    gsl_rng_set(r, 12);
+    double a = al, sd = 1.0 / sqrt(a), ref = 0.0, scale = 0.0, lw[16], v[16];
+    int outside = 0, far = 0;
+    for (int d = 0; d < D; d++) {
+        double mu, s, sq = 0.0;
+        actual_output(&f, t, 0.0f, out + 2 * d, &mu, &s);
+        ref_probs(mu, s, K, lw);
+        for (int k = 0; k < K; k++) {
+            lw[k] = lw[k] < FLT_EPSILON ? FLT_EPSILON : lw[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : lw[k];
+            sq += lw[k];
+        }
+        for (int k = 0; k < K; k++) lw[k] = log(lw[k] / sq);
+        for (int m = 0; m < n_mc; m++) {
+            double y = x[d] + sd * gsl_ran_gaussian_ziggurat(r, 1.0), mx = -INFINITY, acc = 0.0;
+            double beyond = fmax(bfn_bin_centre(0, K) - y, y - bfn_bin_centre(K - 1, K)) / sd;
+            outside += beyond > 0.0;
+            far += beyond > BFN_LATTICE_UREF_MAX;
+            for (int k = 0; k < K; k++) {
+                v[k] = lw[k] + log_normal(y, bfn_bin_centre(k, K), sd);
+                if (v[k] > mx) mx = v[k];
+            }
+            for (int k = 0; k < K; k++) acc += exp(v[k] - mx);
+            double term = 5.0 * (log_normal(y, x[d], sd) - (mx + log(acc)));
+            ref += term / (n_mc * D);
+            scale += fabs(term) / (n_mc * D);
+        }
+    }
+    assert_true(outside > 10000 && far >= 3); /* both paths are exercised */
+    if (fabs(loss[0] - ref) > 1e-6 * scale + 1e-12)
+        print_error("kernel %.9g direct %.9g (scale %g; %d outside, %d far)\n", loss[0], ref, scale, outside, far);
+    assert_true(fabs(loss[0] - ref) <= 1e-6 * scale + 1e-12);
+    gsl_rng_free(r);
+    free(x);
+    free(theta);
+    free(out);
+    bfn_family_free(&f);
+}
+
 /* L^n -> L^inf. With alpha_i at i = ceil(t n) the quadrature n KL approaches
  * (beta'(t)/2)(x - k_hat)^2 as n grows: the gap must shrink with n and be
  * < 0.5% at n = 10^4 (predicted: n alpha_i/beta' - 1 ~ 2 ln(1/sigma1)/n =
@@ -723,6 +973,10 @@ int main(void) {
         cmocka_unit_test(test_norm_cdf_matches_erfc),
         cmocka_unit_test(test_bin_probs_simpson),
         cmocka_unit_test(test_boundary_table),
+        cmocka_unit_test(test_dgauss_mean),
+        cmocka_unit_test(test_exp_vec),
+        cmocka_unit_test(test_dgauss_masses),
+        cmocka_unit_test(test_lattice_sum),
         cmocka_unit_test(test_log_prob_fallback),
         cmocka_unit_test(test_noise_pred_matches_official),
         cmocka_unit_test(test_loss_cts_value),
@@ -731,6 +985,7 @@ int main(void) {
         cmocka_unit_test(test_grad_loss_n_k16),
         cmocka_unit_test(test_grad_loss_n_k256),
         cmocka_unit_test(test_loss_n_matches_direct_sum),
+        cmocka_unit_test(test_loss_n_edge_samples),
         cmocka_unit_test(test_loss_n_vs_quadrature),
         cmocka_unit_test(test_loss_n_tends_to_loss_cts),
         cmocka_unit_test(test_recon),

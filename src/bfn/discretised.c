@@ -30,19 +30,33 @@
  *   L^r   = -ln p_O(bin of x) at t (the paper's L^r is t = 1) with [CODE]'s
  *           small-probability fallback (gauss.h bfn_dgauss_log_prob).
  *
- * Performance (the L^n kernel is the hot spot of discretised evaluation):
- *   - only boundaries within 10 std of mu_x get a CDF evaluation; all others
- *     have Phi = 0 or 1 to 7.6e-24 (gauss.h bfn_dgauss_range);
- *   - per (dimension, sample) the mixture is summed in one walk outward from
- *     the bin nearest to y, with the Gaussian factors exp(-alpha (y-c_k)^2/2)
- *     built by multiplicative recurrences (centres are equally spaced; see
- *     walk_dir), stopping when the factor drops below e^-56. Proof that the
- *     cut is negligible: relative to the nearest bin the factors decrease
- *     monotonically along the walk; every weight satisfies eps <= q_k <= 1,
- *     so the sum S >= q_nearest >= eps = e^-15.9, and the at most K <= 4096 =
- *     e^8.3 omitted terms change S by a relative <= e^(8.3-56+15.9) = 1.6e-14
- *     (ln S by as much) and each omitted bin's gradient term E_k/S by at
- *     most e^-56/eps = 4e-18 in absolute value (the retained terms are O(1)).
+ * Performance:
+ *   - L^inf needs only k_hat and its two derivatives, O(1) per dimension in
+ *     most cases (gauss.h bfn_dgauss_mean): mu plus a Poisson-summed ripple
+ *     when the output lies 10 std inside both edges (and sigma_x >= h/3),
+ *     Euler-Maclaurin sums over the boundaries when they are dense
+ *     (sigma_x >= 2.1 h), term by term only for narrow outputs near an edge
+ *     or sigma_x < h/3 (<= ~42 terms).
+ *   - L^n computes masses only for the bins within 5.5 std of mu_x (and one
+ *     more boundary each side): every other bin has p_k < Q(5.5) = 1.9e-8 <
+ *     eps and is floored by torch's clamp whatever its exact mass
+ *     (boundary_table); the masses come from a positive series at each bin
+ *     centre in one vectorised loop (gauss.h bfn_dgauss_masses).
+ *   - per (dimension, sample) the mixture sum is split at the floor,
+ *     S = eps sum_k E_k + sum_k (q_k - eps) E_k: the first sum is a Gaussian
+ *     summed over the K equally spaced centres, in closed form
+ *     (floor_sum, bfn_gauss_lattice_sum); the second runs only over the
+ *     bins above the floor (about +-5.3 sigma_x), in one walk outward from
+ *     the bin nearest to y, with the Gaussian factors
+ *     E_k = exp(-a ((y-c_k)^2 - d0^2)/2) built by multiplicative recurrences
+ *     (centres are equally spaced; see walk_dir), stopping when the factor
+ *     drops below e^-56. Proof that the cut is negligible: relative to the
+ *     nearest bin the factors decrease monotonically along the walk; every
+ *     weight satisfies eps <= q_k <= 1, so the sum S >= eps E_nearest = eps =
+ *     e^-15.9, and the at most K <= 4096 = e^8.3 omitted terms change S by a
+ *     relative <= e^(8.3-56+15.9) = 1.6e-14 (ln S by as much) and each
+ *     omitted bin's gradient term E_k/S by at most e^-56/eps = 4e-18 in
+ *     absolute value (the retained terms are O(1)).
  *   - one pass per dimension computes bin masses, the floor and the
  *     normalisation; the n_mc walks share them; a final pass over the
  *     in-range boundaries turns the per-bin gradient into d/d(mu_x, sigma_x).
@@ -99,44 +113,47 @@ static inline double snap_centre(double x, int K) { return bfn_bin_centre(bfn_bi
 /* ---- per-thread workspace ------------------------------------------------------- */
 
 typedef struct {
-    double *lower, *upper, *pdf; /* [K+1]: Phi, Q and phi at boundary j (in range only) */
-    double *q;                   /* [K]: mixture weight before normalisation; MIX_FLOOR outside the range */
+    double *pdf;                 /* [K+1]: phi at boundary j (in range only) */
+    double *p;                   /* [K]: bin masses (bins jlo-1..jhi of the range only) */
+    double *qx;                  /* [K]: q_k - MIX_FLOOR (mixture weight above the floor), set in [nl, nh] */
     double *acc;                 /* [K]: sum over samples of E_k / S */
     double *e;                   /* [K]: E_k of the current sample's walk */
+    double *ones, *e_floor;      /* [K]: all 1 (weights of the floor walk) and its E_k */
     unsigned char *live;         /* [K]: 1 if p_k is strictly inside (eps, 1 - eps) */
 } disc_ws;
 
 static void ws_alloc(disc_ws *w, int K) {
-    size_t nb = (size_t)K + 1;
-    double *buf = bfn_xmalloc((3 * nb + 3 * (size_t)K) * sizeof *buf);
-    w->lower = buf;
-    w->upper = buf + nb;
-    w->pdf = buf + 2 * nb;
-    w->q = buf + 3 * nb;
-    w->acc = w->q + K;
+    double *buf = bfn_xmalloc(((size_t)K + 1 + 6 * (size_t)K) * sizeof *buf);
+    w->pdf = buf;
+    w->p = buf + K + 1;
+    w->qx = w->p + K;
+    w->acc = w->qx + K;
     w->e = w->acc + K;
+    w->ones = w->e + K;
+    w->e_floor = w->ones + K;
     w->live = bfn_xmalloc((size_t)K);
-    for (int k = 0; k < K; k++) w->q[k] = MIX_FLOOR;
+    for (int k = 0; k < K; k++) w->ones[k] = 1.0;
 }
 
 static void ws_free(disc_ws *w) {
-    free(w->lower);
+    free(w->pdf);
     free(w->live);
 }
 
-/* Phi, Q and phi at every boundary j in the range [*jlo, *jhi] (|z_j| <= 10). */
+/* Bin masses p_k (k = jlo-1..jhi) and phi at the boundaries j = jlo..jhi of
+ * the L^n range: the boundaries with |z_j| <= LN_ZR and one more on each
+ * side. A bin outside [jlo-1, jhi] lies beyond a boundary with |z| > LN_ZR,
+ * so its mass is below Q(LN_ZR) = 1.9e-8 < MIX_FLOOR: torch's clamp sets it
+ * to the floor whatever its exact value, and it gets no gradient. The padding
+ * gives the two bins that straddle |z| = LN_ZR both their boundaries, so
+ * every bin that can be above the floor has its exact mass (the outermost
+ * bins jlo-1 and jhi, with one boundary beyond the range taken as Phi = 0 / 1,
+ * have mass < Q(LN_ZR) either way and are floored; the open edge bins are
+ * exact). */
+#define LN_ZR 5.5
 static void boundary_table(disc_ws *w, double mu, double s, int K, int *jlo, int *jhi) {
-    bfn_dgauss_range(mu, s, K, jlo, jhi);
-    bfn_dgauss_table(mu, s, K, *jlo, *jhi, w->lower, w->upper, w->pdf);
-}
-
-/* p_k from the boundary table for k in [jlo-1, jhi] (boundaries outside the
- * range have Phi = 0 below and 1 above; j = 0 and j = K are the open edges). */
-static inline double table_bin_prob(const disc_ws *w, int jlo, int jhi, int k) {
-    double ll = 0.0, lu = 1.0, ul = 1.0, uu = 0.0;
-    if (k >= jlo) { ll = w->lower[k]; lu = w->upper[k]; }
-    if (k + 1 <= jhi) { ul = w->lower[k + 1]; uu = w->upper[k + 1]; }
-    return lu <= 0.5 ? lu - uu : ul - ll;
+    bfn_dgauss_range_z(mu, s, K, LN_ZR, 1, jlo, jhi);
+    bfn_dgauss_masses(mu, s, K, *jlo, *jhi, w->p, w->pdf);
 }
 
 /* ---- L^n: the fused Monte Carlo mixture kernel ------------------------------------- */
@@ -145,8 +162,13 @@ static inline double table_bin_prob(const disc_ws *w, int jlo, int jhi, int k) {
 #define LANES 8
 typedef struct {
     double a, h;
-    double c1, c8, c64; /* exp(-a h^2), exp(-LANES a h^2), exp(-LANES^2 a h^2) */
+    double c1, c64;     /* exp(-a h^2), exp(-LANES^2 a h^2) */
     double cut;         /* exp(-WALK_LOG_CUT) */
+    double cpow[LANES]; /* c1^(l(l+1)/2), l = 0..LANES-1 (head of walk_dir) */
+    double c8pow[LANES]; /* c8^l, c8 = exp(-LANES a h^2) */
+    double c1_tri;      /* c1^(LANES(LANES+1)/2) */
+    double sa, du;      /* sqrt(a) and du = h sqrt(a), the spacing of u_k = (c_k - y) sqrt(a) */
+    int floor_em;       /* floor sums in closed form (floor_sum) */
 } walk_consts;
 
 static walk_consts walk_consts_for(double a, int K) {
@@ -154,49 +176,66 @@ static walk_consts walk_consts_for(double a, int K) {
     c.a = a;
     c.h = 2.0 / K;
     c.c1 = exp(-a * c.h * c.h);
-    c.c8 = exp(-LANES * a * c.h * c.h);
     c.c64 = exp(-LANES * LANES * a * c.h * c.h);
     c.cut = exp(-WALK_LOG_CUT);
+    for (int l = 0; l < LANES; l++) {
+        c.cpow[l] = exp(-a * c.h * c.h * (0.5 * l * (l + 1)));
+        c.c8pow[l] = exp(-a * c.h * c.h * (LANES * l));
+    }
+    c.c1_tri = exp(-a * c.h * c.h * (0.5 * LANES * (LANES + 1)));
+    c.sa = sqrt(a);
+    c.du = c.h * c.sa;
+    /* bfn_gauss_lattice_sum's conditions on the spacing and on the span of
+     * the K centres in u (>= 1, so its CDF difference does not cancel) */
+    c.floor_em = c.du <= BFN_EM_DELTA_MAX && (K - 1) * c.du >= 1.0;
     return c;
 }
 
 /* One direction of the mixture walk: sum over m = 1..avail of
  * q[j0 + dir m] E(m), where E(m) = exp(a h dd m - a h^2 m^2/2) is the Gaussian
- * factor of bin j0 + dir m relative to bin j0 (dd = dir d0; r = E(1)), storing E(m) in
- * e[j0 + dir m]; the last m walked goes to *m_last. Stops before the first
- * E(m) < cut (E decreases in m; the cut is justified at the top of the file).
- * The first LANES bins use the scalar recurrence E(m+1) = E(m) r(m),
- * r(m+1) = r(m) c1 (two multiplications, one dependent chain); beyond that,
- * LANES independent recurrences E(m+L) = E(m) R(m), R(m+L) = R(m) c64 with
- * R(m) = exp(L a h dd - a h^2 (L m + L^2/2)) advance a block of LANES bins
- * at a time (no dependency between lanes, so the compiler vectorises them).
- * Rounding: E(m) is a product of <= m/LANES + LANES factors, each with
- * relative error ~1 ulp growing linearly along the chain, so |rel err| <~
+ * factor of bin j0 + dir m relative to bin j0 (dd = dir d0; r = E(1) <= 1 as
+ * the walk always runs away from y), storing E(m) in e[j0 + dir m]; the last
+ * m walked goes to *m_last. Stops before the first E(m) < cut (E decreases in
+ * m; the cut is justified at the top of the file).
+ * No step depends on the previous one, so the compiler vectorises them:
+ *   - the first LANES bins directly, E(m) = r^m c1^(m(m-1)/2), with r^m from
+ *     a product tree of depth 3 and c1^(m(m-1)/2) from walk_consts;
+ *   - beyond that, LANES independent recurrences E(m+L) = E(m) R(m),
+ *     R(m+L) = R(m) c64, R(m) = E(m+L)/E(m) = r^L c1^(L(L+1)/2 + L(m-1)),
+ *     advance a block of LANES bins at a time.
+ * Rounding: E(m) is a product of <= m/LANES + 5 factors, each with relative
+ * error ~1 ulp growing linearly along the chain, so |rel err| <~
  * (K/LANES)^2 ulp: 1e-13 at K = 256, 3e-11 at K = 4096. The blocks add up in
  * per-lane partial sums in a fixed order (bitwise reproducible). */
 static double walk_dir(const double *restrict q, double *restrict e, int j0, int dir, int avail, double dd, double r,
                        const walk_consts *c, int *m_last) {
     const double a = c->a, h = c->h;
-    double S = 0.0, ek = 1.0; /* r = E(1) = exp(a h dd - a h^2/2), from the caller */
-    int m = 1, head = avail < LANES ? avail : LANES;
-    for (; m <= head; m++) {
-        ek *= r;
-        if (ek < c->cut) { *m_last = m - 1; return S; }
-        r *= c->c1;
-        int k = j0 + dir * m;
-        e[k] = ek;
-        S += q[k] * ek;
+    double S = 0.0;
+    int head = avail < LANES ? avail : LANES;
+    /* head: E(1 + l) = r^(1+l) c1^(l(l+1)/2), l = 0..LANES-1 */
+    double rp[LANES], E[LANES], R[LANES], Sl[LANES];
+    rp[0] = r;
+    rp[1] = r * r;
+    rp[2] = rp[1] * r;
+    rp[3] = rp[1] * rp[1];
+    for (int l = 0; l < 4; l++) rp[4 + l] = rp[3] * rp[l];
+    for (int l = 0; l < LANES; l++) E[l] = rp[l] * c->cpow[l];
+    int n = 0;
+    while (n < head && E[n] >= c->cut) n++;
+    for (int l = 0; l < n; l++) {
+        int k = j0 + dir * (1 + l);
+        e[k] = E[l];
+        S += q[k] * E[l];
     }
-    if (m > avail) { *m_last = avail; return S; }
+    if (n < LANES || n == avail) { *m_last = n; return S; }
 
-    /* m = LANES + 1: the lanes start from the head, E(m - LANES + l) = E(1 + l). */
-    double E[LANES], R[LANES], Sl[LANES];
+    /* m = LANES + 1: the lanes start from the head, E(m - LANES + l) = E(1 + l),
+     * R(1 + l) = r^L c1^(L(L+1)/2) c8^l. */
+    int m = LANES + 1;
     for (int l = 0; l < LANES; l++) {
-        E[l] = e[j0 + dir * (m - LANES + l)];
+        R[l] = rp[LANES - 1] * c->c1_tri * c->c8pow[l];
         Sl[l] = 0.0;
     }
-    R[0] = exp(LANES * a * h * dd - a * h * h * (LANES * (m - LANES) + 0.5 * LANES * LANES));
-    for (int l = 1; l < LANES; l++) R[l] = R[l - 1] * c->c8;
     int done = 0;
     if (dir > 0) {
         for (; m + LANES - 1 <= avail; m += LANES) {
@@ -226,7 +265,7 @@ static double walk_dir(const double *restrict q, double *restrict e, int j0, int
     for (int l = 0; l < LANES; l++) S += Sl[l];
     if (!done && m <= avail) {
         /* fewer than LANES bins before the edge: scalar again from E(m-1) */
-        ek = E[LANES - 1];
+        double ek = E[LANES - 1];
         r = exp(a * h * dd - 0.5 * a * h * h * (2.0 * m - 1.0));
         for (; m <= avail; m++) {
             ek *= r;
@@ -241,49 +280,103 @@ static double walk_dir(const double *restrict q, double *restrict e, int j0, int
     return S;
 }
 
+/* First ratios E(1) of the two walk directions from a bin at offset d = y - c
+ * (walk_dir): exp(a h d - a h^2/2) up and exp(-a h d - a h^2/2) down; they
+ * multiply to c1 = exp(-a h^2), which saves an exp unless one underflows. */
+static inline void walk_ratios(const walk_consts *wc, double d, double *r_up, double *r_dn) {
+    double half_ah2 = 0.5 * wc->a * wc->h * wc->h;
+    *r_up = exp(wc->a * wc->h * d - half_ah2);
+    *r_dn = *r_up > 1e-300 && wc->c1 > 1e-300 ? wc->c1 / *r_up : exp(-wc->a * wc->h * d - half_ah2);
+}
+
+/* The floor part of the mixture sum, F = sum over all K bins of
+ * E_k = exp(-a ((y - c_k)^2 - d0^2)/2) (E_j0 = 1, d0 = y - c_j0). With
+ * u_k = (c_k - y) sqrt(a) this is sum_k phi(u_k)/phi(u_j0) over a lattice of
+ * spacing du, in closed form by bfn_gauss_lattice_sum (relative error < 2e-15)
+ * when du <= 0.479 and y lies within 3.7 std of the centres (u_j0 is the
+ * lattice point nearest 0); otherwise the walk over unit weights (at most
+ * 2 (10.6/du + 1) bins, or far fewer when y lies far outside). */
+static double floor_sum(disc_ws *w, int K, double y, int j0, double d0, const walk_consts *wc) {
+    double uref = -d0 * wc->sa;
+    if (wc->floor_em && fabs(uref) <= BFN_LATTICE_UREF_MAX)
+        return bfn_gauss_lattice_sum((bfn_bin_centre(0, K) - y) * wc->sa, (bfn_bin_centre(K - 1, K) - y) * wc->sa,
+                                     wc->du, uref);
+    double r_up, r_dn;
+    int m_up, m_dn;
+    walk_ratios(wc, d0, &r_up, &r_dn);
+    return 1.0 + walk_dir(w->ones, w->e_floor, j0, +1, K - 1 - j0, d0, r_up, wc, &m_up) +
+           walk_dir(w->ones, w->e_floor, j0, -1, j0, -d0, r_dn, wc, &m_dn);
+}
+
 /* Mean over the n_mc samples y = xc + eps_m / sqrt(a) of
  *   ln N(y|xc,1/a) - ln sum_k w_k N(y|c_k,1/a),
  * and its derivatives w.r.t. mu_x and sigma_x in *g_mu, *g_s.
  * wc holds the per-example walk constants. Requires finite mu, s > 0, a > 0.
- * On return w->q is MIX_FLOOR everywhere again. */
+ *
+ * The mixture sum is split at the torch floor: with q_k = MIX_FLOOR + qx_k,
+ *   S = sum_k q_k E_k = MIX_FLOOR F + sum_{k in [nl, nh]} qx_k E_k,
+ * where F = sum over all bins of E_k (floor_sum, O(1) per sample) and
+ * [nl, nh] is the smallest bin range holding every weight above the floor
+ * (about +-5.3 sigma_x wide: a bin further out has p_k < MIX_FLOOR). Only
+ * that range is walked, and only its live bins need E_k for the gradient.
+ * The walk starts at jn, the bin of [nl, nh] nearest y, with E relative to
+ * jn; scale = E_jn (relative to j0) converts. The walk's cut is relative to
+ * jn, and scale <= 1, so every omitted term is < e^-56 relative to
+ * E_j0 = 1 <= F, and the proof at the top of the file applies unchanged
+ * (S >= MIX_FLOOR F >= MIX_FLOOR); if scale itself is below the cut the range
+ * is skipped. */
 static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc, const walk_consts *wc,
                               const double *eps, int n_mc, double *g_mu, double *g_s) {
-    const double h = 2.0 / K, a = wc->a;
+    const double a = wc->a;
     int jlo, jhi;
     boundary_table(w, mu, s, K, &jlo, &jhi);
-    int kl = jlo - 1, kh = jhi; /* bins with non-zero mass */
+    int kl = jlo - 1, kh = jhi; /* bins whose mass may exceed the floor */
 
-    /* Bin masses, the torch floor and the normaliser sum_k q_k. */
+    /* Bin masses, the torch floor, the normaliser sum_k q_k and [nl, nh]. */
     double sq = MIX_FLOOR * (K - (kh - kl + 1));
+    int nl = kh + 1, nh = kl - 1;
     for (int k = kl; k <= kh; k++) {
-        double p = table_bin_prob(w, jlo, jhi, k);
+        double p = w->p[k];
         int live = p > MIX_FLOOR && p < 1.0 - MIX_FLOOR;
-        w->q[k] = live ? p : (p <= MIX_FLOOR ? MIX_FLOOR : 1.0 - MIX_FLOOR);
+        double q = live ? p : (p <= MIX_FLOOR ? MIX_FLOOR : 1.0 - MIX_FLOOR);
+        w->qx[k] = q - MIX_FLOOR;
         w->live[k] = (unsigned char)live;
         w->acc[k] = 0.0;
-        sq += w->q[k];
+        if (q > MIX_FLOOR) {
+            if (k < nl) nl = k;
+            nh = k;
+        }
+        sq += q;
     }
 
-    /* One walk per sample, outward from the bin nearest to y (walk_dir). The
-     * first ratios of the two directions multiply to c1 = exp(-a h^2), which
-     * saves an exp unless one of them underflows. The logs of the sums are
-     * taken once per dimension from their product (rescaled long before it
-     * could leave the double range: each factor lies in [eps, K]). */
-    const double sd = 1.0 / sqrt(a), half_ah2 = 0.5 * a * h * h;
+    /* One floor sum and one walk over [nl, nh] per sample. The logs of the
+     * sums are taken once per dimension from their product (rescaled long
+     * before it could leave the double range: each factor lies in [eps, K]). */
+    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K;
     double total = 0.0, log_sum = 0.0, prod = 1.0;
     for (int m = 0; m < n_mc; m++) {
         double y = xc + eps[m] * sd;
-        double v = floor((y + 1.0) / h);
+        double v = floor((y + 1.0) * inv_h);
         int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
         double d0 = y - bfn_bin_centre(j0, K);
-        double r_up = exp(a * h * d0 - half_ah2);
-        double r_dn = r_up > 1e-300 && wc->c1 > 1e-300 ? wc->c1 / r_up : exp(-a * h * d0 - half_ah2);
-        int m_up, m_dn;
-        w->e[j0] = 1.0;
-        double S = w->q[j0];
-        S += walk_dir(w->q, w->e, j0, +1, K - 1 - j0, d0, r_up, wc, &m_up);
-        S += walk_dir(w->q, w->e, j0, -1, j0, -d0, r_dn, wc, &m_dn);
-        int wlo = j0 - m_dn, whi = j0 + m_up;
+        double S = MIX_FLOOR * floor_sum(w, K, y, j0, d0, wc), scale = 0.0;
+        int wlo = 0, whi = -1;
+        if (nl <= nh) {
+            int jn = j0 < nl ? nl : j0 > nh ? nh : j0;
+            double dn = y - bfn_bin_centre(jn, K);
+            scale = jn == j0 ? 1.0 : exp(-0.5 * a * (dn - d0) * (dn + d0));
+            if (scale >= wc->cut) {
+                double r_up, r_dn;
+                int m_up, m_dn;
+                walk_ratios(wc, dn, &r_up, &r_dn);
+                w->e[jn] = 1.0;
+                double sum = w->qx[jn] + walk_dir(w->qx, w->e, jn, +1, nh - jn, dn, r_up, wc, &m_up) +
+                             walk_dir(w->qx, w->e, jn, -1, jn - nl, -dn, r_dn, wc, &m_dn);
+                S += scale * sum;
+                wlo = jn - m_dn;
+                whi = jn + m_up;
+            }
+        }
         /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
          * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
         total += -0.5 * eps[m] * eps[m] + 0.5 * a * d0 * d0;
@@ -292,29 +385,29 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
             log_sum += log(prod);
             prod = 1.0;
         }
-        double inv_s = 1.0 / S;
-        int lo = wlo > kl ? wlo : kl, hi = whi < kh ? whi : kh;
-        for (int k = lo; k <= hi; k++) w->acc[k] += w->e[k] * inv_s;
+        double f = scale / S;
+        double *restrict acc = w->acc;
+        const double *restrict e = w->e;
+#pragma omp simd
+        for (int k = wlo; k <= whi; k++) acc[k] += e[k] * f;
     }
     double loss = (total - log_sum - log(prod)) / n_mc + log(sq);
 
     /* d loss / d p_k = 1/sq - acc_k/n_mc for live bins (0 where clamped), then
      * through p_k = Q(z_k) - Q(z_{k+1}): by parts,
      * d/dmu = (1/s) sum_j phi_j (g_j - g_{j-1}), d/ds = (1/s) sum_j phi_j z_j (g_j - g_{j-1}). */
-    const double inv_sq = 1.0 / sq, inv_n = 1.0 / n_mc;
+    const double inv_sq = 1.0 / sq, inv_n = 1.0 / n_mc, inv_s = 1.0 / s;
     double gm = 0.0, gs = 0.0;
     double g_prev = w->live[kl] ? inv_sq - w->acc[kl] * inv_n : 0.0;
     for (int j = jlo; j <= jhi; j++) {
         double g_j = w->live[j] ? inv_sq - w->acc[j] * inv_n : 0.0;
-        double z = (bfn_bin_boundary(j, K) - mu) / s;
+        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
         gm += w->pdf[j] * (g_j - g_prev);
         gs += w->pdf[j] * z * (g_j - g_prev);
         g_prev = g_j;
     }
-    *g_mu = gm / s;
-    *g_s = gs / s;
-
-    for (int k = kl; k <= kh; k++) w->q[k] = MIX_FLOOR; /* restore the all-floor state */
+    *g_mu = gm * inv_s;
+    *g_s = gs * inv_s;
     return loss;
 }
 

@@ -164,6 +164,121 @@ void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lowe
     }
 }
 
+/* Bin masses from the series at the bin centre (gauss.h). With
+ * hd = delta/2, p_k = int_{-hd}^{hd} phi(z + t) dt = phi(z) int e^(-z t - t^2/2) dt
+ * = phi(z) sum_i g_i z^(2i), g_i = mu_2i/(2i)!, mu_2i = int_{-hd}^{hd} t^(2i) e^(-t^2/2) dt
+ * (odd moments vanish). Since mu_2i <= hd^(2i) mu_0, term i is at most
+ * b_i = (hd z)^(2i)/(2i)! of the first, so M terms with b_M < 1e-17 at the
+ * largest |z| suffice (M <= 17 for delta <= 1 and |z| <= 6.5, the L^n
+ * ranges; ranges with hd |z| > 5.5 fall back to CDF differences). Expanding
+ * e^(-t^2/2) inside the moment,
+ *   g_i = (2 hd^(2i+1)/(2i)!) sum_{l>=0} (-hd^2/2)^l / (l! (2i+2l+1)),
+ * an alternating sum whose terms shrink by >= hd^2/(2(l+1)) <= 1/8 (nothing
+ * cancels; MASS_SERIES_L = 13 terms leave < 1e-20 relative). All divisions
+ * come from tables of exact reciprocals rounded to double. */
+#define MASS_SERIES_L 13
+static const double inv_odd[36] = { /* 1/(2i+1) */
+    1, 0.33333333333333331, 0.20000000000000001, 0.14285714285714285,
+    0.1111111111111111, 0.090909090909090912, 0.076923076923076927, 0.066666666666666666,
+    0.058823529411764705, 0.052631578947368418, 0.047619047619047616, 0.043478260869565216,
+    0.040000000000000001, 0.037037037037037035, 0.034482758620689655, 0.032258064516129031,
+    0.030303030303030304, 0.028571428571428571, 0.027027027027027029, 0.02564102564102564,
+    0.024390243902439025, 0.023255813953488372, 0.022222222222222223, 0.021276595744680851,
+    0.020408163265306121, 0.019607843137254902, 0.018867924528301886, 0.018181818181818181,
+    0.017543859649122806, 0.016949152542372881, 0.016393442622950821, 0.015873015873015872,
+    0.015384615384615385, 0.014925373134328358, 0.014492753623188406, 0.014084507042253521,
+};
+static const double inv_fact[MASS_SERIES_L] = { /* 1/l! */
+    1, 1, 0.5, 0.16666666666666666,
+    0.041666666666666664, 0.0083333333333333332, 0.0013888888888888889, 0.00019841269841269841,
+    2.4801587301587302e-05, 2.7557319223985893e-06, 2.7557319223985888e-07, 2.505210838544172e-08,
+    2.08767569878681e-09,
+};
+static const double inv_fact2[24] = { /* 1/(2i)! */
+    1, 0.5, 0.041666666666666664, 0.0013888888888888889,
+    2.4801587301587302e-05, 2.7557319223985888e-07, 2.08767569878681e-09, 1.1470745597729725e-11,
+    4.7794773323873853e-14, 1.5619206968586225e-16, 4.1103176233121648e-19, 8.8967913924505741e-22,
+    1.6117375710961184e-24, 2.4795962632247976e-27, 3.2798892370698378e-30, 3.7699876288159054e-33,
+    3.8003907548547434e-36, 3.3871575355211618e-39, 2.6882202662866363e-42, 1.911963205040282e-45,
+    1.2256174391283858e-48, 7.117406731291439e-52, 3.7618428812322616e-55, 1.817315401561479e-58,
+};
+#define MASS_SERIES_DELTA_MAX 1.0
+#define MASS_SERIES_MAX_TERMS 24
+#define MASS_SERIES_X_MAX 5.5 /* hd |z| <= 5.5 needs M = 21 <= 24 terms */
+
+/* p[k] = phi(z) sum_{i<n} g[i] z^(2i) for the bins k = jlo..jhi-1. Inlined
+ * with n a constant (8, 12, 16, 24 terms, zero-padded), so the Horner loop
+ * unrolls (GCC unroll pragma; -O2 does not unroll it by itself) and the loop
+ * over bins vectorises (one with an inner loop left in does not). */
+static inline __attribute__((always_inline)) void series_masses(double *p, const double *g, const int n, double mu,
+                                                                double inv_s, int K, int jlo, int jhi, double lo) {
+#pragma omp simd
+    for (int k = jlo; k < jhi; k++) {
+        double z = (bfn_bin_centre(k, K) - mu) * inv_s, w = z * z, poly = g[n - 1];
+#pragma GCC unroll 24
+        for (int i = n - 2; i >= 0; i--) poly = poly * w + g[i];
+        p[k] = BFN_INV_SQRT_2PI * bfn_exp_vec(-0.5 * w, lo) * poly;
+    }
+}
+void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, double *pdf) {
+    double inv_s = 1.0 / s, delta = (2.0 / K) * inv_s, lo = bfn_exp_vec_lo();
+#pragma omp simd
+    for (int j = jlo; j <= jhi; j++) {
+        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
+        pdf[j] = BFN_INV_SQRT_2PI * bfn_exp_vec(-0.5 * z * z, lo);
+    }
+    if (jhi < jlo) {
+        p[jlo - 1] = 1.0;
+        return;
+    }
+    double lo_a, up_a, lo_b, up_b;
+    bfn_norm_cdf2((bfn_bin_boundary(jlo, K) - mu) * inv_s, &lo_a, &up_a);
+    bfn_norm_cdf2((bfn_bin_boundary(jhi, K) - mu) * inv_s, &lo_b, &up_b);
+    p[jlo - 1] = lo_a;
+    p[jhi] = up_b;
+    double hd = 0.5 * delta, hd2 = hd * hd;
+    double zmax = fmax(fabs((bfn_bin_boundary(jlo, K) - mu) * inv_s), fabs((bfn_bin_boundary(jhi, K) - mu) * inv_s));
+    if (delta > MASS_SERIES_DELTA_MAX || hd * zmax > MASS_SERIES_X_MAX) {
+        /* few bins, or a range too wide for the series: differences of CDFs
+         * on the non-cancelling side */
+        double pl = lo_a, pu = up_a;
+        for (int k = jlo; k < jhi; k++) {
+            double ql, qu;
+            bfn_norm_cdf2((bfn_bin_boundary(k + 1, K) - mu) * inv_s, &ql, &qu);
+            p[k] = pu <= 0.5 ? pu - qu : ql - pl;
+            pl = ql;
+            pu = qu;
+        }
+        return;
+    }
+    double x2 = hd2 * zmax * zmax, xp = x2; /* b_M = x2^M / (2M)! */
+    int M = 1;
+    while (M < MASS_SERIES_MAX_TERMS && xp * inv_fact2[M] >= 1e-17) {
+        xp *= x2;
+        M++;
+    }
+    double tl[MASS_SERIES_L], c = 1.0, hp = 2.0 * hd, g[MASS_SERIES_MAX_TERMS];
+    for (int l = 0; l < MASS_SERIES_L; l++) {
+        tl[l] = c * inv_fact[l];
+        c *= -0.5 * hd2;
+    }
+    /* the sums for all i at once (independent chains), smallest terms first */
+    for (int i = 0; i < MASS_SERIES_MAX_TERMS; i++) g[i] = 0.0;
+    for (int l = MASS_SERIES_L - 1; l >= 0; l--) {
+        double t = tl[l];
+#pragma omp simd
+        for (int i = 0; i < M; i++) g[i] += t * inv_odd[i + l];
+    }
+    for (int i = 0; i < M; i++) { /* terms i >= M stay 0: the padding of series_masses */
+        g[i] *= hp * inv_fact2[i];
+        hp *= hd2;
+    }
+    if (M <= 8) series_masses(p, g, 8, mu, inv_s, K, jlo, jhi, lo);
+    else if (M <= 12) series_masses(p, g, 12, mu, inv_s, K, jlo, jhi, lo);
+    else if (M <= 16) series_masses(p, g, 16, mu, inv_s, K, jlo, jhi, lo);
+    else series_masses(p, g, MASS_SERIES_MAX_TERMS, mu, inv_s, K, jlo, jhi, lo);
+}
+
 /* Boundary range with |z_j| <= ZR (see gauss.h). Computed in double and
  * clamped before conversion so huge mu or s cannot overflow an int. */
 void bfn_dgauss_range(double mu, double s, int K, int *jlo, int *jhi) {
@@ -216,9 +331,9 @@ static const double em_coef[EM_P_MAX] = {
     8.5860620562778446e-15, -2.1748686985580619e-16, 5.5090028283602295e-18, -1.3954464685812523e-19,
     3.5347070396294675e-21, -8.9535174270375469e-23, 2.2679524523376831e-24, -5.7447906688722024e-26,
 };
-static const double em_delta_max[EM_P_MAX] = {
-    1.0e-6, 1.43e-5,  1.94e-3, 1.499e-2, 4.524e-2, 8.878e-2, 0.13479, 0.18287,
-    0.23037, 0.27568, 0.31797, 0.35686, 0.39226, 0.42429, 0.45313, 0.47902,
+static const double em_delta_max[EM_P_MAX] = { /* rounded down to 5 digits */
+    1.2e-16, 1.4324e-5, 0.0019417, 0.014994, 0.045248, 0.088781, 0.13479, 0.18287,
+    0.23036, 0.27568,   0.31797,   0.35686,  0.39226,  0.42429,  0.45313, 0.47902,
 };
 
 /* Below this many in-range boundaries the direct sum is as cheap as EM. */
@@ -256,7 +371,7 @@ static void em_endpoint(double z, double d2, int P, double *cq, double *cp, doub
 static void em_sums(double mu, double s, int K, int jlo, int jhi, double *hq, double *dp, double *dz) {
     double h = 2.0 / K, delta = h / s, d2 = delta * delta;
     int P = 1;
-    while (delta > em_delta_max[P - 1]) P++;
+    while (P < EM_P_MAX && delta > em_delta_max[P - 1]) P++;
     double ba = bfn_bin_boundary(jlo, K), bb = bfn_bin_boundary(jhi, K);
     double za = (ba - mu) / s, zb = (bb - mu) / s;
     double la, ua, pa, lb, ub, pb, cqa, cpa, cza, cqb, cpb, czb;
@@ -305,9 +420,62 @@ static void direct_sums(double mu, double s, int K, int jlo, int jhi, double *hq
     *dz = delta * spz;
 }
 
+/* k_hat when the distribution is far from both edges (z_0 = (-1-mu)/s <= -ZR
+ * and z_K = (1-mu)/s >= ZR): every boundary j <= 0 then has Phi(z_j) <= Q(ZR)
+ * and every j >= K has Q(z_j) <= Q(ZR), together at most
+ * Q(ZR) (1 + 1/(ZR delta)) <= 21 Q(10) = 1.6e-22 per side (s <= 0.1 here, so
+ * delta >= 10 h >= 0.0049), the size of the range cut's own error; so the
+ * sum can run over the whole lattice j in Z. With u = (mu + 1)/h, z_j = (j - u) delta,
+ * Poisson summation of delta phi(delta (j - u)) (Fourier transform
+ * exp(-2 pi^2 xi^2/delta^2)) gives
+ *   d k_hat/d mu = delta sum_j phi(z_j) = 1 + 2 sum_{n>=1} q^(n^2) cos(2 pi n u),
+ * q = exp(-2 pi^2/delta^2), and integrating in u (k_hat = mu where the
+ * sine terms vanish, by the symmetry j <-> 1-j about u = 1/2):
+ *   k_hat = mu + (h/pi) sum_{n>=1} q^(n^2) sin(2 pi n u)/n,
+ *   d k_hat/d s = -(4 pi/delta) sum_{n>=1} n q^(n^2) sin(2 pi n u).
+ * The mean of the binned variable is the mean itself up to a ripple of
+ * relative size q: 1e-37 at delta = 0.479, 7e-3 at delta = 2. Terms are
+ * summed while q^(n^2) >= 1e-20 (n <= 5 for delta <= POISSON_DELTA_MAX);
+ * sin and cos of 2 pi n u by the Chebyshev recurrence from one sin/cos of
+ * the reduced phase 2 pi (u - j) = 2 pi (mu - b_j)/h, j the nearest boundary
+ * (as accurate as the z_j of the direct sums; (mu + 1)/h would round mu + 1). */
+#define POISSON_DELTA_MAX 3.0
+static double poisson_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds) {
+    double h = 2.0 / K, delta = h / s;
+    double q = exp(-2.0 * M_PI * M_PI / (delta * delta));
+    double k = mu, dm = 1.0, ds = 0.0;
+    if (q >= 1e-20) {
+        /* phase from the nearest boundary: mu - b_j is exact-ish, (mu + 1)/h is not */
+        int jn = (int)floor((mu + 1.0) / h + 0.5);
+        double th = 2.0 * M_PI * ((mu - bfn_bin_boundary(jn, K)) / h);
+        double s1 = sin(th), c1 = cos(th), sn = s1, cn = c1, sp = 0.0, cp = 1.0; /* sin, cos of n th, (n-1) th */
+        double qn = q, g = q, q2 = q * q, ks = 0.0, ms = 0.0, dss = 0.0;
+        for (int n = 1; qn >= 1e-20; n++) {
+            ks += qn * sn / n;
+            ms += qn * cn;
+            dss += n * qn * sn;
+            double sn1 = 2.0 * c1 * sn - sp, cn1 = 2.0 * c1 * cn - cp; /* (n+1) th */
+            sp = sn;
+            cp = cn;
+            sn = sn1;
+            cn = cn1;
+            g *= q2; /* q^(2n+1) */
+            qn *= g; /* q^((n+1)^2) */
+        }
+        k += h / M_PI * ks;
+        dm += 2.0 * ms;
+        ds = -4.0 * M_PI / delta * dss;
+    }
+    *dk_dmu = dm;
+    *dk_ds = ds;
+    return k;
+}
+
 double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds) {
     int jlo, jhi;
     double h = 2.0 / K, hq = 0.0, dp = 0.0, dz = 0.0;
+    if (h / s <= POISSON_DELTA_MAX && mu - BFN_DGAUSS_ZR * s >= -1.0 && mu + BFN_DGAUSS_ZR * s <= 1.0)
+        return poisson_mean(mu, s, K, dk_dmu, dk_ds);
     bfn_dgauss_range(mu, s, K, &jlo, &jhi);
     if (jhi >= jlo) {
         if (h / s <= BFN_EM_DELTA_MAX && jhi - jlo + 1 >= EM_MIN_BOUNDARIES) em_sums(mu, s, K, jlo, jhi, &hq, &dp, &dz);
@@ -324,9 +492,10 @@ double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds
 /* sum_{m=0}^{N} exp((uref^2 - u_m^2)/2), u_m = ua + m delta, ub = ua + N delta,
  * by EM (see em_sums) with F = phi, in units of phi(uref):
  *   sum = [Phi(ub) - Phi(ua) + delta (r_a + r_b)/2 + r_a cp(ua) - r_b cp(ub)] / delta,
- * r = phi(u)/phi(uref) = exp(-(u - uref)(u + uref)/2), cp the odd-Hermite sum of
- * em_endpoint, the CDF difference taken on its non-cancelling side with
- * tails M(|u|) r (Mills ratio, so nothing underflows for large |uref|).
+ * r = phi(u)/phi(uref) = exp(-(u - uref)(u + uref)/2), cp the odd-Hermite
+ * sum of em_endpoint (computed alone in lattice_end), the CDF difference
+ * taken on its non-cancelling side with tails M(|u|) r (Mills ratio, so
+ * nothing underflows for large |uref|).
  * Ends beyond |u| > BFN_LATTICE_U_CUT are dropped with their EM terms: the
  * points beyond add < 2 phi(12)/(12 delta phi(uref)) <= 1e-24/delta relative
  * to a sum >= 1 when |uref| <= 3.7, and an end's EM terms are of order
@@ -335,29 +504,38 @@ double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds
  * over the lattice's span, with int_u^inf |He_2P phi| <= sqrt((2P)! Q(u)) by
  * Cauchy-Schwarz, so <= 1e-17 / sqrt(Q(3.7)) = 1e-15 relative to the sum
  * (>= Q(|uref|)/(delta phi(uref)) when uref is the lattice point nearest 0)
- * for |uref| <= BFN_LATTICE_UREF_MAX; tested against direct sums. */
-static void lattice_end(double u, double uref, int present, double *r, double *tail) {
-    if (!present) { *r = 0.0; *tail = 0.0; return; }
+ * for |uref| <= BFN_LATTICE_UREF_MAX. A span ub - ua >= 1 keeps the CDF
+ * difference >= 0.38 of its terms, so its rounding stays a few eps. Tested
+ * against direct sums (< 2e-15). */
+static void lattice_end(double u, double uref, int present, double d2, int P, double *r, double *tail, double *cp) {
+    if (!present) { *r = 0.0; *tail = 0.0; *cp = 0.0; return; }
     *r = exp(-0.5 * (u - uref) * (u + uref));
     double au = fabs(u);
     *tail = au < 10.5 ? *r * mills(au) : 0.0; /* |u| <= 12: Q(10.5)/phi(3.7) < 1e-22 */
+    /* cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) (em_endpoint's odd sum alone) */
+    double he_a = 1.0, he_b = u, dp = d2, sp = 0.0;
+    for (int p = 1; p <= P; p++) {
+        sp += em_coef[p - 1] * dp * he_b;
+        double he_c = u * he_b - (2 * p - 1) * he_a; /* He_(2p) */
+        he_a = he_c;
+        he_b = u * he_c - (2 * p) * he_b; /* He_(2p+1) */
+        dp *= d2;
+    }
+    *cp = sp;
 }
 
 double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref) {
     int P = 1;
-    while (delta > em_delta_max[P - 1]) P++;
+    while (P < EM_P_MAX && delta > em_delta_max[P - 1]) P++;
     int has_a = ua >= -BFN_LATTICE_U_CUT, has_b = ub <= BFN_LATTICE_U_CUT;
-    double ra, ta, rb, tb, cqa = 0.0, cpa = 0.0, cza = 0.0, cqb = 0.0, cpb = 0.0, czb = 0.0;
-    double inv_phi_ref = exp(0.5 * uref * uref) / BFN_INV_SQRT_2PI; /* |uref| <= 3.7 */
-    lattice_end(ua, uref, has_a, &ra, &ta);
-    lattice_end(ub, uref, has_b, &rb, &tb);
-    if (has_a) em_endpoint(ua, delta * delta, P, &cqa, &cpa, &cza);
-    if (has_b) em_endpoint(ub, delta * delta, P, &cqb, &cpb, &czb);
+    double ra, ta, rb, tb, cpa, cpb;
+    lattice_end(ua, uref, has_a, delta * delta, P, &ra, &ta, &cpa);
+    lattice_end(ub, uref, has_b, delta * delta, P, &rb, &tb, &cpb);
     /* Phi(ub) - Phi(ua), in units of phi(uref); a dropped end has Phi = 0 (a) or 1 (b) */
     double dphi;
     if (has_a && ua >= 0.0) dphi = ta - (has_b ? tb : 0.0);       /* Q(ua) - Q(ub) */
     else if (has_b && ub <= 0.0) dphi = tb - (has_a ? ta : 0.0);  /* Phi(ub) - Phi(ua) */
-    else dphi = inv_phi_ref - ta - tb;                              /* 1 - Phi(ua) - Q(ub) */
+    else dphi = exp(0.5 * uref * uref) / BFN_INV_SQRT_2PI - ta - tb; /* 1 - Phi(ua) - Q(ub); |uref| <= 3.7 */
     return (dphi + 0.5 * delta * (ra + rb) + (ra * cpa - rb * cpb)) / delta;
 }
 

@@ -10,7 +10,10 @@
  *   3. the discretised Gaussian on K equal bins of [-1,1] whose two edge bins
  *      are open to -inf / +inf ([CODE] DiscretizedCtsDistribution, clip=True):
  *      standard normal CDF / tail / density, bin index and centre maps, bin
- *      probabilities, and the official log-probability with its
+ *      probabilities, the output mean k_hat = sum_k p_k c_k with its
+ *      derivatives in O(1) (Poisson / Euler-Maclaurin summation over the
+ *      equally spaced boundaries), Gaussian sums over equally spaced points
+ *      (the L^n mixture's floor), and the official log-probability with its
  *      small-probability fallback.
  *
  * Bins: width h = 2/K, centres c_k = -1 + (2k+1)/K (k = 0..K-1), boundaries
@@ -29,6 +32,8 @@
 #define BFN_GAUSS_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -73,6 +78,48 @@ bfn_noise_pred bfn_noise_pred_at(const bfn_schedule *s, double t);
 #define BFN_INV_SQRT_2PI 0.39894228040143267794
 #define BFN_LN_SQRT_2PI 0.91893853320467274178
 
+/* exp(x) for x <= 709, written so that loops over it vectorise (no calls, no
+ * branches; glibc's exp is a call, and -ffast-math is not used). Cody-Waite
+ * reduction x = k ln2 + r, |r| <= ln2/2 (ln2 split in two parts, fdlibm's, so
+ * k ln2_hi is exact), e^r = 1 + r + r^2 q(r) with q a degree-9 Chebyshev fit
+ * of (e^r - 1 - r)/r^2 (mpmath; relative error 1.7e-17 with the coefficients
+ * rounded to double), and 2^k from its exponent bits: k is read off the low
+ * bits of x log2e + 1.5 2^52 (the float-to-int conversion does not vectorise
+ * without AVX-512). Error <= ~1 ulp (tested against libm exp). x is clamped
+ * below at lo = bfn_exp_vec_lo() = -708 (result >= 3e-308, a normal number);
+ * NaN also maps there, so callers must not rely on NaN propagation through
+ * it. The bound is a run-time value, not a literal: with a literal, GCC 12
+ * (default -ftrapping-math) keeps the clamp as a branch and does not
+ * vectorise the loop (the same workaround as nn/layers.c exp_vec). */
+static inline double bfn_exp_vec_lo(void) {
+    volatile double lo = -708.0;
+    return lo;
+}
+static inline double bfn_exp_vec(double x, double lo) {
+    const double log2e = 1.4426950408889634, magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    x = x > lo ? x : lo;
+    double kd = x * log2e + magic, k = kd - magic;
+    double r = (x - k * ln2_hi) - k * ln2_lo;
+    double q = 2.510038549551032e-08;
+    q = q * r + 2.7620088445409746e-07;
+    q = q * r + 2.7557268459997064e-06;
+    q = q * r + 2.4801521295954376e-05;
+    q = q * r + 0.00019841269863053618;
+    q = q * r + 0.0013888888917213717;
+    q = q * r + 0.0083333333333300615;
+    q = q * r + 0.041666666666624129;
+    q = q * r + 0.16666666666666669;
+    q = q * r + 0.50000000000000011;
+    double er = 1.0 + (r + r * r * q);
+    uint64_t bits;
+    memcpy(&bits, &kd, sizeof bits);
+    bits = (bits - UINT64_C(0x4338000000000000) + 1023) << 52; /* (k + 1023) << 52 */
+    double two_k;
+    memcpy(&two_k, &bits, sizeof two_k);
+    return er * two_k;
+}
+
 /* Phi(z) and Q(z) = 1 - Phi(z), the smaller of the two (the tail on z's side)
  * to a relative error of a few ulp: tail = phi(z) M(|z|) with the Mills ratio
  * M from a fitted piecewise polynomial for |z| < 10.5 (one exp and a
@@ -114,6 +161,16 @@ double bfn_dgauss_bin_prob(double mu, double s, int K, int k);
  * closer than one std, phi comes from a restarted multiplicative recurrence
  * (relative error <= eps (48 + 2 z^2), tested). */
 void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lower, double *upper, double *pdf);
+/* For the boundaries j = jlo..jhi of a range from bfn_dgauss_range_z: phi(z_j)
+ * into pdf[j], and into p[k] the masses of the bins k = jlo-1..jhi, with the
+ * boundaries outside the range taken as Phi = 0 (below) and 1 (above), as
+ * bfn_dgauss_table's users do (exact for the open edge bins; jhi < jlo gives
+ * the single bin jlo-1 mass 1). Interior bins, for delta = h/s <= 1, from the
+ * series p_k = phi(z) sum_i z^(2i) mu_2i/(2i)! at the bin centre z (all terms
+ * positive: relative error a few ulp plus the z^2 eps every exp(-z^2/2)
+ * carries, tested), otherwise from CDF differences. Vectorised (bfn_exp_vec).
+ * Requires s > 0. */
+void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, double *pdf);
 /* All K bin probabilities into p[K] (range-cut: bins outside the range get
  * exactly 0; the others are accurate to ~1e-16 absolute). */
 void bfn_dgauss_probs(double mu, double s, int K, double *p);
@@ -128,8 +185,9 @@ void bfn_dgauss_probs(double mu, double s, int K, double *p);
 double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds);
 /* sum over the lattice u = ua, ua + delta, ..., ub of exp((uref^2 - u^2)/2),
  * i.e. of phi(u)/phi(uref), in O(1) by Euler-Maclaurin (gauss.c). Requires
- * 0 < delta <= BFN_EM_DELTA_MAX, uref the lattice point nearest 0 and
- * |uref| <= BFN_LATTICE_UREF_MAX; then the relative error is < 1e-15
+ * 0 < delta <= BFN_EM_DELTA_MAX, a span ub - ua >= 1 (so the CDF difference
+ * does not cancel), uref the lattice point nearest 0 and
+ * |uref| <= BFN_LATTICE_UREF_MAX; then the relative error is < 2e-15
  * (tested). Points with |u| > BFN_LATTICE_U_CUT are left out (relative
  * contribution < 1e-24/delta). */
 #define BFN_EM_DELTA_MAX 0.47902
