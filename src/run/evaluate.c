@@ -11,21 +11,10 @@
 #include "run/step.h"
 #include "util/err.h"
 
-/* Mean per-example loss over one pass of the test split. */
-static double test_pass(const bfn_setup *s, bfn_work *w, int mode, int n, double t, gsl_rng *rng,
-                        double *sq_sum) {
-    long N = s->data.n[BFN_SPLIT_TEST];
-    double sum = 0, sq = 0;
-    for (long e0 = 0; e0 < N; e0 += w->max_batch) {
-        int B = (int)(N - e0 < w->max_batch ? N - e0 : w->max_batch);
-        for (int b = 0; b < B; b++) w->idx[b] = e0 + b;
-        /* Fresh binarisation at every pass, as the official test loader. */
-        bfn_dataset_batch(&s->data, BFN_SPLIT_TEST, w->idx, B, rng, w->x);
-        sum += bfn_batch_loss(s, s->ema, w, B, mode, n, t, rng, 0);
-        for (int b = 0; b < B; b++) sq += (double)w->loss[b] * w->loss[b];
-    }
-    if (sq_sum) *sq_sum = sq;
-    return sum / (double)N;
+/* Mean per-example loss over one pass of the test split (fresh binarisation
+ * at every pass, as the official test loader), with the EMA weights. */
+static double test_pass(const bfn_setup *s, bfn_work *w, int mode, int n, double t, gsl_rng *rng, double *sq_sum) {
+    return bfn_split_pass(s, s->ema, w, BFN_SPLIT_TEST, mode, n, t, rng, sq_sum);
 }
 
 /* Mean and standard error of `R` pass means. */

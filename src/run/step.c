@@ -1,6 +1,7 @@
 /* step.c: flow sample, network forward, loss (and its output gradient). */
 #include "run/step.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "util/err.h"
@@ -74,4 +75,19 @@ double bfn_batch_loss(const bfn_setup *s, const float *params, bfn_work *w, int 
     double sum = 0;
     for (int b = 0; b < B; b++) sum += w->loss[b];
     return sum;
+}
+
+double bfn_split_pass(const bfn_setup *s, const float *params, bfn_work *w, int split, int mode, int n, double t,
+                      gsl_rng *rng, double *sq_sum) {
+    long N = s->data.n[split];
+    double sum = 0, sq = 0;
+    for (long e0 = 0; e0 < N; e0 += w->max_batch) {
+        int B = (int)(N - e0 < w->max_batch ? N - e0 : w->max_batch);
+        for (int b = 0; b < B; b++) w->idx[b] = e0 + b;
+        bfn_dataset_batch(&s->data, split, w->idx, B, rng, w->x);
+        sum += bfn_batch_loss(s, params, w, B, mode, n, t, rng, 0);
+        for (int b = 0; b < B; b++) sq += (double)w->loss[b] * w->loss[b];
+    }
+    if (sq_sum) *sq_sum = sq;
+    return N ? sum / (double)N : NAN;
 }

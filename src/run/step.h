@@ -32,4 +32,11 @@ enum { BFN_LOSS_CTS = 0, BFN_LOSS_NSTEP = 1, BFN_LOSS_RECON = 2, BFN_LOSS_CTS_AT
 double bfn_batch_loss(const bfn_setup *s, const float *params, bfn_work *w, int B, int mode, int n,
                       double t_fixed, gsl_rng *rng, int want_grad);
 
+/* One pass over every example of `split` (in order, batches of w->max_batch,
+ * data prepared afresh, e.g. re-binarised): mean per-example loss of `mode`
+ * with `params`. If sq_sum is non-NULL it receives the sum of squared
+ * per-example losses (for standard errors over examples). */
+double bfn_split_pass(const bfn_setup *s, const float *params, bfn_work *w, int split, int mode, int n, double t,
+                      gsl_rng *rng, double *sq_sum);
+
 #endif

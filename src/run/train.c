@@ -105,24 +105,17 @@ typedef struct {
  * validation: continuous-time loss, no reconstruction term). */
 static double validate(trainer *tr) {
     bfn_setup *s = &tr->s;
-    long n = s->data.n[BFN_SPLIT_VAL];
-    if (n == 0) return NAN;
+    if (s->data.n[BFN_SPLIT_VAL] == 0) return NAN;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     /* Same validation noise at every step: differences between validation
      * points reflect the weights, not the noise (common random numbers). */
     gsl_rng_set(r, (unsigned long)bfn_cfg_int(s->cfg, "train.seed") + 99991UL);
     int reps = (int)bfn_cfg_int(s->cfg, "train.val_repeats");
     double sum = 0;
-    for (int rep = 0; rep < reps; rep++) {
-        for (long e0 = 0; e0 < n; e0 += tr->w.max_batch) {
-            int B = (int)(n - e0 < tr->w.max_batch ? n - e0 : tr->w.max_batch);
-            for (int b = 0; b < B; b++) tr->w.idx[b] = e0 + b;
-            bfn_dataset_batch(&s->data, BFN_SPLIT_VAL, tr->w.idx, B, r, tr->w.x);
-            sum += bfn_batch_loss(s, s->ema, &tr->w, B, BFN_LOSS_CTS, 0, 0, r, 0);
-        }
-    }
+    for (int rep = 0; rep < reps; rep++)
+        sum += bfn_split_pass(s, s->ema, &tr->w, BFN_SPLIT_VAL, BFN_LOSS_CTS, 0, 0, r, NULL);
     gsl_rng_free(r);
-    return sum / ((double)n * reps);
+    return sum / reps;
 }
 
 static bfn_ckpt ckpt_view(trainer *tr) {
