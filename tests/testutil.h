@@ -29,11 +29,13 @@
     } } while (0)
 
 /* Temporary directories made by test_tmpdir, removed when the test program
- * exits (also after a failed test, since cmocka returns normally). */
+ * exits (also after a failed test, since cmocka returns normally), unless
+ * BFN_KEEP_TMP is set. */
 static char test_tmpdirs_[64][256];
 static int test_n_tmpdirs_;
 
 static inline void test_remove_tmpdirs_(void) {
+    if (getenv("BFN_KEEP_TMP")) return; /* keep them for debugging a failure */
     for (int i = 0; i < test_n_tmpdirs_; i++) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmpdirs_[i]);

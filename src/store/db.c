@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/err.h"
 
@@ -349,8 +350,17 @@ int bfn_db_open(const char *path, bfn_db **out) {
     sqlite3_extended_result_codes(db->h, 1);
     sqlite3_busy_timeout(db->h, db->busy_ms);
     /* journal_mode=WAL is the first statement that reads the file, so a
-     * non-database file fails here with SQLITE_NOTADB. */
-    int ret = exec_sql(db, "PRAGMA journal_mode=WAL", "setting WAL mode");
+     * non-database file fails here with SQLITE_NOTADB. Switching a new file
+     * to WAL needs an exclusive lock, and SQLite returns SQLITE_BUSY at once
+     * (without the busy handler) while another process is doing the same, as
+     * the parallel runs of a sweep do on a fresh database: retry for up to the
+     * busy timeout. */
+    for (int waited = 0;; waited += 5) {
+        rc = sqlite3_exec(db->h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if ((rc & 0xff) != SQLITE_BUSY || waited >= db->busy_ms) break;
+        usleep(5000);
+    }
+    int ret = rc == SQLITE_OK ? BFN_OK : db_fail(db, rc, "setting WAL mode");
     if (ret == BFN_OK) ret = exec_sql(db, "PRAGMA foreign_keys=ON", "enabling foreign keys");
     if (ret == BFN_OK) ret = exec_sql(db, "PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
     if (ret == BFN_OK) ret = schema_check_migrate(db);
