@@ -150,6 +150,20 @@ static const char *next_line(const char *p, char *line, size_t n) {
     return p[len] ? p + len + 1 : p + len;
 }
 
+/* Rows (label, value for run a, value for run b) of `sql` with ?1 = a, ?2 = b. */
+static int print_side_by_side(sqlite3 *h, const char *a, const char *b, FILE *out, const char *sql) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "diff");
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, b, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *x = (const char *)sqlite3_column_text(st, 1), *y = (const char *)sqlite3_column_text(st, 2);
+        fprintf(out, "  %-40s | %-24s | %s\n", (const char *)sqlite3_column_text(st, 0), x ? x : "-", y ? y : "-");
+    }
+    sqlite3_finalize(st);
+    return BFN_OK;
+}
+
 int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile, FILE *out) {
     char ka[17], kb[17];
     BFN_TRY(bfn_runs_resolve(db, a, profile, ka));
@@ -172,35 +186,21 @@ int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile,
     }
     if (!diffs) fprintf(out, "  (none)\n");
     fprintf(out, "final metrics (%s | %s):\n", ka, kb);
-    sqlite3_stmt *st;
-    const char *sql = "SELECT name, "
-                      " (SELECT value FROM metric m WHERE m.run = ?1 AND m.name = n.name ORDER BY step DESC LIMIT 1),"
-                      " (SELECT value FROM metric m WHERE m.run = ?2 AND m.name = n.name ORDER BY step DESC LIMIT 1)"
-                      " FROM (SELECT DISTINCT name FROM metric WHERE run IN (?1, ?2)) n ORDER BY name";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "diff");
-    sqlite3_bind_text(st, 1, ka, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, kb, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *x = (const char *)sqlite3_column_text(st, 1), *y = (const char *)sqlite3_column_text(st, 2);
-        fprintf(out, "  %-40s | %-24s | %s\n", (const char *)sqlite3_column_text(st, 0), x ? x : "-", y ? y : "-");
-    }
-    sqlite3_finalize(st);
-    sql = "SELECT n, (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?1 AND "
-          "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1),"
-          " (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?2 AND "
-          "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
-          " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "diff");
-    sqlite3_bind_text(st, 1, ka, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, kb, -1, SQLITE_TRANSIENT);
+    BFN_TRY(print_side_by_side(h, ka, kb, out,
+                               "SELECT name, "
+                               " (SELECT value FROM metric m WHERE m.run = ?1 AND m.name = n.name "
+                               "    ORDER BY step DESC LIMIT 1),"
+                               " (SELECT value FROM metric m WHERE m.run = ?2 AND m.name = n.name "
+                               "    ORDER BY step DESC LIMIT 1)"
+                               " FROM (SELECT DISTINCT name FROM metric WHERE run IN (?1, ?2)) n ORDER BY name"));
     fprintf(out, "test NLL by n (%s | %s):\n", ka, kb);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *x = (const char *)sqlite3_column_text(st, 1), *y = (const char *)sqlite3_column_text(st, 2);
-        int n = sqlite3_column_int(st, 0);
-        char label[16];
-        snprintf(label, sizeof label, n ? "n=%d" : "n=inf", n);
-        fprintf(out, "  %-40s | %-24s | %s\n", label, x ? x : "-", y ? y : "-");
-    }
-    sqlite3_finalize(st);
+    BFN_TRY(print_side_by_side(
+        h, ka, kb, out,
+        "SELECT CASE n WHEN 0 THEN 'n=inf' ELSE 'n=' || n END,"
+        " (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?1 AND "
+        "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1),"
+        " (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?2 AND "
+        "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
+        " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n"));
     return BFN_OK;
 }
