@@ -8,7 +8,8 @@ PROFILE  ?= small
 JOBS     ?= 2
 PKGS     := gsl hdf5 sqlite3 inih libmd libpng zlib
 BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-openmp
-BLAS_LIB := -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas
+# rpath: use the OpenMP build of OpenBLAS even if another variant is the system default.
+BLAS_LIB := -L/usr/lib/x86_64-linux-gnu/openblas-openmp -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas
 
 # No -ffast-math: it breaks NaN checks and bitwise reproducibility.
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libgsl-dev libopenblas-openmp-dev libhdf5-dev hdf5-tools
       libsqlite3-dev sqlite3 libinih-dev libmd-dev libpng-dev zlib1g-dev libcmocka-dev
-      gnuplot-nox dataset-fashion-mnist)
+      gnuplot-nox dataset-fashion-mnist valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
