@@ -461,8 +461,12 @@ static void check_model_grad(const tcfg *c) {
 static void test_model_grad_skip(void **state) { check_model_grad(&tiny_skip); }
 static void test_model_grad_noskip(void **state) { check_model_grad(&tiny_noskip); }
 
-/* Permuting the examples of a batch permutes the outputs bitwise: examples
- * never interact (per-row GEMMs, per-example attention). */
+/* Permuting the examples of a batch permutes the outputs: examples never
+ * interact (per-row GEMMs, per-example attention). Not bitwise on every CPU:
+ * with OpenBLAS's Haswell/Zen (AVX2) kernels a row's bits depend on where it
+ * falls in the GEMM's micro-tiles (edge rows take other kernels), so a row
+ * moved within the batch may round differently. What we promise bitwise is
+ * the same batch in the same order (test_model_determinism). */
 static void test_model_batch_order(void **state) {
     tcfg c = tiny_skip;
     c.B = 3;
@@ -480,18 +484,26 @@ static void test_model_batch_order(void **state) {
     }
     m->ops->forward(m, P, 3, in, t, out);
     m->ops->forward(m, P, 3, pin, pt, pout);
-    for (int b = 0; b < 3; b++) assert_memory_equal(pout + b * d, out + perm[b] * d, d * sizeof(float));
-    /* and a batch of one gives the same row as inside the batch */
+    for (int b = 0; b < 3; b++) assert_floats_near(pout + b * d, out + perm[b] * d, d, 1e-4);
+    /* A batch of one gives the same row as inside the batch up to rounding:
+     * the GEMMs have other shapes, for which OpenBLAS may choose another
+     * kernel or blocking (it does on AVX2-only CPUs). Each float32 dot product of length k <= 4C = 32 then
+     * differs by at most ~2k u sum|a_i b_i| (u = 2^-24, ~4e-6 relative); a
+     * few layers with LayerNorm amplify that by a small factor, so 1e-4 of
+     * the output scale is a bound with margin that still catches any real
+     * mixing of rows (which changes outputs at O(1)). */
     m->ops->forward(m, P, 1, in + di, t + 1, pout);
-    assert_memory_equal(pout, out + d, d * sizeof(float));
+    assert_floats_near(pout, out + d, d, 1e-4);
     free(P);
     bfn_model_free(m);
     gsl_rng_free(rng);
 }
 
-/* Same seed -> bitwise equal parameters and outputs (two separate models);
- * a different seed -> different parameters. Also outputs and gradients are
- * bitwise equal with 1 and 2 OpenMP threads. */
+/* Same seed -> bitwise equal parameters; a different seed -> different
+ * parameters. Two separate models with the same thread count give bitwise
+ * equal outputs and gradients (the promise: same config, seed, thread count
+ * and shapes). Across 1 and 2 threads OpenBLAS may partition or pick kernels
+ * differently, so there they agree to rounding (bound as in batch_order). */
 static void test_model_determinism(void **state) {
     tcfg c = {16, 27, 27, 2, 4, 32, 1, 4};
     bfn_model *m1 = make_model(&c), *m2 = make_model(&c);
@@ -511,15 +523,25 @@ static void test_model_determinism(void **state) {
     fill_uniform(in, nin, -1, 1, r3);
     fill_uniform(t, c.B, 0, 1, r3);
     int saved = omp_get_max_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        memset(G1, 0, n * sizeof(float));
+        memset(G2, 0, n * sizeof(float));
+        m1->ops->forward(m1, P1, c.B, in, t, o1);
+        m1->ops->backward(m1, P1, c.B, o1, G1);
+        m2->ops->forward(m2, P2, c.B, in, t, o2);
+        m2->ops->backward(m2, P2, c.B, o1, G2);
+        assert_memory_equal(o1, o2, nout * sizeof(float));
+        assert_memory_equal(G1, G2, n * sizeof(float));
+    }
+    /* o1, G1 now hold the 2-thread results; recompute with 1 thread in o2, G2. */
     omp_set_num_threads(1);
-    m1->ops->forward(m1, P1, c.B, in, t, o1);
-    m1->ops->backward(m1, P1, c.B, o1, G1);
-    omp_set_num_threads(2);
+    memset(G2, 0, n * sizeof(float));
     m2->ops->forward(m2, P2, c.B, in, t, o2);
     m2->ops->backward(m2, P2, c.B, o1, G2);
     omp_set_num_threads(saved);
-    assert_memory_equal(o1, o2, nout * sizeof(float));
-    assert_memory_equal(G1, G2, n * sizeof(float));
+    assert_floats_near(o2, o1, nout, 1e-4);
+    assert_floats_near(G2, G1, n, 1e-4);
     free(P1), free(P2), free(P3), free(in), free(o1), free(o2), free(G1), free(G2);
     gsl_rng_free(r1), gsl_rng_free(r2), gsl_rng_free(r3);
     bfn_model_free(m1);

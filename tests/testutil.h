@@ -28,6 +28,23 @@
         fail(); \
     } } while (0)
 
+/* Assert |a[i] - b[i]| <= tol * (1 + max_j |a[j]|) for all i: for results that
+ * may legitimately differ in rounding (different GEMM shapes or thread counts,
+ * where OpenBLAS picks a different kernel or blocking per CPU and per shape).
+ * Bitwise equality is asserted only for what the harness promises: same
+ * config, seed, thread count and shapes. */
+#define assert_floats_near(a, b, n, tol) do { \
+    const float *a__ = (a), *b__ = (b); size_t n__ = (size_t)(n); double amax__ = 0; \
+    for (size_t i__ = 0; i__ < n__; i__++) amax__ = fmax(amax__, fabs((double)a__[i__])); \
+    for (size_t i__ = 0; i__ < n__; i__++) { \
+        double d__ = fabs((double)a__[i__] - (double)b__[i__]); \
+        if (!(d__ <= (tol) * (1.0 + amax__))) { \
+            print_error("%s[%zu] = %.9g, %s[%zu] = %.9g, |diff| = %.3g > %.3g\n", #a, i__, \
+                        (double)a__[i__], #b, i__, (double)b__[i__], d__, (tol) * (1.0 + amax__)); \
+            fail(); \
+        } \
+    } } while (0)
+
 /* Temporary directories made by test_tmpdir, removed when the test program
  * exits (also after a failed test, since cmocka returns normally), unless
  * BFN_KEEP_TMP is set. */
