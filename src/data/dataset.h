@@ -44,12 +44,43 @@ typedef struct {
     int prep, K;
 } bfn_dataset;
 
-struct bfn_config;
-/* Open the configured dataset (data.*), choose the preparation from bfn.*,
- * split it with data.split_seed. A missing dataset names the command that
- * installs it. */
-int bfn_dataset_open(bfn_dataset *ds, const struct bfn_config *cfg);
+/* What to open and how to prepare it: filled by the run layer from the
+ * [data] and [bfn] settings (data/ knows nothing of configuration files). */
+typedef struct {
+    const char *dataset;   /* a registered name, or "idx:IMAGES[:LABELS]" */
+    const char *dir;       /* dataset cache directory */
+    long val_count, test_count, train_limit;
+    unsigned long split_seed;
+    int seq_len, test_stride; /* text */
+    /* Preparation for the family: discrete data with `classes` classes
+     * (binarise = dynamic|threshold|none for K = 2 images), or, when
+     * classes == 0, values in [-1,1] quantised to `bins` bin centres. */
+    int classes, bins;
+    const char *binarise;
+} bfn_data_params;
+
+/* Open the dataset, choose the preparation, split it with split_seed. A
+ * missing dataset names the command that installs it. On BFN_EINVAL caused
+ * by one setting, *bad_param (if non-NULL) names it ("seq_len", "classes",
+ * "bins", "dataset", "family") so the caller can say where it was set. */
+int bfn_dataset_open(bfn_dataset *ds, const bfn_data_params *p, const char **bad_param);
 void bfn_dataset_close(bfn_dataset *ds);
+
+/* ---- Registry --------------------------------------------------------------
+ * One line per dataset in dataset.c: name (or prefix, for "idx:"), whether it
+ * is text, the opener, and help text. */
+typedef struct {
+    const char *name;
+    int is_prefix;  /* name is a prefix ("idx:") followed by an argument */
+    int is_text;
+    int (*open)(bfn_dataset *ds, const bfn_data_params *p, const char **bad_param);
+    const char *help;
+} bfn_dataset_entry;
+
+/* The registered dataset matching `name`, or NULL. */
+const bfn_dataset_entry *bfn_dataset_find(const char *name);
+/* Registered names joined by `sep` (prefix entries as "idx:PATH"). */
+void bfn_dataset_names(char *buf, size_t n, const char *sep);
 
 /* Fill x (B, D) with examples `idx[0..B)` of `split`, prepared for the
  * family; draws binarisation noise from rng. For text training examples,

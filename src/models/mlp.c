@@ -45,12 +45,6 @@ typedef struct {
     int last_B;              /* batch of the last forward, -1 before any */
 } mlp_impl;
 
-/* Report a broken calling contract (a programming error) and abort. */
-static void mlp_fatal(const char *what, int B, int max_batch) {
-    fprintf(stderr, "mlp.c: %s (B = %d, max_batch = %d)\n", what, B, max_batch);
-    abort();
-}
-
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Fill n floats with U(-bound, bound) * scale from rng, in index order. */
@@ -84,7 +78,7 @@ static void mlp_init(bfn_model *m, float *params, gsl_rng *rng) {
 static void mlp_forward(bfn_model *m, const float *params, int B, const float *in, const float *t,
                         float *out) {
     mlp_impl *p = m->impl;
-    if (B < 0 || B > m->max_batch) mlp_fatal("forward: batch larger than max_batch", B, m->max_batch);
+    BFN_ASSERT(B >= 0 && B <= m->max_batch, "mlp forward: batch %d larger than max_batch %d", B, m->max_batch);
     p->last_in = in;
     p->last_B = B;
     if (B == 0) return;
@@ -118,7 +112,7 @@ static void mlp_forward(bfn_model *m, const float *params, int B, const float *i
  * accumulates), so no allocation happens here. */
 static void mlp_backward(bfn_model *m, const float *params, int B, const float *dout, float *grads) {
     mlp_impl *p = m->impl;
-    if (B != p->last_B) mlp_fatal("backward: batch differs from the last forward", B, p->last_B);
+    BFN_ASSERT(B == p->last_B, "mlp backward: batch %d differs from the last forward's %d", B, p->last_B);
     if (B == 0) return;
     const int H = p->hidden, L = p->layers, D = m->in_dim, O = m->out_dim;
     const long BH = (long)B * H;

@@ -62,13 +62,6 @@ typedef struct {
 
 static const bfn_model_ops tf_ops;
 
-/* Report a broken calling contract (a programming error, not a user error)
- * and abort, as bfn_xmalloc does. */
-static void tf_fatal(const char *what, int B, int limit) {
-    fprintf(stderr, "transformer.c: %s (B = %d, expected %d)\n", what, B, limit);
-    abort();
-}
-
 /* Next slice of n floats from the arena, rounded to 16 floats (64 bytes) so
  * every tensor starts cache-line aligned. With arena == NULL it only counts
  * (the sizing pass) and returns NULL. */
@@ -194,7 +187,7 @@ static void adapter_forward(tf_impl *im, const float *P, int B) {
  * needs (including copies of in and t, so the caller may reuse them). */
 static void tf_forward(bfn_model *m, const float *P, int B, const float *in, const float *t, float *out) {
     tf_impl *im = m->impl;
-    if (B < 1 || B > im->max_batch) tf_fatal("forward: batch outside 1..max_batch", B, im->max_batch);
+    BFN_ASSERT(B >= 1 && B <= im->max_batch, "transformer forward: batch %d outside 1..%d", B, im->max_batch);
     const int T = im->T, C = im->C, N = B * T;
     im->last_B = B;
     memcpy(im->input, in, (size_t)N * im->in_ch * sizeof *in);
@@ -232,7 +225,7 @@ static void tf_forward(bfn_model *m, const float *P, int B, const float *in, con
  * it bypasses them. Parameter-gradient sums over rows run in row order. */
 static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, float *G) {
     tf_impl *im = m->impl;
-    if (B != im->last_B) tf_fatal("backward: batch differs from the last forward's", B, im->last_B);
+    BFN_ASSERT(B == im->last_B, "transformer backward: batch %d differs from the last forward's %d", B, im->last_B);
     const int T = im->T, C = im->C, N = B * T, O = im->out_ch;
     const size_t NC = (size_t)N * C;
     const float *xlast = im->L > 0 ? im->ba[im->L - 1].xout : im->h0;

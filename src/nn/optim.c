@@ -5,6 +5,8 @@
  * determinism rule in DESIGN.md). */
 #include "nn/optim.h"
 
+#include "util/err.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +36,7 @@
  * programming error (abort). */
 void bfn_adamw_step(const bfn_adamw_cfg *cfg, const bfn_param_layout *l, float *params,
                     const float *grads, float *m, float *v, float *ema, long step) {
-    if (step < 1) {
-        fprintf(stderr, "optim.c: bfn_adamw_step: step must be >= 1 (got %ld)\n", step);
-        abort();
-    }
+    BFN_ASSERT(step >= 1, "bfn_adamw_step: step must be >= 1 (got %ld)", step);
     const double bc1 = 1.0 - pow((double)cfg->beta1, (double)step);
     const double bc2 = 1.0 - pow((double)cfg->beta2, (double)step);
     const float step_size = (float)((double)cfg->lr / bc1);

@@ -7,34 +7,28 @@
  * by their owners and the optimiser never touches the padding. */
 #include "nn/params.h"
 
+#include "util/err.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BFN_PARAM_ALIGN_FLOATS 16
 
-/* Print why the layout cannot be built and abort: these are programming
- * errors (a model declaring too many tensors or an over-long name), not
- * user errors, so they fail fast like bfn_xmalloc. */
-static void layout_fatal(const char *what, const char *name) {
-    fprintf(stderr, "params.c: bfn_layout_add(\"%s\"): %s\n", name ? name : "(null)", what);
-    abort();
-}
-
 /* Append a tensor: check the name, the count and the shape, round the
  * offset up to 16 floats, record the tensor and return its offset. The
  * total l->n is kept a multiple of 16 so that a buffer of l->n floats has a
  * size that aligned_alloc(64, 4 * n) accepts. */
 size_t bfn_layout_add(bfn_param_layout *l, const char *name, int decay, int ndim, const int *shape) {
-    if (!name || !name[0]) layout_fatal("empty tensor name", name);
-    if (strlen(name) >= BFN_TENSOR_NAME) layout_fatal("tensor name longer than BFN_TENSOR_NAME-1", name);
-    if (l->n_tensors >= BFN_MAX_TENSORS) layout_fatal("more than BFN_MAX_TENSORS tensors", name);
-    if (ndim < 1 || ndim > 4) layout_fatal("ndim must be 1..4", name);
-    if (bfn_layout_find(l, name) >= 0) layout_fatal("duplicate tensor name", name);
+    BFN_ASSERT(name && name[0], "bfn_layout_add: empty tensor name");
+    BFN_ASSERT(strlen(name) < BFN_TENSOR_NAME, "bfn_layout_add(\"%s\"): name longer than BFN_TENSOR_NAME-1", name);
+    BFN_ASSERT(l->n_tensors < BFN_MAX_TENSORS, "bfn_layout_add(\"%s\"): more than BFN_MAX_TENSORS tensors", name);
+    BFN_ASSERT(ndim >= 1 && ndim <= 4, "bfn_layout_add(\"%s\"): ndim must be 1..4", name);
+    BFN_ASSERT(bfn_layout_find(l, name) < 0, "bfn_layout_add(\"%s\"): duplicate tensor name", name);
 
     size_t size = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] <= 0) layout_fatal("non-positive dimension", name);
+        BFN_ASSERT(shape[d] > 0, "bfn_layout_add(\"%s\"): non-positive dimension", name);
         size *= (size_t)shape[d];
     }
     size_t offset = (l->n + BFN_PARAM_ALIGN_FLOATS - 1) / BFN_PARAM_ALIGN_FLOATS * BFN_PARAM_ALIGN_FLOATS;

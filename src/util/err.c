@@ -40,6 +40,16 @@ const char *bfn_last_error(void) { return last_error[0] ? last_error : "unknown 
 
 void bfn_clear_error(void) { last_error[0] = '\0'; }
 
+void bfn_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s:%d: internal error (%s): ", file, line, cond);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    abort();
+}
+
 static void die_oom(size_t n, const char *file, int line) {
     fprintf(stderr, "%s:%d: out of memory allocating %zu bytes\n", file, line, n);
     abort();

@@ -39,6 +39,22 @@ char *bfn_xstrdup_at(const char *s, const char *file, int line);
 #define bfn_xcalloc(n, s) bfn_xcalloc_at((n), (s), __FILE__, __LINE__)
 #define bfn_xstrdup(s) bfn_xstrdup_at((s), __FILE__, __LINE__)
 
+/* Errors come in two kinds, handled two ways:
+ *  - what a user can cause (bad config, missing or corrupt files, a run's
+ *    size exceeding memory: activations, datasets) is returned as a BFN_E*
+ *    code with a message, and main() decides the exit status;
+ *  - a broken calling contract inside the program (a batch larger than
+ *    the model was built for, a duplicate tensor name) is a programming
+ *    error: BFN_ASSERT reports file:line, the condition and why, and aborts.
+ * Small allocations whose sizes follow from validated settings use
+ * bfn_xmalloc (abort with the call site on failure); allocations sized by
+ * the user's data or batch return BFN_ENOMEM. */
+_Noreturn void bfn_assert_fail(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Always on (independent of NDEBUG): it guards contracts, not inner loops. */
+#define BFN_ASSERT(cond, ...) \
+    do { if (!(cond)) bfn_assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); } while (0)
+
 /* Propagate a non-zero return code. */
 #define BFN_TRY(expr) do { int bfn_rc_ = (expr); if (bfn_rc_ != BFN_OK) return bfn_rc_; } while (0)
 
