@@ -74,7 +74,7 @@ $(BFN): src/run/main.c $(BUILD)/libbfn.a
 $(BUILD)/bfn-san: src/run/main.c $(BUILD)/libbfn-san.a
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) $< $(BUILD)/libbfn-san.a $(LIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libbfn-san.a tests/testutil.h
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libbfn-san.a tests/testutil.h tests/gradcheck.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests $< $(BUILD)/libbfn-san.a $(LIBS) -lcmocka -o $@
 

@@ -11,7 +11,7 @@
  *     discretised Gaussian with [CODE]'s fallback; gradients by finite differences.
  * Monte Carlo tolerances are 5 standard errors (false-failure probability
  * ~6e-7 per check; seeds are fixed anyway). */
-#include "testutil.h"
+#include "gradcheck.h"
 
 #include <float.h>
 
@@ -224,29 +224,34 @@ static void test_loss_values(void **state) {
  * float rounding of the loss, <= 1.2e-7 |L| / step). Clipped dimensions and
  * t < 1e-6 must have gradient exactly 0. Tolerance 1e-4 relative + 4x the
  * float term. */
+typedef struct {
+    bfn_family *f;
+    int use_n;
+    float t, al[1];
+    const float *x, *theta, *out;
+    float *gd;
+} cts_ctx;
+
+static double cts_loss(void *ctx, long i) {
+    cts_ctx *c = ctx;
+    float l[1];
+    if (c->use_n) c->f->ops->loss_n(c->f, 1, c->x, &c->t, c->al, 40.0, c->theta, c->out, NULL, l, c->gd, 1.0f);
+    else c->f->ops->loss_cts(c->f, 1, c->x, &c->t, c->theta, c->out, l, c->gd, 1.0f);
+    return l[0];
+}
+
 static void fd_cts(bfn_family *f, int use_n, float t, const float *x, const float *theta, float *out,
                    const int *zero) {
     int D = f->D;
-    float loss[1], lp[1], lm[1], al[1] = {12.5f}, *g = test_falloc(D), *gd = test_falloc(D);
-    if (use_n) f->ops->loss_n(f, 1, x, &t, al, 40.0, theta, out, NULL, loss, g, 1.0f);
-    else f->ops->loss_cts(f, 1, x, &t, theta, out, loss, g, 1.0f);
-    for (int d = 0; d < D; d++) {
-        float o = out[d], op = o + 1e-3f, om = o - 1e-3f;
-        out[d] = op;
-        if (use_n) f->ops->loss_n(f, 1, x, &t, al, 40.0, theta, out, NULL, lp, gd, 1.0f);
-        else f->ops->loss_cts(f, 1, x, &t, theta, out, lp, gd, 1.0f);
-        out[d] = om;
-        if (use_n) f->ops->loss_n(f, 1, x, &t, al, 40.0, theta, out, NULL, lm, gd, 1.0f);
-        else f->ops->loss_cts(f, 1, x, &t, theta, out, lm, gd, 1.0f);
-        out[d] = o;
-        double step = (double)op - (double)om, fd = ((double)lp[0] - (double)lm[0]) / step;
-        double tol = 1e-4 * fmax(fabs(g[d]), fabs(fd)) + 4.0 * 1.2e-7 * fabs(loss[0]) / step + 1e-12;
-        if (zero[d]) assert_true(g[d] == 0.0f);
-        if (fabs(g[d] - fd) > tol) print_error("dim %d: grad %.9g fd %.9g\n", d, g[d], fd);
-        assert_true(fabs(g[d] - fd) <= tol);
-    }
+    float *g = test_falloc(D);
+    cts_ctx c = {f, use_n, t, {12.5f}, x, theta, out, test_falloc(D)};
+    cts_loss(&c, -1);
+    memcpy(g, c.gd, (size_t)D * sizeof *g);
+    const gradcheck gc = {.loss = cts_loss, .ctx = &c, .h = 1e-3, .rtol = 1e-4, .atol = 1e-12,
+                          .loss_noise = 4 * 1.2e-7, .must_be_zero = zero};
+    gradcheck_all(use_n ? "cts L^n d/d eps_hat" : "cts L^inf d/d eps_hat", &gc, out, g, D);
     free(g);
-    free(gd);
+    free(c.gd);
 }
 
 static void test_gradients(void **state) {

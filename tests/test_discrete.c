@@ -11,7 +11,7 @@
  *   - every gradient against a 4-point finite difference.
  * Monte Carlo tolerances are 5 standard errors estimated from the samples
  * (false-failure probability ~6e-7 per check, and the seeds are fixed). */
-#include "testutil.h"
+#include "gradcheck.h"
 
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_randist.h>
@@ -530,6 +530,7 @@ typedef struct {
     const float *x, *t, *alpha, *theta;
     double n_mult;
     gsl_rng *rng;
+    float *out, *lp; /* for fd_loss: the outputs being perturbed, B loss values */
 } loss_case;
 
 /* Evaluate the loss; loss_n reseeds the rng so every call sees the same sender samples. */
@@ -542,40 +543,38 @@ static void eval_loss(const loss_case *c, const float *out, float *loss, float *
     }
 }
 
+/* The loss of the example that output i belongs to (for gradcheck). */
+static double fd_loss(void *ctx, long i) {
+    const loss_case *c = ctx;
+    eval_loss(c, c->out, c->lp, NULL, 1.0f);
+    return c->lp[i / ((long)c->f->D * c->f->out_ch)];
+}
+
 /* Compare grad (gscale = 0.5) with a 4-point central difference
  * (8 (L(h) - L(-h)) - (L(2h) - L(-2h))) / 12h, h = 2^-6, logits on a 2^-10
  * grid so every perturbed value is exact in float. Truncation is O(h^4) ~ 1e-8;
  * the float rounding of each loss value (6e-8 |L|) contributes at most
  * 18 * 6e-8 |L| / (12 h) ~ 6e-6 |L|, so tol = gscale 2e-5 (1 + |L|) + 1e-3 |fd|.
  * grad is pre-filled with NaN to check that every entry is written. */
-static void check_grad(const loss_case *c, unsigned long seed) {
-    const bfn_family *f = c->f;
-    const int B = c->B, D = f->D, oc = f->out_ch;
+static void check_grad(const loss_case *c0, unsigned long seed) {
+    const bfn_family *f = c0->f;
+    const int B = c0->B, D = f->D, oc = f->out_ch;
     const size_t n = (size_t)B * D * oc;
     const float h = 1.0f / 64, gscale = 0.5f;
     gsl_rng *r = test_rng(seed);
     float *out = test_falloc(n), *grad = test_falloc(n), *loss = test_falloc(B), *lp = test_falloc(B);
     for (size_t i = 0; i < n; i++) out[i] = roundf((float)gsl_ran_gaussian(r, 1.5) * 1024.0f) / 1024.0f;
     for (size_t i = 0; i < n; i++) grad[i] = NAN;
-    eval_loss(c, out, loss, grad, gscale);
-    for (size_t i = 0; i < n; i++) {
-        int b = (int)(i / ((size_t)D * oc));
-        float o0 = out[i];
-        double Lv[4];
-        const float steps[4] = {h, -h, 2 * h, -2 * h};
-        for (int s = 0; s < 4; s++) {
-            out[i] = o0 + steps[s];
-            eval_loss(c, out, lp, NULL, 1.0f);
-            Lv[s] = lp[b];
-        }
-        out[i] = o0;
-        double fd = gscale * (8.0 * (Lv[0] - Lv[1]) - (Lv[2] - Lv[3])) / (12.0 * h);
-        double tol = gscale * 2e-5 * (1.0 + fabs(loss[b])) + 1e-3 * fabs(fd);
-        if (!(fabs(grad[i] - fd) <= tol))
-            print_error("K=%d which=%d joint=%d i=%zu: grad %.8g fd %.8g (L %.4g)\n", f->K, c->which,
-                        f->receiver_joint, i, grad[i], fd, loss[b]);
-        assert_close(grad[i], fd, tol);
-    }
+    eval_loss(c0, out, loss, grad, gscale);
+    loss_case c = *c0;
+    c.out = out;
+    c.lp = lp;
+    /* gscale 2e-5 |L| as the noise term: loss_noise |L| / (2h) with 2h = 1/32. */
+    const gradcheck gc = {.loss = fd_loss, .ctx = &c, .h = h, .four_point = 1, .scale = gscale,
+                          .atol = gscale * 2e-5, .rtol = 1e-3, .loss_noise = 2e-5 / 32};
+    char what[64];
+    snprintf(what, sizeof what, "K=%d which=%d joint=%d grad", f->K, c.which, f->receiver_joint);
+    gradcheck_all(what, &gc, out, grad, (long)n);
     free(out); free(grad); free(loss); free(lp);
     gsl_rng_free(r);
 }
@@ -629,26 +628,17 @@ static void test_confident_outputs(void **state) {
             out[K == 2 ? 0 : 1] = gaps[q];
             out[K == 2 ? 1 : oc + 1] = gaps[q];
             f.ops->prior(&f, B, theta);
-            loss_case c = {.f = &f, .B = B, .which = 1, .x = x, .alpha = al, .theta = theta, .n_mult = 3.0, .rng = rng};
+            loss_case c = {.f = &f, .B = B, .which = 1, .x = x, .alpha = al, .theta = theta, .n_mult = 3.0, .rng = rng,
+                           .out = out, .lp = &lp};
             eval_loss(&c, out, &loss, grad, 1.0f);
             assert_true(isfinite(loss));
-            const float h = 1.0f / 64;
-            for (int i = 0; i < D * oc; i++) {
-                float o0 = out[i];
-                double Lv[4];
-                const float steps[4] = {h, -h, 2 * h, -2 * h};
-                for (int s = 0; s < 4; s++) {
-                    out[i] = o0 + steps[s];
-                    eval_loss(&c, out, &lp, NULL, 1.0f);
-                    Lv[s] = lp;
-                }
-                out[i] = o0;
-                double fd = (8.0 * (Lv[0] - Lv[1]) - (Lv[2] - Lv[3])) / (12.0 * h);
-                assert_true(isfinite(grad[i]));
-                if (!(fabs(grad[i] - fd) <= 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd)))
-                    print_error("K=%d gap %g alpha %g i=%d: grad %g fd %g\n", K, gaps[q], alphas[q], i, grad[i], fd);
-                assert_close(grad[i], fd, 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd));
-            }
+            for (int i = 0; i < D * oc; i++) assert_true(isfinite(grad[i]));
+            /* As check_grad at gscale 1: 2e-5 (1 + |L|) + 1e-3 max(|fd|, |g|). */
+            const gradcheck gc = {.loss = fd_loss, .ctx = &c, .h = 1.0 / 64, .four_point = 1, .atol = 2e-5,
+                                  .rtol = 1e-3, .loss_noise = 2e-5 / 32};
+            char what[64];
+            snprintf(what, sizeof what, "K=%d gap %g alpha %g grad", K, gaps[q], alphas[q]);
+            gradcheck_all(what, &gc, out, grad, (long)D * oc);
         }
         gsl_rng_free(rng);
         bfn_family_free(&f);

@@ -4,7 +4,7 @@
  * Gradients are checked by central finite differences of a scalar loss
  * L = sum(out * r) (fixed random r, so dL/dout = r) evaluated in double from
  * the float forward pass. Each tolerance is justified where it is used. */
-#include "testutil.h"
+#include "gradcheck.h"
 
 #include <gsl/gsl_rng.h>
 #include <omp.h>
@@ -42,36 +42,6 @@ static int dies_with_abort(void (*fn)(void)) {
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-}
-
-/* Loss evaluated at the current parameters; used by check_fd. */
-typedef double (*loss_fn)(void *ctx);
-
-/* Compare analytic gradient g[i] with the central difference
- * (L(p + h) - L(p - h)) / (p+ - p-) for every element of p, where p+ and p-
- * are the float values actually stored (p + h is rounded in float). Fails if
- * |fd - g| > atol + rtol |g| for any element. Returns the largest |g|. */
-static double check_fd(const char *what, float *p, const float *g, size_t n, float h, double rtol, double atol,
-                       loss_fn loss, void *ctx) {
-    double gmax = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const float keep = p[i];
-        const float plus = keep + h, minus = keep - h;
-        p[i] = plus;
-        const double lp = loss(ctx);
-        p[i] = minus;
-        const double lm = loss(ctx);
-        p[i] = keep;
-        const double fd = (lp - lm) / ((double)plus - (double)minus);
-        const double tol = atol + rtol * fabs((double)g[i]);
-        if (!(fabs(fd - (double)g[i]) <= tol)) {
-            print_error("%s[%zu]: analytic %.9g, finite difference %.9g, |diff| %.3g > tol %.3g\n", what, i,
-                        (double)g[i], fd, fabs(fd - (double)g[i]), tol);
-            fail();
-        }
-        if (fabs((double)g[i]) > gmax) gmax = fabs((double)g[i]);
-    }
-    return gmax;
 }
 
 /* ---- params ---------------------------------------------------------------- */
@@ -144,7 +114,7 @@ typedef struct {
     float in[LN * LIC], W[LOC * LIC], b[LOC], r[LN * LOC], out[LN * LOC];
 } linear_ctx;
 
-static double linear_loss(void *ctx) {
+static double linear_loss(void *ctx, long i) {
     linear_ctx *c = ctx;
     linear_forward(c->out, c->in, c->W, c->b, LN, LIC, LOC);
     return dot_f(c->out, c->r, LN * LOC);
@@ -182,20 +152,17 @@ static void test_linear_forward_reference(void **state) {
  * float rounding of the forward pass remains: the outputs touched by one
  * parameter have |out| <= 6 and rounding error <= ~2e-6 each, at most 4 of
  * them change, |r| <= 1, so |dL error| <= ~1e-5 and the quotient over
- * 2h = 2e-2 is off by <= ~5e-4. Gradients are O(1); tol 1e-3 + 1e-3 |g|. */
+ * 2h = 2e-2 is off by <= ~5e-4. Gradients are O(1); tol 1e-3 + 1e-3 max(|g|, |fd|). */
 static void test_linear_gradients(void **state) {
     linear_ctx c;
     linear_setup(&c, 12);
     float din[LN * LIC] = {0}, dW[LOC * LIC] = {0}, db[LOC] = {0};
     linear_forward(c.out, c.in, c.W, c.b, LN, LIC, LOC);
     linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
-    double g;
-    g = check_fd("din", c.in, din, LN * LIC, 1e-2f, 1e-3, 1e-3, linear_loss, &c);
-    assert_true(g > 0.1); /* the check compared non-trivial numbers */
-    g = check_fd("dW", c.W, dW, LOC * LIC, 1e-2f, 1e-3, 1e-3, linear_loss, &c);
-    assert_true(g > 0.1);
-    g = check_fd("db", c.b, db, LOC, 1e-2f, 1e-3, 1e-3, linear_loss, &c);
-    assert_true(g > 0.1);
+    const gradcheck gc = {.loss = linear_loss, .ctx = &c, .h = 1e-2, .atol = 1e-3, .rtol = 1e-3};
+    assert_true(gradcheck_all("din", &gc, c.in, din, LN * LIC) > 0.1); /* non-trivial numbers compared */
+    assert_true(gradcheck_all("dW", &gc, c.W, dW, LOC * LIC) > 0.1);
+    assert_true(gradcheck_all("db", &gc, c.b, db, LOC) > 0.1);
 }
 
 /* Backward accumulates: starting from buffers holding 0.5, one call gives
@@ -322,7 +289,7 @@ typedef struct {
     float in[MB * MIN], t[MB], r[MB * MOUT], out[MB * MOUT];
 } mlp_ctx;
 
-static double mlp_loss(void *ctx) {
+static double mlp_loss(void *ctx, long i) {
     mlp_ctx *c = ctx;
     c->m->ops->forward(c->m, c->params, MB, c->in, c->t, c->out);
     return dot_f(c->out, c->r, MB * MOUT);
@@ -374,8 +341,8 @@ static void test_mlp_gradients(void **state) {
     assert_true(bfn_layout_find(l, "fc0.weight_t") >= 0);
     for (int i = 0; i < l->n_tensors; i++) {
         const bfn_tensor_info *ti = &l->t[i];
-        double g = check_fd(ti->name, c.params + ti->offset, c.grads + ti->offset, ti->size, 1e-2f, 1e-2, 2e-4,
-                            mlp_loss, &c);
+        const gradcheck gc = {.loss = mlp_loss, .ctx = &c, .h = 1e-2, .atol = 2e-4, .rtol = 1e-2};
+        double g = gradcheck_all(ti->name, &gc, c.params + ti->offset, c.grads + ti->offset, (long)ti->size);
         assert_true(g > 1e-2); /* every tensor's check compared non-trivial numbers */
     }
     mlp_teardown(&c);

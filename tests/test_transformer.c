@@ -5,7 +5,7 @@
  * networks/adapters.py); backward passes against central finite differences of
  * a random linear functional L = sum_i r_i out_i, so a gradient bug shows up as
  * an O(1) relative error. */
-#include "testutil.h"
+#include "gradcheck.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -37,23 +37,19 @@ static double dot_fd(const float *r, const float *out, long n) {
  * truncation error h^2/6 |f'''| is ~2e-5 |f'''| with f''' = O(1..10) for
  * these smooth O(1)-scaled functions. atol 1e-3 + rtol 1e-2 is ~5x above both
  * and far below the O(|g|) error of a missing or wrong term. */
-#define FD_H 1e-2f
-#define FD_ATOL 1e-3
-#define FD_RTOL 1e-2
-
-static int fd_ok(double fd, double an) {
-    double m = fabs(fd) > fabs(an) ? fabs(fd) : fabs(an);
-    return fabs(fd - an) <= FD_ATOL + FD_RTOL * m;
-}
+#define FD_CHECK(loss_fn, context) {.loss = (loss_fn), .ctx = (context), .h = 1e-2, .atol = 1e-3, .rtol = 1e-2}
 
 /* ---- LayerNorm ---------------------------------------------------------- */
 
 enum { LN_N = 3, LN_C = 7 };
 
-static double ln_loss(const float *in, const float *w, const float *b, const float *r) {
+typedef struct { const float *in, *w, *b, *r; } ln_ctx;
+
+static double ln_loss(void *ctx, long i) {
+    const ln_ctx *c = ctx;
     float out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
-    layernorm_forward(out, mean, rstd, in, w, b, LN_N, LN_C);
-    return dot_fd(r, out, LN_N * LN_C);
+    layernorm_forward(out, mean, rstd, c->in, c->w, c->b, LN_N, LN_C);
+    return dot_fd(c->r, out, LN_N * LN_C);
 }
 
 /* Forward equals the textbook formula in double (biased variance, eps 1e-5);
@@ -96,23 +92,12 @@ static void test_layernorm_grad(void **state) {
     memset(dw, 0, sizeof dw);
     memset(db, 0, sizeof db);
     layernorm_backward(din, dw, db, r, in, w, mean, rstd, LN_N, LN_C);
-    float *vars[3] = {in, w, b}, *grads[3] = {din, dw, db};
-    int sizes[3] = {LN_N * LN_C, LN_C, LN_C};
-    double offs[3] = {1.0, 0.0, 0.0};
-    for (int v = 0; v < 3; v++)
-        for (int i = 0; i < sizes[v]; i++) {
-            float x0 = vars[v][i], xp = x0 + FD_H, xm = x0 - FD_H;
-            vars[v][i] = xp;
-            double lp = ln_loss(in, w, b, r);
-            vars[v][i] = xm;
-            double lm = ln_loss(in, w, b, r);
-            vars[v][i] = x0;
-            double fd = (lp - lm) / ((double)xp - xm), an = grads[v][i] - offs[v];
-            if (!fd_ok(fd, an)) {
-                print_error("layernorm var %d entry %d: fd %.6g analytic %.6g\n", v, i, fd, an);
-                fail();
-            }
-        }
+    for (int i = 0; i < LN_N * LN_C; i++) din[i] -= 1.0f; /* what backward added */
+    ln_ctx c = {in, w, b, r};
+    const gradcheck gc = FD_CHECK(ln_loss, &c);
+    gradcheck_all("layernorm din", &gc, in, din, LN_N * LN_C);
+    gradcheck_all("layernorm dw", &gc, w, dw, LN_C);
+    gradcheck_all("layernorm db", &gc, b, db, LN_C);
     gsl_rng_free(rng);
 }
 
@@ -186,10 +171,13 @@ static void test_attention_position_equivariance(void **state) {
     gsl_rng_free(rng);
 }
 
-static double attn_loss(const float *qkv, const float *r) {
+typedef struct { const float *qkv, *r; } attn_ctx;
+
+static double attn_loss(void *ctx, long i) {
+    const attn_ctx *c = ctx;
     float out[AB * AT * AC], att[AB * ANH * AT * AT];
-    attention_forward(out, att, qkv, AB, AT, AC, ANH);
-    return dot_fd(r, out, AB * AT * AC);
+    attention_forward(out, att, c->qkv, AB, AT, AC, ANH);
+    return dot_fd(c->r, out, AB * AT * AC);
 }
 
 /* dqkv against central differences for every entry of q, k and v. */
@@ -202,19 +190,9 @@ static void test_attention_grad(void **state) {
     attention_forward(out, att, qkv, AB, AT, AC, ANH);
     memset(dqkv, 0, sizeof dqkv);
     attention_backward(dqkv, scratch, r, qkv, att, AB, AT, AC, ANH);
-    for (int i = 0; i < AB * AT * 3 * AC; i++) {
-        float x0 = qkv[i], xp = x0 + FD_H, xm = x0 - FD_H;
-        qkv[i] = xp;
-        double lp = attn_loss(qkv, r);
-        qkv[i] = xm;
-        double lm = attn_loss(qkv, r);
-        qkv[i] = x0;
-        double fd = (lp - lm) / ((double)xp - xm);
-        if (!fd_ok(fd, dqkv[i])) {
-            print_error("attention dqkv[%d]: fd %.6g analytic %.6g\n", i, fd, dqkv[i]);
-            fail();
-        }
-    }
+    attn_ctx c = {qkv, r};
+    const gradcheck gc = FD_CHECK(attn_loss, &c);
+    gradcheck_all("attention dqkv", &gc, qkv, dqkv, AB * AT * 3 * AC);
     gsl_rng_free(rng);
 }
 
@@ -393,10 +371,17 @@ static void check_forward_ref(const tcfg *c) {
 static void test_model_forward_skip(void **state) { check_forward_ref(&tiny_skip); }
 static void test_model_forward_noskip(void **state) { check_forward_ref(&tiny_noskip); }
 
-static double model_loss(bfn_model *m, const float *P, int B, const float *in, const float *t, const float *r,
-                         float *out) {
-    m->ops->forward(m, P, B, in, t, out);
-    return dot_fd(r, out, (long)B * m->out_dim);
+typedef struct {
+    bfn_model *m;
+    const float *P, *in, *t, *r;
+    int B;
+    float *out;
+} model_ctx;
+
+static double model_loss(void *ctx, long i) {
+    model_ctx *c = ctx;
+    c->m->ops->forward(c->m, c->P, c->B, c->in, c->t, c->out);
+    return dot_fd(c->r, c->out, (long)c->B * c->m->out_dim);
 }
 
 /* Every parameter tensor (4 entries each: first, last, 2 random) and 8
@@ -428,6 +413,8 @@ static void check_model_grad(const tcfg *c) {
     for (size_t i = 0; i < m->layout.n; i++) assert_close(G2[i], 2.0f * G[i], 1e-5 * gmax);
 
     int checked = 0;
+    model_ctx mc = {m, P, in, t, r, c->B, out};
+    const gradcheck gc = FD_CHECK(model_loss, &mc);
     for (int ti = 0; ti <= m->layout.n_tensors; ti++) {
         /* ti == n_tensors stands for the input */
         int is_in = ti == m->layout.n_tensors;
@@ -437,18 +424,7 @@ static void check_model_grad(const tcfg *c) {
         int nchk = is_in ? 8 : 4;
         for (int k = 0; k < nchk; k++) {
             long j = k == 0 ? 0 : k == 1 ? size - 1 : (long)gsl_rng_uniform_int(rng, (unsigned long)size);
-            float x0 = x[j], xp = x0 + FD_H, xm = x0 - FD_H;
-            x[j] = xp;
-            double lp = model_loss(m, P, c->B, in, t, r, out);
-            x[j] = xm;
-            double lm = model_loss(m, P, c->B, in, t, r, out);
-            x[j] = x0;
-            double fd = (lp - lm) / ((double)xp - xm);
-            if (!fd_ok(fd, g[j])) {
-                print_error("%s[%ld]: fd %.6g analytic %.6g\n", is_in ? "input" : m->layout.t[ti].name, j, fd,
-                            g[j]);
-                fail();
-            }
+            gradcheck_one(is_in ? "input" : m->layout.t[ti].name, &gc, x, g, j);
             checked++;
         }
     }
