@@ -42,9 +42,9 @@ static const char *discrete_unit(const bfn_family *f) { return f->K == 2 ? "nats
 static const char *per_dim_unit(const bfn_family *f) { return "bits/dim"; }
 
 static const bfn_family_entry FAMILIES[] = {
-    {"discrete", discrete_create, discrete_unit, "K classes (bfn.classes): binarised images, text"},
-    {"continuous", continuous_create, per_dim_unit, "values in [-1,1], scored on bfn.bins bins"},
-    {"discretised", discretised_create, per_dim_unit, "bfn.bins bins with a discretised Gaussian output"},
+    {"discrete", 1, discrete_create, discrete_unit, "K classes (bfn.classes): binarised images, text"},
+    {"continuous", 0, continuous_create, per_dim_unit, "values in [-1,1], scored on bfn.bins bins"},
+    {"discretised", 0, discretised_create, per_dim_unit, "bfn.bins bins with a discretised Gaussian output"},
 };
 #define N_FAMILIES ((int)(sizeof FAMILIES / sizeof FAMILIES[0]))
 

@@ -114,6 +114,8 @@ typedef struct {
 
 typedef struct {
     const char *name;
+    /* 1: data are class indices (bfn.classes); 0: values in [-1,1] on bfn.bins bins. */
+    int categorical;
     /* Build f; takes ownership of sched (also on failure). */
     int (*create)(bfn_family *f, const bfn_family_params *p, bfn_schedule sched);
     /* Reporting unit for image data of this family ("nats/image", "bits/dim"). */

@@ -13,7 +13,7 @@
 /* Data value -> 8-bit grey level for display. */
 static uint8_t to_byte(const bfn_setup *s, float x) {
     double v;
-    if (strcmp(s->family.ops->name, "discrete") == 0) v = x * 255.0 / (s->family.K - 1);
+    if (bfn_family_find(s->spec.bfn.family)->categorical) v = x * 255.0 / (s->family.K - 1);
     else v = (x + 1.0) * 127.5;
     v = floor(v + 0.5);
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
@@ -34,10 +34,12 @@ static int write_text(const bfn_setup *s, const float *xs, int count, const char
 }
 
 int bfn_sample(bfn_config *cfg, const char *out_path, int quiet) {
-    int count = (int)bfn_cfg_int(cfg, "sample.count"), n = (int)bfn_cfg_int(cfg, "sample.steps");
+    bfn_spec spec;
+    bfn_spec_resolve(&spec, cfg);
+    int count = (int)spec.sample.count, n = (int)spec.sample.steps;
     int maxb = count < 256 ? count : 256;
     bfn_loaded_run run;
-    BFN_TRY(bfn_load_run(&run, cfg, maxb, bfn_cfg_str(cfg, "eval.checkpoint")));
+    BFN_TRY(bfn_load_run(&run, cfg, maxb, spec.eval.checkpoint));
     bfn_setup *s = &run.s;
     const bfn_family *f = &s->family;
     const int D = f->D;
@@ -45,7 +47,7 @@ int bfn_sample(bfn_config *cfg, const char *out_path, int quiet) {
     bfn_work_alloc(&w, s, maxb);
     float *xs = bfn_xmalloc((size_t)count * D * sizeof(float));
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, (unsigned long)bfn_cfg_int(cfg, "sample.seed"));
+    gsl_rng_set(rng, spec.sample.seed);
     for (int c0 = 0; c0 < count; c0 += maxb) {
         int B = count - c0 < maxb ? count - c0 : maxb;
         float *x = xs + (size_t)c0 * D;

@@ -27,59 +27,27 @@ void bfn_ckpt_path(const char *key, const char *kind, char *out, int n) {
     snprintf(out, (size_t)n, "%s/runs/%s/%s.h5", results_dir(), key, kind);
 }
 
-static int make_schedule(const bfn_config *cfg, bfn_schedule *sched) {
-    bfn_schedule_params p = {
-        .beta1 = bfn_cfg_real(cfg, "bfn.beta1"),
-        .sigma1 = bfn_cfg_real(cfg, "bfn.sigma1"),
-        .table_path = bfn_cfg_str(cfg, "bfn.schedule_table"),
-    };
-    int rc = bfn_schedule_init(sched, bfn_cfg_str(cfg, "bfn.schedule"), &p);
-    if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "bfn.schedule"));
-    return BFN_OK;
-}
-
 /* The dataset from [data], prepared for the family's K from [bfn]; an
  * invalid setting is reported where it was set. */
 static int open_data(bfn_setup *s) {
-    const bfn_config *cfg = s->cfg;
-    int discrete = strcmp(bfn_cfg_str(cfg, "bfn.family"), "discrete") == 0;
-    bfn_data_params p = {
-        .dataset = bfn_cfg_str(cfg, "data.dataset"),
-        .dir = bfn_cfg_str(cfg, "data.dir"),
-        .val_count = bfn_cfg_int(cfg, "data.val_count"),
-        .test_count = bfn_cfg_int(cfg, "data.test_count"),
-        .train_limit = bfn_cfg_int(cfg, "data.train_limit"),
-        .split_seed = (unsigned long)bfn_cfg_int(cfg, "data.split_seed"),
-        .seq_len = (int)bfn_cfg_int(cfg, "data.seq_len"),
-        .test_stride = (int)bfn_cfg_int(cfg, "data.test_stride"),
-        .classes = discrete ? (int)bfn_cfg_int(cfg, "bfn.classes") : 0,
-        .bins = (int)bfn_cfg_int(cfg, "bfn.bins"),
-        .binarise = bfn_cfg_str(cfg, "data.binarise"),
-    };
     const char *bad = NULL;
-    int rc = bfn_dataset_open(&s->data, &p, &bad);
+    int rc = bfn_dataset_open(&s->data, &s->spec.data, &bad);
     if (rc == BFN_OK || !bad) return rc;
     char key[32];
     int in_bfn = strcmp(bad, "classes") == 0 || strcmp(bad, "bins") == 0 || strcmp(bad, "family") == 0;
     snprintf(key, sizeof key, "%s.%s", in_bfn ? "bfn" : "data", bad);
-    return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, key));
+    return bfn_error_prefix(rc, "%s", bfn_spec_origin(&s->spec, key));
 }
 
 static int make_family(bfn_setup *s) {
-    const bfn_config *cfg = s->cfg;
+    const bfn_bfn_spec *b = &s->spec.bfn;
     bfn_schedule sched;
-    BFN_TRY(make_schedule(cfg, &sched));
-    bfn_family_params p = {
-        .D = s->data.D,
-        .classes = (int)bfn_cfg_int(cfg, "bfn.classes"),
-        .bins = (int)bfn_cfg_int(cfg, "bfn.bins"),
-        .recon_bins = (int)bfn_cfg_int(cfg, "bfn.recon_bins"),
-        .recon_std = bfn_cfg_real(cfg, "bfn.recon_std"),
-        .receiver_joint = strcmp(bfn_cfg_str(cfg, "bfn.receiver"), "joint") == 0,
-        .n_mc = (int)bfn_cfg_int(cfg, "bfn.mc_samples"),
-    };
-    int rc = bfn_family_create(&s->family, bfn_cfg_str(cfg, "bfn.family"), &p, sched);
-    if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "bfn.family"));
+    int rc = bfn_schedule_init(&sched, b->schedule, &b->schedule_params);
+    if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_spec_origin(&s->spec, "bfn.schedule"));
+    bfn_family_params p = b->params;
+    p.D = s->data.D;
+    rc = bfn_family_create(&s->family, b->family, &p, sched);
+    if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_spec_origin(&s->spec, "bfn.family"));
     return BFN_OK;
 }
 
@@ -101,11 +69,11 @@ static int make_model(bfn_setup *s, int max_batch) {
 }
 
 static void choose_unit(bfn_setup *s) {
-    const char *u = bfn_cfg_str(s->cfg, "eval.unit");
+    const char *u = s->spec.eval.unit;
     if (strcmp(u, "auto") == 0) {
         /* Text is reported per character; images as their family says. */
         if (s->data.is_text) u = "bits/char";
-        else u = bfn_family_find(bfn_cfg_str(s->cfg, "bfn.family"))->image_unit(&s->family);
+        else u = bfn_family_find(s->spec.bfn.family)->image_unit(&s->family);
     }
     s->unit = u;
     if (strcmp(u, "nats/image") == 0) s->unit_scale = s->data.D;
@@ -116,6 +84,7 @@ static void choose_unit(bfn_setup *s) {
 int bfn_setup_open(bfn_setup *s, bfn_config *cfg, int max_batch) {
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
+    bfn_spec_resolve(&s->spec, cfg);
     bfn_config_run_key(cfg, s->key);
     int rc = open_data(s);
     if (rc == BFN_OK) rc = make_family(s);
@@ -137,7 +106,7 @@ void bfn_setup_init_params(bfn_setup *s) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     /* Initialisation has its own stream so changing the noise stream's use
      * (e.g. the number of MC samples) never changes the initial weights. */
-    gsl_rng_set(r, (unsigned long)bfn_cfg_int(s->cfg, "train.seed") * 2654435761UL + 1);
+    gsl_rng_set(r, s->spec.train.seed * 2654435761UL + 1);
     s->model->ops->init(s->model, s->params, r);
     gsl_rng_free(r);
     memcpy(s->ema, s->params, s->n_params * sizeof(float));

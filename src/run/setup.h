@@ -9,9 +9,11 @@
 #include "data/dataset.h"
 #include "models/model.h"
 #include "run/config.h"
+#include "run/spec.h"
 
 typedef struct {
     bfn_config *cfg;      /* borrowed */
+    bfn_spec spec;        /* the config as typed settings */
     char key[17];         /* run key */
     bfn_dataset data;
     bfn_family family;

@@ -18,9 +18,6 @@ typedef struct {
 void bfn_work_alloc(bfn_work *w, const bfn_setup *s, int max_batch);
 void bfn_work_free(bfn_work *w);
 
-/* Which loss a batch estimates. */
-enum { BFN_LOSS_CTS = 0, BFN_LOSS_NSTEP = 1, BFN_LOSS_RECON = 2, BFN_LOSS_CTS_AT = 3, BFN_LOSS_RECON_AT = 4 };
-
 /* Run the B examples already in w->x through the flow and the network with
  * `params` and write per-example losses (nats/dim) to w->loss:
  *   BFN_LOSS_CTS      L^inf with t ~ U(0,1) per example;
