@@ -14,6 +14,7 @@
 #include "data/text.h"
 #include "run/config.h"
 #include "run/evaluate.h"
+#include "run/merge_cli.h"
 #include "run/runs.h"
 #include "run/setup.h"
 #include "run/sweep.h"
@@ -34,6 +35,7 @@ static const char *USAGE =
     "  sample EXPERIMENT.ini --out FILE [key=value ...]   samples as a PNG grid (text: lines)\n"
     "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
     "  runs                                   list runs with status and headline result\n"
+    "  merge DB... | --sweep SWEEP            import runs from other databases (a Slurm array's) into --db\n"
     "  diff RUN_A RUN_B                       compare two runs' configs, final metrics and NLL\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve|losscurve]  a run's rows as TSV (RUN: key, prefix or @EXPERIMENT)\n"
@@ -276,6 +278,15 @@ int main(int argc, char **argv) {
         return cmd_experiment(&c);
     if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
+    if (!strcmp(e, "merge")) {
+        if (c.help || (c.n_pos < 1 && !c.sweep)) {
+            fprintf(c.help ? stdout : stderr, "usage: bfn merge DB... | --sweep SWEEP_FILE [--db TARGET]\n"
+                    "  (--sweep: every per-run database of the sweep's Slurm array)\n");
+            return c.help ? 0 : 2;
+        }
+        int rc = bfn_merge_cli(bfn_db_path(), c.sweep, c.n_pos, c.pos, c.quiet ? NULL : stdout);
+        return rc == BFN_OK ? 0 : fail(rc);
+    }
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "figure")) {
         if (c.help || c.n_pos < 1) {
