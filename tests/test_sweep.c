@@ -390,6 +390,34 @@ static void test_slurm_signals(void **state) {
         free(calls);
         free(log);
     }
+    /* bfn merge --sweep imports the task's database into the main one, once. */
+    assert_int_equal(sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db > g.merge", dir, dir, dir, dir, bin(), dir),
+                     0);
+    assert_int_equal(sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db >> g.merge", dir, dir, dir, dir, bin(), dir),
+                     0);
+    char *m = slurp(test_path_in(dir, "g.merge"));
+    int ok = strstr(m, "1 new run, 0 updated, 0 unchanged") && strstr(m, "0 new runs, 0 updated, 1 unchanged; 0 rows");
+    free(m);
+    assert_true(ok);
+    assert_true(wait_for(test_path_in(dir, "g_main.db"), "SELECT 1 FROM run WHERE status = 'interrupted'", 1));
+}
+
+/* A line longer than the INI reader's buffer is refused with its line
+ * number, not split into a second key. */
+static void test_sweep_long_line(void **state) {
+    (void)state;
+    char sweep[400], text[2048];
+    char pad[400];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    snprintf(sweep, sizeof sweep, "%s/ll.sweep", dir);
+    snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run r]\ntrain.steps = 2 ; %s train.seed = 5\n", ini, pad);
+    test_write_file(sweep, text, strlen(text));
+    assert_int_equal(sh(ENV("ll") "%s sweep ll.sweep --slurm ll.sh --quiet 2>ll.err", dir, dir, dir, dir, bin()), 1);
+    char *err = slurp(test_path_in(dir, "ll.err"));
+    int ok = strstr(err, "ll.sweep:4: line too long") != NULL;
+    free(err);
+    assert_true(ok);
 }
 
 int main(void) {
@@ -400,6 +428,7 @@ int main(void) {
         cmocka_unit_test(test_sweep_fork_failure),
         cmocka_unit_test(test_slurm_script),
         cmocka_unit_test(test_slurm_signals),
+        cmocka_unit_test(test_sweep_long_line),
     };
     return cmocka_run_group_tests_name("sweep", tests, setup, NULL);
 }
