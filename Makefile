@@ -35,7 +35,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: test-slurm all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -88,6 +88,12 @@ BLAS_TESTS := $(BUILD)/tests/test_nn $(BUILD)/tests/test_transformer
 test: $(TEST_BIN) $(BUILD)/bfn-san $(BFN)
 	@BUILD=$(BUILD) BFN_AVX2_TESTS="$(BLAS_TESTS)" bash tests/run.sh $(TEST_BIN)
 
+# The smoke Table 3 sweep on a real single-node Slurm started here (root
+# only; installs slurm-wlm + munge via src/tools/slurm_deps.sh), compared
+# bitwise with the same sweep run locally. See tests/slurm/test_slurm.sh.
+test-slurm: $(BFN) data-images
+	@BFN=$(BFN) bash tests/slurm/test_slurm.sh
+
 # Throughput against sgemm in the same invocation (see src/tools/bench.c).
 $(BUILD)/bench: src/tools/bench.c $(BUILD)/libbfn.a
 	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@
@@ -107,6 +113,12 @@ check-one: $(BUILD)/tests/$(T)
 # table needs (resumable; finished runs are skipped), rebuild the table from
 # the database, and draw its figures. Runs go to results/bfn.db.
 FIGURES = BFN=$(BFN) bash analysis/figures.sh all
+# A sweep runs here (-j JOBS), or with SLURM=1 as a Slurm job array: submit,
+# wait with progress, merge the per-run databases (SLURM_ARGS: extra sbatch
+# options, e.g. SLURM_ARGS="--partition=long --time=08:00:00").
+SLURM ?=
+RUN_SWEEP = $(if $(filter 1 yes,$(SLURM)),BFN=$(BFN) SLURM_ARGS="$(SLURM_ARGS)" bash src/tools/slurm_sweep.sh run,$(BFN) sweep)
+SWEEP_JOBS = $(if $(filter 1 yes,$(SLURM)),,-j $(JOBS))
 TABLE = $(BFN) table paper/reference
 CIFAR_RUNS = cifar_cts256 cifar_disc256 cifar_cts16 cifar_disc16
 
@@ -119,7 +131,7 @@ table2: $(BFN) data
 	@echo "wrote paper/tables/table2.md (and .tex)"
 
 table3: $(BFN) data-images
-	$(BFN) sweep experiments/table3.sweep --profile $(PROFILE) -j $(JOBS)
+	$(RUN_SWEEP) experiments/table3.sweep --profile $(PROFILE) $(SWEEP_JOBS)
 	@mkdir -p paper/tables plots
 	@for e in $(CIFAR_RUNS); do \
 	  $(BFN) sample @$$e --profile $(PROFILE) --out plots/$${e}_$(PROFILE)_samples.png --quiet || exit 1; done
@@ -151,8 +163,8 @@ tables: table1 table2 table3 table4 table5
 
 # Accuracy schedules compared at equal budget (experiments/schedules*.sweep).
 schedules: $(BFN) data data-images
-	$(BFN) sweep experiments/schedules.sweep --profile $(PROFILE) -j $(JOBS)
-	$(BFN) sweep experiments/schedules_img.sweep --profile $(PROFILE) -j $(JOBS)
+	$(RUN_SWEEP) experiments/schedules.sweep --profile $(PROFILE) $(SWEEP_JOBS)
+	$(RUN_SWEEP) experiments/schedules_img.sweep --profile $(PROFILE) $(SWEEP_JOBS)
 	@mkdir -p paper/tables plots
 	$(TABLE)/schedules.tsv --profile $(PROFILE) --out paper/tables/schedules_mnist.md
 	$(TABLE)/schedules_img.tsv --profile $(PROFILE) --out paper/tables/schedules_img16.md

@@ -14,6 +14,7 @@
 #include "data/text.h"
 #include "run/config.h"
 #include "run/evaluate.h"
+#include "run/merge_cli.h"
 #include "run/runs.h"
 #include "run/setup.h"
 #include "run/sweep.h"
@@ -34,6 +35,7 @@ static const char *USAGE =
     "  sample EXPERIMENT.ini --out FILE [key=value ...]   samples as a PNG grid (text: lines)\n"
     "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
     "  runs                                   list runs with status and headline result\n"
+    "  merge DB... | --sweep SWEEP            import runs from other databases (a Slurm array's) into --db\n"
     "  diff RUN_A RUN_B                       compare two runs' configs, final metrics and NLL\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve|losscurve]  a run's rows as TSV (RUN: key, prefix or @EXPERIMENT)\n"
@@ -50,15 +52,26 @@ static const char *USAGE =
     "  --quiet           no progress output\n"
     "  key=value         override any config key, e.g. train.steps=200 (see `bfn train --help`)\n";
 
+#define MAX_POS 64
+#define MAX_OVER 1024
+
 typedef struct {
     const char *cmd;
-    const char *profile, *out, *slurm;
+    const char *profile, *out, *slurm, *sweep;
     int force, quiet, threads, help, jobs;
     int n_pos;
-    char *pos[16];
+    char *pos[MAX_POS];
     int n_over;
-    char *over[64];
+    char *over[MAX_OVER];
+    int n_slurm_set;
+    char *slurm_set[64]; /* "key=value" for sbatch resources */
+    char slurm_buf[64][512];
 } cli;
+
+/* Sbatch resources settable on the command line of `bfn sweep --slurm`. */
+static const char *const SLURM_OPTS[] = {"time", "mem", "partition", "account", "gres", "qos",
+                                         "cpus-per-task", "signal-seconds", "sbatch"};
+
 
 static int parse_cli(int argc, char **argv, cli *c) {
     memset(c, 0, sizeof *c);
@@ -75,12 +88,42 @@ static int parse_cli(int argc, char **argv, cli *c) {
         else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) c->jobs = atoi(argv[++i]);
         else if (strncmp(a, "-j", 2) == 0 && a[2]) c->jobs = atoi(a + 2);
         else if (strcmp(a, "--slurm") == 0 && i + 1 < argc) c->slurm = argv[++i];
+        else if (strcmp(a, "--sweep") == 0 && i + 1 < argc) c->sweep = argv[++i];
         else if (strcmp(a, "--db") == 0 && i + 1 < argc) setenv("BFN_DB", argv[++i], 1);
         else if (strncmp(a, "--", 2) == 0) {
-            fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", a);
-            return -1;
-        } else if (strchr(a, '=') && c->n_over < 64) c->over[c->n_over++] = argv[i];
-        else if (c->n_pos < 16) c->pos[c->n_pos++] = argv[i];
+            size_t k = 0;
+            while (k < sizeof SLURM_OPTS / sizeof SLURM_OPTS[0] && strcmp(a + 2, SLURM_OPTS[k]) != 0) k++;
+            if (k == sizeof SLURM_OPTS / sizeof SLURM_OPTS[0] || i + 1 >= argc) {
+                fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", a);
+                return -1;
+            }
+            if (c->n_slurm_set == 64) {
+                fprintf(stderr, "bfn: more than 64 Slurm options\n");
+                return -1;
+            }
+            /* "cpus-per-task" -> the [slurm] key "cpus_per_task" */
+            char *kv = c->slurm_buf[c->n_slurm_set];
+            int n = snprintf(kv, sizeof c->slurm_buf[0], "%s=%s", a + 2, argv[++i]);
+            if (n >= (int)sizeof c->slurm_buf[0]) {
+                fprintf(stderr, "bfn: %s: value too long\n", a);
+                return -1;
+            }
+            for (char *p = kv; *p != '='; p++)
+                if (*p == '-') *p = '_';
+            c->slurm_set[c->n_slurm_set++] = kv;
+        } else if (strchr(a, '=')) {
+            if (c->n_over == MAX_OVER) {
+                fprintf(stderr, "bfn: more than %d key=value overrides\n", MAX_OVER);
+                return -1;
+            }
+            c->over[c->n_over++] = argv[i];
+        } else {
+            if (c->n_pos == MAX_POS) {
+                fprintf(stderr, "bfn: more than %d arguments\n", MAX_POS);
+                return -1;
+            }
+            c->pos[c->n_pos++] = argv[i];
+        }
     }
     return 0;
 }
@@ -141,7 +184,10 @@ static int cmd_experiment(const cli *c) {
 
 static int cmd_sweep(const cli *c) {
     if (c->help || c->n_pos < 1) {
-        printf("usage: bfn sweep SWEEP.ini [--profile P] [-j N] [--threads T] [--slurm FILE] [key=value ...]\n");
+        printf("usage: bfn sweep SWEEP.ini [--profile P] [-j N] [--threads T] [key=value ...]\n"
+               "       bfn sweep SWEEP.ini --slurm FILE [--time T] [--mem M] [--partition P] [--account A] [--gres G]\n"
+               "             [--qos Q] [--cpus-per-task N] [--signal-seconds S] [--sbatch --OPTION=VALUE] [key=value ...]\n"
+               "  --slurm writes a job-array script (one task per run; resources also in the sweep's [slurm])\n");
         return c->help ? 0 : 2;
     }
     char self[4096];
@@ -149,7 +195,12 @@ static int cmd_sweep(const cli *c) {
     if (len <= 0) return fail(bfn_error(BFN_EIO, "cannot find the bfn executable (/proc/self/exe)"));
     self[len] = '\0';
     bfn_sweep_opts o = {.profile = c->profile, .jobs = c->jobs, .threads = c->threads, .quiet = c->quiet,
-                        .slurm_out = c->slurm, .n_over = c->n_over, .overrides = c->over};
+                        .slurm_out = c->slurm, .n_over = c->n_over, .overrides = c->over,
+                        .n_slurm_set = c->n_slurm_set, .slurm_set = c->slurm_set};
+    if (c->n_slurm_set && !c->slurm) {
+        fprintf(stderr, "bfn: Slurm resources (--time, --mem, ...) need --slurm FILE\n");
+        return 2;
+    }
     int rc = bfn_sweep(c->pos[0], self, &o);
     return rc == BFN_OK ? 0 : fail(rc);
 }
@@ -227,6 +278,15 @@ int main(int argc, char **argv) {
         return cmd_experiment(&c);
     if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff")) return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
+    if (!strcmp(e, "merge")) {
+        if (c.help || (c.n_pos < 1 && !c.sweep)) {
+            fprintf(c.help ? stdout : stderr, "usage: bfn merge DB... | --sweep SWEEP_FILE [--db TARGET]\n"
+                    "  (--sweep: every per-run database of the sweep's Slurm array)\n");
+            return c.help ? 0 : 2;
+        }
+        int rc = bfn_merge_cli(bfn_db_path(), c.sweep, c.n_pos, c.pos, c.quiet ? NULL : stdout);
+        return rc == BFN_OK ? 0 : fail(rc);
+    }
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "figure")) {
         if (c.help || c.n_pos < 1) {

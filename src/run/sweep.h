@@ -11,13 +11,19 @@
  *   train.seed = 1, 2, 3                 ; every combination of these values
  *   [profile small]                      ; optional: overrides for every run
  *   train.steps = 4000                   ; under that profile (before the run's own)
+ *   [slurm]                              ; optional: sbatch resources for --slurm
+ *   time = 04:00:00                      ; also mem, partition, account, gres, qos,
+ *   cpus_per_task = 4                    ; signal_seconds (default 120) and
+ *   sbatch = --mail-type=END             ; sbatch = --ANY-OPTION (repeatable)
  *
+ * Run names and grid values become file names: [A-Za-z0-9._-], no leading
+ * dot (see run/sweep_plan.h).
  * A grid multiplies the runs; each grid point appends "_<value>..." to the
  * run's experiment name. Every run executes as `bfn run EXPERIMENT --profile P
  * overrides...` in its own process (OpenBLAS/OpenMP threads = cores / jobs),
  * so a sweep is resumable for free: finished runs are skipped and unfinished
  * ones resume from their checkpoints. With --slurm, a job-array script is
- * written instead (one array task per run). */
+ * written instead (one array task per run; see run/slurm_script.h). */
 #ifndef BFN_RUN_SWEEP_H
 #define BFN_RUN_SWEEP_H
 
@@ -27,6 +33,8 @@ typedef struct {
     int threads;         /* per process; 0: cores / jobs */
     int quiet;
     const char *slurm_out; /* write an sbatch script here instead of running */
+    int n_slurm_set;
+    char *const *slurm_set; /* "key=value" resources from the command line (after [slurm]) */
     int n_over;
     char *const *overrides; /* applied to every run (after the run's own) */
 } bfn_sweep_opts;
