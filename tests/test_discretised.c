@@ -456,7 +456,8 @@ static void test_loss_cts_value(void **state) {
     for (int ki = 0; ki < 2; ki++) {
         int K = Ks[ki], D = 4;
         bfn_family f = make_family(D, K, 1e-3);
-        float x[4], t[1] = {0.37f}, theta[8], out[8], loss[1];
+        float x[4], t[1] = {0.37f}, theta[8], out[8];
+        double loss[1];
         const double mus[4] = {0.1, -1.3, 0.98, 3.0}, ss[4] = {0.05, 0.3, 0.01, 0.5};
         double ref = 0.0;
         for (int d = 0; d < D; d++) {
@@ -490,15 +491,15 @@ static void test_loss_cts_value(void **state) {
  * (actual step) absolute. Tolerance: 2e-3 relative + 4x that float term +
  * 1e-9. Channels whose clamp is active must have gradient exactly 0. */
 typedef void (*loss_fn)(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                        const float *theta, const float *out, float *loss, float *grad, unsigned long seed);
+                        const float *theta, const float *out, double *loss, float *grad, unsigned long seed);
 
 static void call_cts(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                     const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+                     const float *theta, const float *out, double *loss, float *grad, unsigned long seed) {
     f->ops->loss_cts(f, B, x, t, theta, out, loss, grad, 1.0f);
 }
 
 static void call_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                   const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+                   const float *theta, const float *out, double *loss, float *grad, unsigned long seed) {
     gsl_rng *r = test_rng(seed); /* identical Monte Carlo samples in every call */
     f->ops->loss_n(f, B, x, t, alpha, n, theta, out, r, loss, grad, 1.0f);
     gsl_rng_free(r);
@@ -507,7 +508,8 @@ static void call_n(const bfn_family *f, int B, const float *x, const float *t, c
 static void fd_check(const bfn_family *f, loss_fn fn, const float *x, float t, float alpha, double n,
                      const float *theta, float *out, const int *clamped) {
     int D = f->D;
-    float loss[1], lp[1], lm[1], *g = test_falloc((size_t)D * 2), *gd = test_falloc((size_t)D * 2);
+    double loss[1], lp[1], lm[1];
+    float *g = test_falloc((size_t)D * 2), *gd = test_falloc((size_t)D * 2);
     fn(f, 1, x, &t, &alpha, n, theta, out, loss, g, 77);
     bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
     for (int i = 0; i < 2 * D; i++) {
@@ -584,7 +586,8 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     bfn_family f = make_family(D, K, 1e-3);
     float t = 0.5f, alpha = (float)a;
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float tt[24], al[24], loss[24];
+    float tt[24], al[24];
+    double loss[24];
     for (int b = 0; b < B; b++) { tt[b] = t; al[b] = alpha; }
     for (int i = 0; i < B * D; i++) {
         x[i] = (float)bfn_bin_centre(xbin, K);
@@ -639,7 +642,8 @@ static void test_loss_n_matches_direct_sum(void **state) {
         bfn_family f = make_family(D, K, 1e-3);
         const float al[3] = {0.3f, 400.0f, 3e5f};
         for (int ai = 0; ai < 3; ai++) {
-            float t = 0.4f, x[8], theta[16], out[16], loss[1];
+            float t = 0.4f, x[8], theta[16], out[16];
+            double loss[1];
             const double mus[8] = {0.0, -1.5, 0.97, 2.5, -0.3, 0.6, 0.05, -0.99};
             const double ss[8] = {0.3, 0.1, 0.02, 0.5, 1e-3, 5.0, 0.04, 0.2};
             for (int d = 0; d < D; d++) {
@@ -696,7 +700,8 @@ static void test_loss_n_matches_direct_sum(void **state) {
 static void test_loss_n_edge_samples(void **state) {
     const int K = 16, D = 10000, n_mc = 10;
     bfn_family f = make_family(D, K, 1e-3);
-    float t = 0.4f, al = 10.0f, loss[1];
+    float t = 0.4f, al = 10.0f;
+    double loss[1];
     float *x = test_falloc(D), *theta = test_falloc(2 * D), *out = test_falloc(2 * D);
     const double mus[5] = {-0.95, -1.3, -0.2, 0.9, 1.4}, ss[5] = {0.05, 0.3, 0.1, 0.02, 0.5};
     for (int d = 0; d < D; d++) {
@@ -756,7 +761,8 @@ static void test_loss_n_tends_to_loss_cts(void **state) {
     bfn_family f = make_family(D, K, 1e-3);
     float t = 0.5f;
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float tt[16], al[16], loss[16], lcts[16];
+    float tt[16], al[16];
+    double loss[16], lcts[16];
     for (int i = 0; i < B * D; i++) {
         x[i] = (float)bfn_bin_centre(166, K); /* 0.3008 */
         theta[2 * i] = 0.0f;
@@ -806,7 +812,8 @@ static void test_recon(void **state) {
         int K = Ks[ki];
         bfn_family f = make_family(2, K, 1e-3);
         float x[2] = {(float)bfn_bin_centre(K / 3, K), (float)bfn_bin_centre(0, K)};
-        float theta[4] = {x[0] * 0.999f, 1e6f, x[1] * 0.999f, 1e6f}, out[4], t1[1] = {1.0f}, loss[1];
+        float theta[4] = {x[0] * 0.999f, 1e6f, x[1] * 0.999f, 1e6f}, out[4], t1[1] = {1.0f};
+        double loss[1];
         set_output(&f, 1.0, theta[0], x[0], 1e-4, out);     /* sigma clamps to 1e-3 */
         set_output(&f, 1.0, theta[2], -1.5, 1e-4, out + 2); /* edge bin, mean outside */
         f.ops->loss_recon(&f, 1, x, t1, theta, out, loss);
@@ -887,7 +894,8 @@ static void test_thread_count_invariance(void **state) {
     const int B = 6, D = 300, K = 256;
     bfn_family f = make_family(D, K, 1e-3);
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float *g1 = test_falloc((size_t)B * D * 2), *g2 = test_falloc((size_t)B * D * 2), t[6], al[6], l1[6], l2[6];
+    float *g1 = test_falloc((size_t)B * D * 2), *g2 = test_falloc((size_t)B * D * 2), t[6], al[6];
+    double l1[6], l2[6];
     gsl_rng *r = test_rng(31);
     for (int b = 0; b < B; b++) {
         t[b] = (float)gsl_rng_uniform(r);
@@ -951,7 +959,8 @@ static void test_init_validation(void **state) {
 static void test_nan_propagates(void **state) {
     bfn_family f = make_family(2, 256, 1e-3);
     float x[2] = {0.0f, 0.5f}, t[1] = {0.5f}, al[1] = {100.0f}, theta[4] = {0, 1, 0, 1};
-    float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, loss[1], g[4];
+    float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, g[4];
+    double loss[1];
     f.ops->loss_cts(&f, 1, x, t, theta, out, loss, g, 1.0f);
     assert_true(isnan(loss[0]));
     gsl_rng *r = test_rng(1);

@@ -1,6 +1,7 @@
 /* runs.c: `bfn runs` and `bfn export`. */
 #include "run/runs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -12,26 +13,31 @@ static int sql_fail(sqlite3 *h, const char *what) {
     return bfn_error(BFN_EDB, "%s: %s", what, sqlite3_errmsg(h));
 }
 
-int bfn_runs_list(bfn_db *db, FILE *out) {
+int bfn_runs_list(bfn_db *db, const char *tag, FILE *out) {
     sqlite3 *h = bfn_db_handle(db);
     const char *sql =
         "SELECT r.key, r.experiment, r.profile, r.status, "
         "  (SELECT MAX(step) FROM metric m WHERE m.run = r.key AND m.name = 'train.loss'), "
+        "  (SELECT MAX(step) FROM checkpoint c WHERE c.run = r.key AND c.kind = 'last'), "
         "  (SELECT printf('%.3f ± %.3f %s', total, total_se, unit) FROM eval e WHERE e.run = r.key "
-        "     AND e.n = 0 AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1), r.started "
-        "FROM run r ORDER BY r.started";
+        "     AND e.n = 0 AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1), "
+        "  (SELECT group_concat(tag, ',') FROM (SELECT tag FROM run_tag t WHERE t.run = r.key ORDER BY tag)) "
+        "FROM run r WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM run_tag t WHERE t.run = r.key AND t.tag = ?1) "
+        "ORDER BY r.started, r.key";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "runs");
-    fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", "run", "experiment", "profile", "status", "step",
-            "NLL (n=inf)");
+    if (tag) sqlite3_bind_text(st, 1, tag, -1, SQLITE_TRANSIENT);
+    fprintf(out, "%-16s  %-18s %-8s %-11s %8s %8s  %-28s %s\n", "run", "experiment", "profile", "status",
+            "logged", "ckpt", "NLL (n=inf)", "tags");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *col[7];
-        for (int i = 0; i < 7; i++) {
+        const char *col[8];
+        for (int i = 0; i < 8; i++) {
             col[i] = (const char *)sqlite3_column_text(st, i);
             if (!col[i]) col[i] = "-";
         }
-        fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", col[0], col[1], col[2], col[3], col[4], col[5]);
+        fprintf(out, "%-16s  %-18s %-8s %-11s %8s %8s  %-28s %s\n", col[0], col[1], col[2], col[3], col[4], col[5],
+                col[6], col[7]);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "runs");
@@ -67,16 +73,33 @@ int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key
     return BFN_OK;
 }
 
-int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, FILE *out) {
+/* One cell: as is for TSV (values never hold tabs or newlines); for CSV
+ * quoted when it holds a comma, quote or newline (RFC 4180). */
+static void put_cell(FILE *out, const char *v, int csv) {
+    if (!csv || !strpbrk(v, ",\"\n\r")) {
+        fputs(v, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"') fputc('"', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, int csv, FILE *out) {
     char key[17];
     BFN_TRY(bfn_runs_resolve(db, run, profile, key));
     const char *sql;
     if (strcmp(what, "metric") == 0)
-        sql = "SELECT name, step, CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END "
+        sql = "SELECT name, step, "
+              "CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END AS value "
               "FROM metric WHERE run = ?1 ORDER BY name, step";
     else if (strcmp(what, "eval") == 0)
-        sql = "SELECT ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se, total, total_se, unit "
-              "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, n = 0, n";
+        sql = "SELECT ckpt_step, split, CASE n WHEN 0 THEN 'inf' ELSE n END AS n, repeats, loss, loss_se, recon, "
+              "recon_se, total, total_se, unit, eval_seed, receiver_floor "
+              "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, eval.n = 0, eval.n";
     else if (strcmp(what, "curve") == 0)
         sql = "SELECT ckpt_step, name, bin, t, value, se FROM curve WHERE run = ?1 ORDER BY ckpt_step, name, bin";
     else if (strcmp(what, "losscurve") == 0)
@@ -99,11 +122,16 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "export");
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     int cols = sqlite3_column_count(st), rc;
-    for (int i = 0; i < cols; i++) fprintf(out, "%s%s", sqlite3_column_name(st, i), i + 1 < cols ? "\t" : "\n");
+    const char *sep = csv ? "," : "\t";
+    for (int i = 0; i < cols; i++) {
+        put_cell(out, sqlite3_column_name(st, i), csv);
+        fputs(i + 1 < cols ? sep : "\n", out);
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (int i = 0; i < cols; i++) {
             const char *v = (const char *)sqlite3_column_text(st, i);
-            fprintf(out, "%s%s", v ? v : "", i + 1 < cols ? "\t" : "\n");
+            put_cell(out, v ? v : "", csv);
+            fputs(i + 1 < cols ? sep : "\n", out);
         }
     }
     sqlite3_finalize(st);
@@ -203,4 +231,53 @@ int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile,
         "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
         " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n"));
     return BFN_OK;
+}
+
+int bfn_runs_config_view(bfn_db *db) {
+    sqlite3 *h = bfn_db_handle(db);
+    /* CREATE VIEW run_config AS SELECT key, experiment, profile, status,
+     *   json_extract(config_json, '$."train.lr"') AS train_lr, ... FROM run */
+    size_t cap = 16384, len = 0;
+    char *sql = bfn_xmalloc(cap);
+    len += (size_t)snprintf(sql, cap, "CREATE VIEW run_config AS SELECT key, experiment, profile, status");
+    for (int i = 0; i < bfn_config_n_keys(); i++) {
+        const char *k = bfn_config_key_name(i);
+        char col[128];
+        snprintf(col, sizeof col, "%s", k);
+        for (char *p = col; *p; p++)
+            if (*p == '.') *p = '_';
+        size_t need = strlen(k) + strlen(col) + 64;
+        if (len + need >= cap) {
+            cap = 2 * (cap + need);
+            char *ns = realloc(sql, cap);
+            if (!ns) abort();
+            sql = ns;
+        }
+        len += (size_t)snprintf(sql + len, cap - len, ", json_extract(config_json, '$.\"%s\"') AS %s", k, col);
+    }
+    snprintf(sql + len, cap - len, " FROM run");
+    /* Recreate only when the schema's keys changed (the stored text differs). */
+    sqlite3_stmt *st;
+    int same = 0;
+    if (sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'run_config'", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            same = strcmp((const char *)sqlite3_column_text(st, 0), sql) == 0;
+        sqlite3_finalize(st);
+    }
+    int rc = BFN_OK;
+    if (!same) {
+        size_t n = strlen(sql) + 128;
+        char *tx = bfn_xmalloc(n);
+        snprintf(tx, n, "BEGIN IMMEDIATE; DROP VIEW IF EXISTS run_config; %s; COMMIT;", sql);
+        char *msg = NULL;
+        if (sqlite3_exec(h, tx, NULL, NULL, &msg) != SQLITE_OK) {
+            rc = bfn_error(BFN_EDB, "creating the run_config view: %s", msg ? msg : "?");
+            sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+        }
+        sqlite3_free(msg);
+        free(tx);
+    }
+    free(sql);
+    return rc;
 }

@@ -52,7 +52,7 @@ static int make_family(bfn_setup *s) {
         int rbins = (int)bfn_cfg_int(cfg, "bfn.recon_bins");
         double rstd = bfn_cfg_real(cfg, "bfn.recon_std");
         /* Official: L^r of continuous models is a discretised Gaussian with std
-         * sigma1 on 256 bins, or 0.7 sigma1 on 16 bins (PAPER.md 4.2). sigma1 is
+         * sigma1 on 256 bins, or 0.7 sigma1 on 16 bins (paper/NOTES.md §4.2). sigma1 is
          * the final input std, 1/sqrt(1 + beta(1)), so any schedule works. */
         double sigma1 = 1.0 / sqrt(1.0 + sched.beta(&sched, 1.0));
         if (rbins == 0) rbins = bins;
@@ -63,6 +63,7 @@ static int make_family(bfn_setup *s) {
     }
     if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "bfn.family"));
     s->family.n_mc = (int)bfn_cfg_int(cfg, "bfn.mc_samples");
+    s->family.receiver_floor = strcmp(bfn_cfg_str(cfg, "bfn.receiver_floor"), "official") == 0;
     return BFN_OK;
 }
 

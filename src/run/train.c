@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "nn/optim.h"
+#include "run/runs.h"
 #include "run/setup.h"
 #include "run/step.h"
 #include "store/ckpt.h"
@@ -281,6 +282,21 @@ static int try_resume(trainer *tr, int *resumed) {
     return BFN_OK;
 }
 
+/* train.steps of the run's stored config, or -1. */
+static long stored_train_steps(bfn_db *db, const char *key) {
+    sqlite3_stmt *st;
+    long steps = -1;
+    if (sqlite3_prepare_v2(bfn_db_handle(db), "SELECT config FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        const char *p = strstr((const char *)sqlite3_column_text(st, 0), "\ntrain.steps = ");
+        if (p) steps = atol(p + strlen("\ntrain.steps = "));
+    }
+    sqlite3_finalize(st);
+    return steps;
+}
+
 int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     trainer tr;
     memset(&tr, 0, sizeof tr);
@@ -290,6 +306,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     bfn_setup *s = &tr.s;
     int rc;
     tr.config_text = bfn_config_text(cfg);
+    char *config_json = bfn_config_json(cfg);
     const char *libs, *host;
     int dirty;
     bfn_provenance(&tr.commit, &dirty, &libs, &host);
@@ -297,14 +314,39 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         .key = s->key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
         .config = tr.config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = tr.commit,
         .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
+        .config_json = config_json,
     };
     char status[32], dir[1024];
     rc = bfn_db_run_register(db, &info, status, sizeof status);
     if (rc != BFN_OK) goto done;
+    const long want = bfn_cfg_int(cfg, "train.steps"), had = stored_train_steps(db, s->key);
+    char detail[256];
+    snprintf(detail, sizeof detail, "train.steps %ld", want);
     if (strcmp(status, "finished") == 0 && !opts->force) {
-        if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
+        if (had < 0 || want <= had) {
+            if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
+            goto done;
+        }
+        if (!opts->extend) {
+            rc = bfn_error(BFN_EINVAL, "run %s finished at train.steps = %ld; train.steps = %ld asks for more: "
+                           "add --extend to continue it", s->key, had, want);
+            goto done;
+        }
+        if (bfn_config_depends_on_steps(cfg)) {
+            rc = bfn_error(BFN_EINVAL, "run %s: a setting depends on train.steps, so it cannot be extended; "
+                           "start a new run", s->key);
+            goto done;
+        }
+        snprintf(detail, sizeof detail, "train.steps %ld -> %ld", had, want);
+        if ((rc = bfn_db_run_history(db, s->key, "extend", detail)) != BFN_OK) goto done;
+        if (!opts->quiet) fprintf(stderr, "[%s] extending: %s\n", s->key, detail);
+    } else if ((rc = bfn_db_run_history(db, s->key, "train", detail)) != BFN_OK) {
         goto done;
     }
+    /* The stored config is the one the run now trains with (train.steps and
+     * the cadence keys may differ from the first invocation's). */
+    if ((rc = bfn_db_run_update_config(db, s->key, tr.config_text, config_json)) != BFN_OK) goto done;
+    if ((rc = bfn_runs_config_view(db)) != BFN_OK) goto done;
     bfn_run_dir(s->key, dir, sizeof dir);
     if ((rc = mkdir_p(dir)) != BFN_OK) goto done;
     tr.adam = (bfn_adamw_cfg){
@@ -359,6 +401,7 @@ done:
     free(tr.perm);
     if (tr.w.x) bfn_work_free(&tr.w);
     free(tr.config_text);
+    free(config_json);
     bfn_setup_close(s);
     return rc;
 }
