@@ -86,11 +86,16 @@ static double log_normal(double y, double mu, double sd) {
  * over y in x +- 12 sd with 8000 intervals. The integrand is smooth on the
  * scale min(sd, sd^2/h) resolved by the step 24 sd/8000 in every case used
  * below, so the quadrature error is far below the Monte Carlo tolerances. */
+static double ref_nkl_w(double mu, double s, int K, double x, double a, double n, int floor_);
 static double ref_nkl(double mu, double s, int K, double x, double a, double n) {
+    return ref_nkl_w(mu, s, K, x, a, n, 1);
+}
+/* floor_ = 0: the paper's exact weights w = p (bfn.receiver_floor = exact). */
+static double ref_nkl_w(double mu, double s, int K, double x, double a, double n, int floor_) {
     double *p = bfn_xmalloc((size_t)K * sizeof *p), *v = bfn_xmalloc((size_t)K * sizeof *v), sq = 0.0;
     ref_probs(mu, s, K, p);
     for (int k = 0; k < K; k++) {
-        p[k] = p[k] < FLT_EPSILON ? FLT_EPSILON : p[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : p[k];
+        if (floor_) p[k] = p[k] < FLT_EPSILON ? FLT_EPSILON : p[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : p[k];
         sq += p[k];
     }
     for (int k = 0; k < K; k++) p[k] = log(p[k] / sq); /* now ln w_k */
@@ -581,9 +586,16 @@ static void test_grad_loss_n_k256(void **state) { run_fd(256, 1); }
  * dimensions: each example's loss is a mean of D * n_mc samples, and the B
  * example means are iid, so their spread gives the standard error. Tolerance
  * 5 SE + 1e-5 relative (float outputs, quadrature). */
+static double check_ln_floor(int K, double mu_x, double s, int xbin, double a, double n, int floor_);
 static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, double a, double n) {
+    check_ln_floor(K, mu_x, s, xbin, a, n, 1);
+}
+/* As above with bfn.receiver_floor = official (floor_ = 1) or exact (0);
+ * returns the reference. */
+static double check_ln_floor(int K, double mu_x, double s, int xbin, double a, double n, int floor_) {
     const int B = 24, D = 128;
     bfn_family f = make_family(D, K, 1e-3);
+    f.receiver_floor = floor_;
     float t = 0.5f, alpha = (float)a;
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
     float tt[24], al[24];
@@ -597,7 +609,7 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     }
     double mu, sx;
     actual_output(&f, t, 0.1f, out, &mu, &sx);
-    double ref = ref_nkl(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n);
+    double ref = ref_nkl_w(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n, floor_);
     gsl_rng *r = test_rng(5);
     f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
     double m = 0.0, v = 0.0;
@@ -605,13 +617,33 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     for (int b = 0; b < B; b++) v += (loss[b] - m) * (loss[b] - m) / (B - 1);
     double se = sqrt(v / B);
     if (fabs(m - ref) > 5.0 * se + 1e-5 * fabs(ref))
-        print_error("K %d mu %g s %g bin %d a %g: MC %.8g +- %.3g vs quadrature %.8g\n", K, mu, sx, xbin, a, m, se, ref);
+        print_error("K %d mu %g s %g bin %d a %g floor %d: MC %.8g +- %.3g vs quadrature %.8g\n", K, mu, sx, xbin, a,
+                    floor_, m, se, ref);
     assert_true(fabs(m - ref) <= 5.0 * se + 1e-5 * fabs(ref));
     gsl_rng_free(r);
     free(x);
     free(theta);
     free(out);
     bfn_family_free(&f);
+    return ref;
+}
+
+/* bfn.receiver_floor = exact: the mixture weights are the exact bin masses
+ * (every bin, log space). Against the same Simpson quadrature with w = p, for
+ * moderate outputs (floor and exact nearly agree) and confident-wrong ones
+ * (x's bin 10 and 21 output std from the mean, masses ~1e-23 and ~1e-100:
+ * the exact loss is much larger than the floored one, which the floor
+ * bounds). The reference's erfc masses underflow beyond ~37 std, so the
+ * cases stay inside that. */
+static void test_loss_n_exact_weights(void **state) {
+    check_ln_floor(16, 0.05, 0.1, 8, 30.0, 10.0, 0);
+    check_ln_floor(256, 0.0, 0.2, 140, 0.5, 10.0, 0);
+    double ex = check_ln_floor(16, 0.9, 0.05, 2, 400.0, 10.0, 0);
+    double fl = check_ln_floor(16, 0.9, 0.05, 2, 400.0, 10.0, 1);
+    assert_true(ex > fl + 1.0);
+    ex = check_ln_floor(256, -0.5, 0.05, 200, 2e4, 1000.0, 0);
+    fl = check_ln_floor(256, -0.5, 0.05, 200, 2e4, 1000.0, 1);
+    assert_true(ex > 1.5 * fl);
 }
 
 static void test_loss_n_vs_quadrature(void **state) {
@@ -996,6 +1028,7 @@ int main(void) {
         cmocka_unit_test(test_loss_n_matches_direct_sum),
         cmocka_unit_test(test_loss_n_edge_samples),
         cmocka_unit_test(test_loss_n_vs_quadrature),
+        cmocka_unit_test(test_loss_n_exact_weights),
         cmocka_unit_test(test_loss_n_tends_to_loss_cts),
         cmocka_unit_test(test_recon),
         cmocka_unit_test(test_output_mode_mean_sample),

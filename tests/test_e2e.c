@@ -399,11 +399,154 @@ static void test_table3_sweep(void **state) {
                         "2>/dev/null", dir, dir, bin(), dir), 1);
 }
 
+/* Text of the first cell of the first row of a query (static buffer). */
+static const char *query_text(const char *db_path, const char *sql) {
+    static char buf[4096];
+    char *d = query_dump(db_path, sql);
+    snprintf(buf, sizeof buf, "%s", d);
+    buf[strcspn(buf, "\n")] = '\0';
+    free(d);
+    return buf;
+}
+
+/* Evaluation is a function of (checkpoint, n, eval seed, repeat): the rows of
+ * n = 5 and inf are bitwise the same whether evaluated with eval.steps =
+ * 5,inf or recomputed (--reeval) inside 7,inf,3,5 in another order; a second
+ * eval with stored rows skips them; the eval seed and the floor are stored
+ * with each row; logging keys are not in the run key. */
+static void test_eval_invariance(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/w.db", dir);
+    assert_int_equal(sh(ENV("w") "%s run %s --quiet", dir, dir, bin(), ini), 0);
+    const char *sql = "SELECT n, repeats, loss, loss_se, recon, recon_se, total, total_se FROM eval "
+                      "WHERE n IN (0, 5) ORDER BY n";
+    char *first = query_dump(db, sql);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE eval_seed = 1 AND receiver_floor = 'official' "
+                                    "AND length(ckpt_sha256) = 64"), 2);
+    /* Stored rows are reused; only n = 3 and 7 are new. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=3,5,inf,7 2>%s/w1.log", dir, dir, bin(), ini, dir), 0);
+    snprintf(p, sizeof p, "%s/w1.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "n=5: stored, skipped"));
+    assert_non_null(strstr(log, "n=inf: stored, skipped"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 4);
+    /* Recomputed in another list and order: bitwise the same. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=7,inf,3,5 --reeval --quiet", dir, dir, bin(), ini), 0);
+    char *again = query_dump(db, sql);
+    assert_string_equal(first, again);
+    /* A different eval seed gives different numbers (the seed is used). */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 eval.seed=2 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND eval_seed = 2"), 1);
+    char *seed2 = query_dump(db, sql);
+    assert_string_not_equal(first, seed2);
+    free(first);
+    free(again);
+    free(seed2);
+    /* The exact receiver weights are recorded as such. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 bfn.receiver_floor=exact --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND receiver_floor = 'exact'"), 1);
+    /* Changing how often a run logs or checkpoints keeps its key. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.log_every=7 train.ckpt_every=3 experiment.name=other "
+                        "2>%s/w2.log", dir, dir, bin(), ini, dir), 0);
+    snprintf(p, sizeof p, "%s/w2.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "already finished"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 1);
+}
+
+/* Run management: --extend, tags, notes, the config view, clean exports,
+ * overlay plots of three runs, and rm (refused without --yes when stdin is
+ * not a terminal). */
+static void test_run_management(void **state) {
+    (void)state;
+    char db[300], p[400], key[17];
+    snprintf(db, sizeof db, "%s/w.db", dir);
+    snprintf(key, sizeof key, "%.16s", query_text(db, "SELECT key FROM run"));
+    /* More steps for a finished run: refused without --extend, then continued. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.steps=60 --quiet 2>%s/x1.log", dir, dir, bin(), ini, dir), 1);
+    snprintf(p, sizeof p, "%s/x1.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "--extend"));
+    free(log);
+    assert_int_equal(sh(ENV("w") "%s train %s train.steps=60 --extend --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 1);
+    assert_int_equal(query_long(db, "SELECT MAX(step) FROM metric WHERE name = 'train.loss'"), 60);
+    assert_string_equal(query_text(db, "SELECT detail FROM run_history WHERE event = 'extend'"),
+                        "train.steps 40 -> 60");
+    assert_int_equal(query_long(db, "SELECT train_steps FROM run_config"), 60);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_lr = 1e-3 AND bfn_family = 'discrete'"),
+                     1);
+    /* Tags and notes. */
+    assert_int_equal(sh(ENV("w") "%s tag %s scratch", dir, dir, bin(), key), 0);
+    assert_int_equal(sh(ENV("w") "%s note %s 'lr=1e-3, looks fine'", dir, dir, bin(), key), 0);
+    assert_string_equal(query_text(db, "SELECT note FROM run_note"), "lr=1e-3, looks fine");
+    assert_int_equal(sh(ENV("w") "%s runs --tag scratch > %s/r1.txt", dir, dir, bin(), dir), 0);
+    assert_int_equal(sh(ENV("w") "%s runs --tag other > %s/r2.txt", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/r1.txt", dir);
+    char *r1 = slurp(p);
+    assert_non_null(strstr(r1, key));
+    assert_non_null(strstr(r1, "scratch"));
+    free(r1);
+    snprintf(p, sizeof p, "%s/r2.txt", dir);
+    char *r2 = slurp(p);
+    assert_null(strstr(r2, key));
+    free(r2);
+    /* Exports: plain headers, inf as inf, TSV and CSV. */
+    assert_int_equal(sh(ENV("w") "%s export %s metric > %s/m.tsv", dir, dir, bin(), key, dir), 0);
+    assert_int_equal(sh(ENV("w") "%s export %s eval --csv > %s/e.csv", dir, dir, bin(), key, dir), 0);
+    snprintf(p, sizeof p, "%s/m.tsv", dir);
+    char *m = slurp(p);
+    assert_memory_equal(m, "name\tstep\tvalue\n", 16);
+    free(m);
+    snprintf(p, sizeof p, "%s/e.csv", dir);
+    char *e = slurp(p);
+    assert_memory_equal(e, "ckpt_step,split,n,repeats,", 26);
+    assert_non_null(strstr(e, ",test,inf,"));
+    assert_null(strstr(e, ",0,"));
+    free(e);
+    /* Three runs overlaid: the legend names the key that differs. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-3 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-4 --quiet", dir, dir, bin(), ini), 0);
+    char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
+    char k[3][17];
+    for (int i = 0; i < 3; i++) snprintf(k[i], 17, "%.16s", keys + 17 * i);
+    free(keys);
+    assert_int_equal(sh(ENV("w") "%s plot %s %s %s --metric train.loss --out %s/cmp.png > %s/legend.txt", dir, dir,
+                        bin(), k[0], k[1], k[2], dir, dir), 0);
+    snprintf(p, sizeof p, "%s/cmp.png", dir);
+    char *png = slurp(p);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG", 4);
+    free(png);
+    snprintf(p, sizeof p, "%s/legend.txt", dir);
+    char *lg = slurp(p);
+    assert_non_null(strstr(lg, "e2e tiny train.steps=40 train.lr=3e-3"));
+    assert_non_null(strstr(lg, "train.lr=3e-4"));
+    assert_null(strstr(lg, "train.batch"));
+    free(lg);
+    /* An output path with a quote is refused (it would reach gnuplot's parser). */
+    assert_int_equal(sh(ENV("w") "%s plot %s --out \"%s/a'b.png\" 2>/dev/null", dir, dir, bin(), k[0], dir), 1);
+    /* rm: refused without confirmation, then rows and checkpoints go. */
+    assert_int_equal(sh(ENV("w") "%s rm %s < /dev/null 2>/dev/null", dir, dir, bin(), key), 1);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 3);
+    assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), key), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 2);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM metric WHERE run = '%s'", key);
+    assert_int_equal(query_long(db, q), 0);
+    assert_int_not_equal(sh("test -e %s/w/runs/%s", dir, key), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_eval_invariance),
+        cmocka_unit_test(test_run_management),
         cmocka_unit_test(test_diverged),
         cmocka_unit_test(test_nstep_training),
         cmocka_unit_test(test_text_pipeline),
