@@ -66,7 +66,9 @@ static void config_value(const char *text, const char *key, char *out, size_t n)
 int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_run *out) {
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
-    const char *sql = "SELECT key, profile, config FROM run WHERE experiment = ?1 AND status = 'finished' "
+    /* By name, or by an alias: another experiment whose settings give the same run key. */
+    const char *sql = "SELECT key, profile, config FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM "
+                      "run_history WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
                       "AND (?2 IS NULL OR profile = ?2) AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) "
                       "ORDER BY finished DESC, key LIMIT 1";
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)

@@ -454,13 +454,11 @@ char *bfn_config_text(const bfn_config *c) {
 }
 
 /* Keys of [data] [bfn] [model] [train] that never change the trained
- * weights: logging, checkpoint and validation cadence, the total step count
- * (the learning rate is constant, so the first N steps of a longer run are
- * the N-step run; see bfn_config_depends_on_steps), the test-window stride
- * and the L^r scoring of continuous data (evaluation only). */
+ * weights: logging, checkpoint and validation cadence, the test-window
+ * stride and the L^r scoring of continuous data (evaluation only). */
 static const char *const NOT_IN_RUN_KEY[] = {
     "train.log_every", "train.ckpt_every", "train.keep_every", "train.val_every", "train.val_repeats",
-    "train.steps", "data.test_stride", "bfn.recon_bins", "bfn.recon_std", NULL,
+    "data.test_stride", "bfn.recon_bins", "bfn.recon_std", NULL,
 };
 /* Keys that shape only the n-step loss L^n: part of the run key only when
  * the run trains on L^n (train.loss = nstep). */
@@ -492,13 +490,15 @@ int bfn_config_depends_on_steps(const bfn_config *c) {
     return 0;
 }
 
-/* Canonical text of the keys in the run key. */
-static char *canonical_run_key(const bfn_config *c) {
+/* Canonical text of the keys in the run key (without train.steps if
+ * !with_steps). */
+static char *canonical_run_key(const bfn_config *c, int with_steps) {
     size_t cap = 4096, len = 0;
     char *s = bfn_xmalloc(cap);
     s[0] = '\0';
     for (int i = 0; i < N_KEYS; i++) {
         if (!bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
+        if (!with_steps && strcmp(SCHEMA[i].key, "train.steps") == 0) continue;
         size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
         if (len + need >= cap) {
             cap = 2 * (cap + need);
@@ -511,8 +511,12 @@ static char *canonical_run_key(const bfn_config *c) {
     return s;
 }
 
-void bfn_config_run_key(const bfn_config *c, char key[17]) {
-    char *text = canonical_run_key(c);
+static void run_key_hash(const bfn_config *c, int with_steps, char key[17]);
+void bfn_config_run_key(const bfn_config *c, char key[17]) { run_key_hash(c, 1, key); }
+void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, 0, key); }
+
+static void run_key_hash(const bfn_config *c, int with_steps, char key[17]) {
+    char *text = canonical_run_key(c, with_steps);
     SHA2_CTX ctx;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);

@@ -44,11 +44,14 @@ char *bfn_config_text(const bfn_config *c);
 void bfn_config_run_key(const bfn_config *c, char key[17]);
 /* 1 if `key` is part of the run key: every [data] [bfn] [model] [train] key
  * except logging/checkpoint/validation cadence (train.log_every, ckpt_every,
- * keep_every, val_every, val_repeats), train.steps, data.test_stride and
+ * keep_every, val_every, val_repeats), data.test_stride and
  * bfn.recon_bins/recon_std; the L^n-only keys (train.loss_steps,
  * bfn.mc_samples, bfn.receiver, bfn.receiver_floor) only when
  * train.loss = nstep. [experiment], [eval] and [sample] never are. */
 int bfn_config_in_run_key(const bfn_config *c, const char *key);
+/* The run key without train.steps: runs that differ only in their length
+ * share it (--extend continues the longest shorter one). */
+void bfn_config_base_key(const bfn_config *c, char key[17]);
 /* 1 if some setting depends on train.steps (then a finished run cannot be
  * extended to more steps without changing what its first steps did). */
 int bfn_config_depends_on_steps(const bfn_config *c);

@@ -47,7 +47,9 @@ int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
     if (spec[0] == '@') {
-        const char *sql = "SELECT key FROM run WHERE experiment = ?1 AND status = 'finished' "
+        /* By name, or an alias (another experiment with the same run key). */
+        const char *sql = "SELECT key FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
+                          "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
                           "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
         if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
         sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
