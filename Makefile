@@ -106,7 +106,7 @@ check-one: $(BUILD)/tests/$(T)
 # make tableN [PROFILE=smoke|small|paper] [JOBS=2]: train + evaluate what the
 # table needs (resumable; finished runs are skipped), rebuild the table from
 # the database, and draw its figures. Runs go to results/bfn.db.
-FIGURES = BFN=$(BFN) bash analysis/figures.sh all
+FIGURES = BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/figures.sh all
 TABLE = $(BFN) table paper/reference
 # Outputs per profile: a smoke run never touches the committed small tables.
 TABLES = paper/tables/$(PROFILE)
@@ -159,25 +159,31 @@ schedules: $(BFN) data data-images
 	$(TABLE)/schedules.tsv --profile $(PROFILE) --out $(TABLES)/schedules_mnist.md
 	$(TABLE)/schedules_img.tsv --profile $(PROFILE) --out $(TABLES)/schedules_img16.md
 	{ cat $(TABLES)/schedules_mnist.md; echo; cat $(TABLES)/schedules_img16.md; } > $(TABLES)/schedules.md
-	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_mnist.png nats/image "Binarised MNIST" \
-	  sched_quadratic sched_linear sched_cosine sched_table
-	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_img16.png bits/dim "4-bit images, discretised" \
-	  sched16_exponential sched16_linear sched16_cosine sched16_table
-	@echo "wrote $(TABLES)/schedules.md and plots/schedules_{mnist,img16}.png"
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_mnist_$(PROFILE).png nats/image \
+	  "Binarised MNIST" --sweep experiments/schedules.sweep
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_img16_$(PROFILE).png bits/dim \
+	  "4-bit images, discretised" --sweep experiments/schedules_img.sweep
+	@echo "wrote $(TABLES)/schedules.md and plots/schedules_{mnist,img16}_$(PROFILE).png"
 
 # Every figure from the database (analytic ones need no runs), and
-# paper/REPORT.md with every table whose runs exist. Byte-identical on rerun.
+# paper/REPORT-$(PROFILE).md with every table of that profile whose runs
+# exist, rebuilt now into paper/tables/$(PROFILE)/. Byte-identical on rerun.
 figures: $(BFN)
 	@BFN=$(BFN) bash analysis/figures.sh all
 
-# make plot RUN=<run key|@experiment>: one run's curves, in a window when a
-# display is present, else in the terminal and as PNG.
+# make plot RUN="A B C" [METRIC=train.loss|val.loss|losscurve|nll]: the runs
+# overlaid in one figure, plots/compare_METRIC.png (legend: experiment,
+# profile, the settings that differ). One run: also its curves in a window
+# when a display is present, else in the terminal.
+METRIC ?= train.loss
 plot: $(BFN)
-	@test -n "$(RUN)" || { echo "usage: make plot RUN=<run key or @experiment>"; exit 2; }
-	@BFN=$(BFN) bash analysis/plot.sh "$(RUN)"
+	@test -n "$(RUN)" || { echo "usage: make plot RUN=\"<run key or @experiment> ...\" [METRIC=...]"; exit 2; }
+	@mkdir -p plots
+	$(BFN) plot $(RUN) --metric $(METRIC) --out plots/compare_$(METRIC).png
+	@if [ $(words $(RUN)) = 1 ]; then BFN=$(BFN) bash analysis/plot.sh "$(RUN)"; fi
 
 paper: $(BFN)
-	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --tables --figures
+	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --figures
 
 # A short run of the optimised binary under valgrind (leaks and memory errors).
 valgrind: $(BFN) data

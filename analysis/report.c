@@ -301,7 +301,7 @@ static int write_markdown(const void *ctx, FILE *f) {
         fprintf(f, "\n");
     }
     fprintf(f, "\nPaper values in **bold** are confirmed by public sources; values marked * are "
-               "**unconfirmed** recollections of the paper (see ../shared/PAPER.md), shown for orientation only.\n\n");
+               "**unconfirmed** recollections of the paper (see paper/NOTES.md), shown for orientation only.\n\n");
     fprintf(f, "Ours (mean ± standard error over test passes, unit %s):\n\n", t->unit[0]);
     for (int c = 0; c < t->n_cols; c++)
         fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`, run `%s`, EMA weights at step %ld, "

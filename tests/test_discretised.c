@@ -55,7 +55,7 @@ static void set_output(const bfn_family *f, double t, float mu_in, double mu_x, 
 }
 
 /* (mu_x, s) the family will see from float outputs (same arithmetic, with
- * the clamps of PAPER.md §4.4). */
+ * the clamps of paper/NOTES.md §4.4). */
 static void actual_output(const bfn_family *f, double t, float mu_in, const float *o, double *mu_x, double *s) {
     bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
     double l = o[1] < -10.0f ? -10.0 : o[1] > 10.0f ? 10.0 : o[1];

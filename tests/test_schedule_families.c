@@ -148,7 +148,7 @@ static double ref_disc_mean(const bfn_schedule *s, double t, double mu, const fl
 static double simpson_w(int m, int M) { return m == 0 || m == M ? 1.0 : m % 2 ? 4.0 : 2.0; }
 
 /* Exact KL(p_S || product receiver) for discrete data ([CODE] receiver,
- * PAPER.md §4.3): sum over coordinates j of KL(N(mu_j, aK) || m_j) with
+ * paper/NOTES.md §4.3): sum over coordinates j of KL(N(mu_j, aK) || m_j) with
  * mu_j = a(K delta_jx - 1) and m_j = p_j N(a(K-1), aK) + (1 - p_j) N(-a, aK)
  * (the K - 1 components with mean -a merged). In z = (y - mu_j)/sqrt(aK) the
  * integrand is phi(z) [-z^2/2 - ln(p_j e^{-(z+d1)^2/2} + q_j e^{-(z+d0)^2/2})]

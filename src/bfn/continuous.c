@@ -1,4 +1,4 @@
-/* continuous.c: the continuous-data BFN family (paper Sec. 4; PAPER.md §4.1,
+/* continuous.c: the continuous-data BFN family (paper Sec. 4; paper/NOTES.md §4.1,
  * §4.2, §4.4, [CODE] CtsBayesianFlow + CtsBayesianFlowLoss with
  * noise_pred=True and DeltaFactory).
  *
@@ -34,7 +34,7 @@
 /* Largest recon_bins accepted (any sane bit depth). */
 #define CTS_MAX_RECON_BINS (1 << 16)
 
-/* x_hat for one dimension and d x_hat / d eps_hat in *dxh (PAPER.md §4.4,
+/* x_hat for one dimension and d x_hat / d eps_hat in *dxh (paper/NOTES.md §4.4,
  * Delta with clip_range 1). NaN inputs give NaN (the clip keeps NaN). */
 static inline double x_hat(const bfn_noise_pred *np, double mu, double eps_hat, double *dxh) {
     if (np->zero) { *dxh = 0.0; return 0.0; }

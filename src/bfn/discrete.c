@@ -1,5 +1,5 @@
 /* discrete.c: the discrete-data BFN family, K classes (paper Sec. 6;
- * PAPER.md §4.3, [CODE] DiscreteBayesianFlow and DiscreteBayesianFlowLoss).
+ * paper/NOTES.md §4.3, [CODE] DiscreteBayesianFlow and DiscreteBayesianFlowLoss).
  *
  * Conventions (see family.h for layouts):
  *   x       class index stored as float (rounded, clamped to [0, K-1]).

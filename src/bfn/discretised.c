@@ -1,5 +1,5 @@
 /* discretised.c: the discretised-data BFN family, K bins on [-1, 1] (paper
- * Sec. 5; PAPER.md §4.1, §4.2, §4.4, [CODE] CtsBayesianFlow +
+ * Sec. 5; paper/NOTES.md §4.1, §4.2, §4.4, [CODE] CtsBayesianFlow +
  * CtsBayesianFlowLoss with noise_pred=True and
  * DiscretizedNormalFactory(num_bins=K, clip=True)).
  *
