@@ -205,6 +205,56 @@ static void test_eval_table_sample(void **state) {
     free(png);
 }
 
+/* make_paper.sh per profile: the report embeds only tables it has just built
+ * from this database's runs of the profile (a stale table file of a spec
+ * with no runs stays out), names the run key, is byte-identical on rerun,
+ * and a profile with no runs stops with the profiles that have runs. */
+static void test_make_paper(void **state) {
+    (void)state;
+    char p[400];
+    assert_int_equal(sh("mkdir -p %s/paper/reference %s/paper/tables/tiny && cp %s/spec.tsv %s/paper/reference/table9.tsv",
+                        dir, dir, dir, dir), 0);
+    const char *ghost = "#!\ttitle\tGhost table\n#!\tcolumn\tghost\tNLL\n#!\tcommand\tmake ghost\n"
+                        "n\tcolumn\tpaper\tstatus\tsource\ninf\tghost\t2.0\tconfirmed\t[X]\n";
+    snprintf(p, sizeof p, "%s/paper/reference/table8.tsv", dir);
+    test_write_file(p, ghost, strlen(ghost));
+    snprintf(p, sizeof p, "%s/paper/tables/tiny/table8.md", dir);
+    test_write_file(p, "STALE 123.45\n", 13);
+#define PAPER_ENV "PAPER=%s/paper PLOTS=%s/plots BFN=%s BFN_DB=%s/a.db "
+    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >%s/mp.log 2>&1", dir, dir, bin(), dir, dir), 0);
+    snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
+    char *r1 = slurp(p);
+    assert_non_null(r1);
+    char db[300];
+    snprintf(db, sizeof db, "%s/a.db", dir);
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    assert_non_null(strstr(r1, key));
+    assert_non_null(strstr(r1, "NLL falls with n"));   /* the table built now is embedded */
+    assert_null(strstr(r1, "STALE"));                  /* the stale one is not */
+    assert_non_null(strstr(r1, "Not built from this database"));
+    assert_non_null(strstr(r1, "profile `tiny`"));
+    snprintf(p, sizeof p, "%s/paper/tables/tiny/table9.md", dir);
+    char *t = slurp(p);
+    assert_non_null(t);
+    free(t);
+    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >/dev/null 2>&1", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
+    char *r2 = slurp(p);
+    assert_string_equal(r1, r2);
+    free(r1);
+    free(r2);
+    /* No runs of the requested profile: the message names those with runs. */
+    assert_int_not_equal(sh(PAPER_ENV "PROFILE=small bash analysis/make_paper.sh 2>%s/mp2.log", dir, dir, bin(), dir,
+                            dir), 0);
+    snprintf(p, sizeof p, "%s/mp2.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "profiles with runs: tiny"));
+    free(log);
+    assert_int_not_equal(sh("test -e %s/paper/REPORT-small.md", dir), 0);
+    free(key);
+}
+
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
 static void test_bad_input(void **state) {
     (void)state;
@@ -561,6 +611,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
+        cmocka_unit_test(test_make_paper),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_eval_invariance),
         cmocka_unit_test(test_run_management),

@@ -1,5 +1,6 @@
 /* sweep.c: expand a sweep file into runs and execute them as processes. */
 #include "run/sweep.h"
+#include "run/sweep_progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,12 +235,11 @@ static int write_slurm(const sweep *s, const job *jobs, int n, const char *out) 
 static pid_t start_job(const job *j, int to_log) {
     char log[1024];
     if (to_log) {
-        const char *res = getenv("BFN_RESULTS");
-        if (!res || !*res) res = "results";
+        const char *res = bfn_sweep_results_dir();
         mkdir(res, 0777);
         snprintf(log, sizeof log, "%s/logs", res);
         mkdir(log, 0777);
-        snprintf(log, sizeof log, "%s/logs/%s.log", res, j->name);
+        bfn_sweep_log_path(j->name, log, sizeof log);
     }
     pid_t pid = fork();
     if (pid != 0) return pid;
@@ -285,8 +285,9 @@ int bfn_sweep(const char *path, const char *self, const bfn_sweep_opts *o) {
         if (rc == BFN_OK && !o->quiet) fprintf(stderr, "sweep: %d runs -> %s\n", n, o->slurm_out);
     } else if (rc == BFN_OK) {
         if (!o->quiet)
-            fprintf(stderr, "sweep %s: %d runs, %d at a time, %d threads each%s\n", path, n, jobs_n, threads,
-                    jobs_n > 1 ? "; logs in results/logs/" : "");
+            fprintf(stderr, "sweep %s: %d runs, %d at a time, %d threads each%s%s%s\n", path, n, jobs_n, threads,
+                    jobs_n > 1 ? "; logs in " : "", jobs_n > 1 ? bfn_sweep_results_dir() : "",
+                    jobs_n > 1 ? "/logs/" : "");
         pid_t pids[64] = {0};
         int names[64];
         int next = 0, running = 0, failed = 0, first_fail = BFN_OK;
@@ -298,22 +299,41 @@ int bfn_sweep(const char *path, const char *self, const bfn_sweep_opts *o) {
                 names[slot] = next++;
                 running++;
             }
+            /* Poll, printing each running job's progress from its log every
+             * ~10 s (only when the jobs log to files). */
             int status;
-            pid_t done = wait(&status);
+            pid_t done = 0;
+            for (int tick = 0; (done = waitpid(-1, &status, WNOHANG)) == 0; tick++) {
+                if (jobs_n > 1 && !o->quiet && tick % 100 == 99) {
+                    for (int k = 0; k < 64; k++) {
+                        if (!pids[k]) continue;
+                        char lp[1024], prog[160];
+                        bfn_sweep_log_path(jobs[names[k]].name, lp, sizeof lp);
+                        bfn_sweep_progress(lp, prog, sizeof prog);
+                        fprintf(stderr, "sweep: %-24s %s\n", jobs[names[k]].name, prog);
+                    }
+                }
+                usleep(100000);
+            }
             if (done < 0) break;
             for (int k = 0; k < 64; k++) {
                 if (pids[k] != done) continue;
                 pids[k] = 0;
                 running--;
                 int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                char lp[1024];
+                bfn_sweep_log_path(jobs[names[k]].name, lp, sizeof lp);
                 if (!ok) {
                     failed++;
                     if (first_fail == BFN_OK)
-                        first_fail = bfn_error(BFN_EINVAL, "sweep run %s failed (exit %d); see results/logs/%s.log",
-                                               jobs[names[k]].name, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                                               jobs[names[k]].name);
+                        first_fail = bfn_error(BFN_EINVAL, "sweep run %s failed (exit %d)%s%s", jobs[names[k]].name,
+                                               WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                                               jobs_n > 1 ? "; see " : "", jobs_n > 1 ? lp : "");
                 }
-                if (!o->quiet) fprintf(stderr, "sweep: %-24s %s\n", jobs[names[k]].name, ok ? "done" : "FAILED");
+                if (!o->quiet)
+                    fprintf(stderr, "sweep: %-24s %s%s%s\n", jobs[names[k]].name,
+                            jobs_n > 1 ? bfn_sweep_outcome(lp, ok) : ok ? "done" : "failed",
+                            !ok && jobs_n > 1 ? ", log " : "", !ok && jobs_n > 1 ? lp : "");
             }
         }
         if (failed) rc = first_fail;
