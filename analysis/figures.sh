@@ -111,7 +111,8 @@ table_run() {
         fi
     fi
     if [ -z "$key" ]; then
-        key=$(sql "SELECT key FROM run WHERE experiment = $(sqlq "$exp") AND status = 'finished'
+        key=$(sql "SELECT key FROM run WHERE (experiment = $(sqlq "$exp") OR key IN (SELECT run FROM run_history
+                   WHERE event = 'alias' AND detail = $(sqlq "$exp"))) AND status = 'finished'
                    AND profile = $(sqlq "$PROFILE") AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) ORDER BY finished DESC, key LIMIT 1")
     fi
     printf '%s' "$key"

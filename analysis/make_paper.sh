@@ -112,12 +112,6 @@ fig_link() {
     if [ -f "$PLOTS/$2" ]; then printf '[%s](%s/%s)' "$1" "$rel" "$2"; fi
 }
 
-# The run key a generated table used for experiment $2 ("experiment `E`, ... run `KEY`").
-table_key() {
-    [ -f "$1" ] || return 0
-    sed -n "s/.*experiment \`$2\`.* run \`\([0-9a-f]*\)\`.*/\1/p" "$1" | sed -n 1p
-}
-
 RUN_COLS="key, experiment, profile, status,
   (SELECT MAX(step) FROM metric m WHERE m.run = r.key AND m.name = 'train.loss'),
   (SELECT printf('%.3f ± %.3f %s', total, total_se, unit) FROM eval e WHERE e.run = r.key AND e.n = 0
@@ -135,7 +129,7 @@ runs_section() {
         dataset=$(printf '%s\n' "$cfg" | sed -n 's/^data\.dataset = //p' | sed -n 1p)
         tsteps=$(printf '%s\n' "$cfg" | sed -n 's/^train\.steps = //p' | sed -n 1p)
         used=""
-        if [ -n "$md" ] && [ "$(table_key "$md" "$exp")" = "$key" ]; then used=" (in the table)"; fi
+        if [ -n "$md" ] && grep -qF "run \`$key\`" "$md"; then used=" (in the table)"; fi
         stem="$(safe "$exp")_$(safe "$profile")_${key}"
         figs=$(printf '%s %s %s %s %s' "$(fig_link losses "${stem}_losses.png")" \
                "$(fig_link training "${stem}_training.png")" "$(fig_link "NLL vs n" "${stem}_nll.png")" \
@@ -214,11 +208,14 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     w ""
     w "### What was run"
     w ""
-    if [ -z "$(sql "SELECT 1 FROM run WHERE experiment IN ($where) AND profile = $PQ LIMIT 1")" ]; then
+    # Runs of the spec's experiments, by name or alias (experiments with equal
+    # settings share one run, registered under the first name).
+    in_spec="(experiment IN ($where) OR key IN (SELECT run FROM run_history WHERE event = 'alias' AND detail IN ($where)))"
+    if [ -z "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
         w "No runs of these experiments with profile \`$PROFILE\` in the database: run \`${command:-bfn run}\` with PROFILE=$PROFILE."
         w ""
     else
-        runs_section "experiment IN ($where)" "$md"
+        runs_section "$in_spec" "$md"
     fi
     w "### Table"
     w ""
@@ -247,8 +244,8 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     w ""
     w "### Provenance"
     w ""
-    if [ -n "$(sql "SELECT 1 FROM run WHERE experiment IN ($where) AND profile = $PQ LIMIT 1")" ]; then
-        provenance_section "experiment IN ($where)"
+    if [ -n "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
+        provenance_section "$in_spec"
     else
         w "No runs."
         w ""

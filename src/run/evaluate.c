@@ -118,14 +118,14 @@ typedef struct {
     double t0;
 } progress_t;
 
-static void progress(const progress_t *p, const char *label, int done, int total) {
+static void progress(const progress_t *p, const char *label, const char *unit, int done, int total) {
     if (p->quiet) return;
     double el = now_sec() - p->t0, eta = done > 0 ? el / done * (total - done) : 0;
     if (p->tty)
-        fprintf(stderr, "\r[%s] %s: pass %d/%d  ETA %02d:%02d   ", p->key, label, done, total, (int)(eta / 60),
+        fprintf(stderr, "\r[%s] %s: %s %d/%d  ETA %02d:%02d   ", p->key, label, unit, done, total, (int)(eta / 60),
                 (int)eta % 60);
     else
-        fprintf(stderr, "[%s] %s: pass %d/%d ETA %.0fs\n", p->key, label, done, total, eta);
+        fprintf(stderr, "[%s] %s: %s %d/%d ETA %.0fs\n", p->key, label, unit, done, total, eta);
 }
 
 static void progress_end(const progress_t *p) {
@@ -180,7 +180,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         for (int r = 0; r < R; r++) {
             seed_stream(rng, seed, STREAM_RECON, 0, r);
             rpass[r] = test_pass(s, &w, BFN_LOSS_RECON, 0, 1.0, rng, NULL);
-            progress(&pr, "L^r", r + 1, R);
+            progress(&pr, "L^r", "pass", r + 1, R);
         }
         progress_end(&pr);
         mean_se(rpass, R, &recon, &recon_se);
@@ -197,7 +197,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         for (int r = 0; r < R; r++) {
             seed_stream(rng, seed, STREAM_LOSS, n, r);
             pass[r] = test_pass(s, &w, n == 0 ? BFN_LOSS_CTS : BFN_LOSS_NSTEP, n, 0, rng, NULL);
-            progress(&pr, label, r + 1, R);
+            progress(&pr, label, "pass", r + 1, R);
         }
         progress_end(&pr);
         double loss, loss_se;
@@ -229,7 +229,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         m = test_pass(s, &w, BFN_LOSS_RECON_AT, 0, t, rng, &sq);
         se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
         rc = bfn_db_curve(db, s->key, run.step, "recon", j, t, k * m, k * se, seed, floor_);
-        progress(&pr, "loss against time, bin", j + 1, T);
+        progress(&pr, "loss against time", "bin", j + 1, T);
     }
     progress_end(&pr);
     free(pass);
