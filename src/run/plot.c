@@ -104,7 +104,8 @@ static void make_labels(bfn_db *db, char keys[][17], int n, char labels[][MAX_LA
         shown++;
         for (int i = 0; i < n; i++) {
             size_t len = strlen(labels[i]);
-            snprintf(labels[i] + len, MAX_LABEL - len, " %s=%s", key, cfg[i] ? bfn_cfg_str(cfg[i], key) : "?");
+            const char *v = cfg[i] ? bfn_cfg_str(cfg[i], key) : "?";
+            snprintf(labels[i] + len, MAX_LABEL - len, " %s=%s", key, *v ? v : "(none)");
         }
     }
     for (int i = 0; i < n; i++) {
@@ -186,12 +187,15 @@ int bfn_plot_runs(bfn_db *db, char *const *specs, int n, const char *profile, co
         if (!g) rc = bfn_error(BFN_EIO, "plot: cannot run gnuplot (install the Debian package gnuplot-nox)");
         else {
             double xinf = max_n > 0 ? 2.0 * max_n : 2.0;
-            fprintf(g, "set terminal %s size 900,560 %s\n", svg ? "svg" : "pngcairo",
+            /* One legend line per run below the plot: the canvas grows with the runs. */
+            fprintf(g, "set terminal %s size 1000,%d %s\n", svg ? "svg" : "pngcairo", 480 + 22 * n,
                     svg ? "dynamic enhanced" : "noenhanced");
-            fprintf(g, "set output '%s'\nset datafile separator '\\t'\nset key outside below noenhanced\n", out);
+            fprintf(g, "set output '%s'\nset datafile separator '\\t'\n", out);
+            fprintf(g, "set key outside bottom center vertical maxcols 1 Left reverse noenhanced font ',9'\n");
             fprintf(g, "set grid\nset xlabel '%s'\n", mk->xlabel);
             if (strcmp(metric, "nll") == 0) {
                 fprintf(g, "set logscale x\nset ylabel 'test NLL (%s)'\nset xtics add ('∞' %g)\n", unit, xinf);
+                fprintf(g, "set xrange [*:%g]\n", xinf * 1.5);
                 fprintf(g, "plot for [i=1:%d] '%s/'.i.'.tsv' using ($1 < 0 ? %g : $1):2:3 with yerrorlines "
                            "title columnhead(2)\n", n, dir, xinf);
             } else {
