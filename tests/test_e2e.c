@@ -73,6 +73,16 @@ static long query_long(const char *db_path, const char *sql) {
     return v;
 }
 
+/* Text of the first cell of the first row of a query (static buffer). */
+static const char *query_text(const char *db_path, const char *sql) {
+    static char buf[4096];
+    char *d = query_dump(db_path, sql);
+    snprintf(buf, sizeof buf, "%s", d);
+    buf[strcspn(buf, "\n")] = '\0';
+    free(d);
+    return buf;
+}
+
 /* 300 8x8 grey images with smooth structure (a blob whose position depends
  * on the index), written as IDX3 by hand. */
 static void write_fixture(void) {
@@ -253,6 +263,40 @@ static void test_make_paper(void **state) {
     free(log);
     assert_int_not_equal(sh("test -e %s/paper/REPORT-small.md", dir), 0);
     free(key);
+}
+
+/* Seed replicates: a sweep [grid] over train.seed keeps the experiment name,
+ * and a table then shows mean ± s.e. over the seeds (saying so) with every
+ * replicate's run key; the mean is the mean of the runs' own values. */
+static void test_seed_replicates(void **state) {
+    (void)state;
+    char p[400], db[300];
+    snprintf(p, sizeof p, "%s/seeds.sweep", dir);
+    char text[600];
+    snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run e2e]\neval.steps = 5,inf\n[grid]\ntrain.seed = 6, 7, 8\n",
+             ini);
+    test_write_file(p, text, strlen(text));
+    assert_int_equal(sh(ENV("r") "%s sweep %s -j 1 --quiet >/dev/null 2>&1", dir, dir, bin(), p), 0);
+    snprintf(db, sizeof db, "%s/r.db", dir);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE experiment = 'e2e' AND status = 'finished'"), 3);
+    char md[400];
+    snprintf(md, sizeof md, "%s/seeds.md", dir);
+    assert_int_equal(sh(ENV("r") "%s table %s/spec.tsv --out %s", dir, dir, bin(), dir, md), 0);
+    char *t = slurp(md);
+    assert_non_null(strstr(t, "mean ± s.e. over 3 training seeds"));
+    char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
+    for (int i = 0; i < 3; i++) {
+        char k[20];
+        snprintf(k, sizeof k, "`%.16s`", keys + 17 * i);
+        assert_non_null(strstr(t, k));
+    }
+    free(keys);
+    char want[64];
+    snprintf(want, sizeof want, "| ∞ | %.2f ± ", 
+             atof(query_text(db, "SELECT AVG(total) FROM eval WHERE n = 0 AND split = 'test'")));
+    if (!strstr(t, want)) print_error("table:\n%s\nexpected row starting '%s'\n", t, want);
+    assert_non_null(strstr(t, want));
+    free(t);
 }
 
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
@@ -449,15 +493,6 @@ static void test_table3_sweep(void **state) {
                         "2>/dev/null", dir, dir, bin(), dir), 1);
 }
 
-/* Text of the first cell of the first row of a query (static buffer). */
-static const char *query_text(const char *db_path, const char *sql) {
-    static char buf[4096];
-    char *d = query_dump(db_path, sql);
-    snprintf(buf, sizeof buf, "%s", d);
-    buf[strcspn(buf, "\n")] = '\0';
-    free(d);
-    return buf;
-}
 
 /* Evaluation is a function of (checkpoint, n, eval seed, repeat): the rows of
  * n = 5 and inf are bitwise the same whether evaluated with eval.steps =
@@ -612,6 +647,7 @@ int main(void) {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_make_paper),
+        cmocka_unit_test(test_seed_replicates),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_eval_invariance),
         cmocka_unit_test(test_run_management),

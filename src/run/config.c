@@ -490,15 +490,15 @@ int bfn_config_depends_on_steps(const bfn_config *c) {
     return 0;
 }
 
-/* Canonical text of the keys in the run key (without train.steps if
- * !with_steps). */
-static char *canonical_run_key(const bfn_config *c, int with_steps) {
+/* Canonical text of the keys in the run key, without the key `skip` (NULL:
+ * none). */
+static char *canonical_run_key(const bfn_config *c, const char *skip) {
     size_t cap = 4096, len = 0;
     char *s = bfn_xmalloc(cap);
     s[0] = '\0';
     for (int i = 0; i < N_KEYS; i++) {
         if (!bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
-        if (!with_steps && strcmp(SCHEMA[i].key, "train.steps") == 0) continue;
+        if (skip && strcmp(SCHEMA[i].key, skip) == 0) continue;
         size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
         if (len + need >= cap) {
             cap = 2 * (cap + need);
@@ -511,12 +511,13 @@ static char *canonical_run_key(const bfn_config *c, int with_steps) {
     return s;
 }
 
-static void run_key_hash(const bfn_config *c, int with_steps, char key[17]);
-void bfn_config_run_key(const bfn_config *c, char key[17]) { run_key_hash(c, 1, key); }
-void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, 0, key); }
+static void run_key_hash(const bfn_config *c, const char *skip, char key[17]);
+void bfn_config_run_key(const bfn_config *c, char key[17]) { run_key_hash(c, NULL, key); }
+void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.steps", key); }
+void bfn_config_replicate_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.seed", key); }
 
-static void run_key_hash(const bfn_config *c, int with_steps, char key[17]) {
-    char *text = canonical_run_key(c, with_steps);
+static void run_key_hash(const bfn_config *c, const char *skip, char key[17]) {
+    char *text = canonical_run_key(c, skip);
     SHA2_CTX ctx;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);

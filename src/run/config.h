@@ -52,6 +52,8 @@ int bfn_config_in_run_key(const bfn_config *c, const char *key);
 /* The run key without train.steps: runs that differ only in their length
  * share it (--extend continues the longest shorter one). */
 void bfn_config_base_key(const bfn_config *c, char key[17]);
+/* The run key without train.seed: seed replicates of one setting share it. */
+void bfn_config_replicate_key(const bfn_config *c, char key[17]);
 /* 1 if some setting depends on train.steps (then a finished run cannot be
  * extended to more steps without changing what its first steps did). */
 int bfn_config_depends_on_steps(const bfn_config *c);

@@ -172,7 +172,11 @@ static int expand(const sweep *s, const bfn_sweep_opts *o, const char *self, int
             if (prof)
                 for (int k = 0; k < prof->n_kv; k++) job_arg(j, prof->kv[k]);
             for (int k = 0; k < s->runs[r].n_kv; k++) job_arg(j, s->runs[r].kv[k]);
-            /* Grid point p in mixed radix over the axes. */
+            /* Grid point p in mixed radix over the axes. A train.seed axis makes
+             * seed replicates: they keep the experiment name (tables then show
+             * mean ± s.e. over seeds) and only the job/log name gets the seed. */
+            char exp_name[128];
+            snprintf(exp_name, sizeof exp_name, "%s", s->runs[r].name);
             int rest = p;
             for (int a = 0; a < s->n_axes; a++) {
                 const axis *ax = &s->axes[a];
@@ -180,11 +184,16 @@ static int expand(const sweep *s, const bfn_sweep_opts *o, const char *self, int
                 rest /= ax->n_values;
                 snprintf(arg, sizeof arg, "%s=%s", ax->key, v);
                 job_arg(j, arg);
+                int seed_axis = strcmp(ax->key, "train.seed") == 0;
                 size_t len = strlen(j->name);
-                snprintf(j->name + len, sizeof j->name - len, "_%s", v);
+                snprintf(j->name + len, sizeof j->name - len, seed_axis ? "_seed%s" : "_%s", v);
+                if (!seed_axis) {
+                    len = strlen(exp_name);
+                    snprintf(exp_name + len, sizeof exp_name - len, "_%s", v);
+                }
             }
             for (int k = 0; k < o->n_over; k++) job_arg(j, o->overrides[k]);
-            snprintf(arg, sizeof arg, "experiment.name=%s", j->name);
+            snprintf(arg, sizeof arg, "experiment.name=%s", exp_name);
             job_arg(j, arg);
         }
     }
