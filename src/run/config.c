@@ -108,6 +108,7 @@ struct bfn_config {
     char origin[N_KEYS][300];
     char path[512];
     char profile[64];
+    char forced_key[17]; /* a stored run's key from an older key definition, or "" */
 };
 
 static int find_key(const char *key) {
@@ -512,7 +513,12 @@ static char *canonical_run_key(const bfn_config *c, const char *skip) {
 }
 
 static void run_key_hash(const bfn_config *c, const char *skip, char key[17]);
-void bfn_config_run_key(const bfn_config *c, char key[17]) { run_key_hash(c, NULL, key); }
+void bfn_config_run_key(const bfn_config *c, char key[17]) {
+    if (c->forced_key[0]) snprintf(key, 17, "%s", c->forced_key);
+    else run_key_hash(c, NULL, key);
+}
+void bfn_config_settings_key(const bfn_config *c, char key[17]) { run_key_hash(c, NULL, key); }
+void bfn_config_force_run_key(bfn_config *c, const char *key) { snprintf(c->forced_key, sizeof c->forced_key, "%s", key); }
 void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.steps", key); }
 void bfn_config_replicate_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.seed", key); }
 

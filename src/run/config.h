@@ -42,6 +42,14 @@ char *bfn_config_text(const bfn_config *c);
  * that change the trained weights (bfn_config_in_run_key), plus the contents
  * of a tabulated schedule's file. */
 void bfn_config_run_key(const bfn_config *c, char key[17]);
+/* The run key as this program computes it from the settings, even when a
+ * stored run's key was forced (below). */
+void bfn_config_settings_key(const bfn_config *c, char key[17]);
+/* Use `key` as the run key: a run stored under an older definition of the
+ * key (e.g. one that still hashed experiment.name) keeps its key and
+ * checkpoints (bfn_runs_load_config does this when the overrides change no
+ * setting of the key). */
+void bfn_config_force_run_key(bfn_config *c, const char *key);
 /* 1 if `key` is part of the run key: every [data] [bfn] [model] [train] key
  * except logging/checkpoint/validation cadence (train.log_every, ckpt_every,
  * keep_every, val_every, val_repeats), data.test_stride and

@@ -156,7 +156,13 @@ int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int 
         rc = bfn_config_from_text(out, (const char *)sqlite3_column_text(st, 0), origin);
     }
     sqlite3_finalize(st);
+    char before[17] = "", after[17] = "";
+    if (rc == BFN_OK) bfn_config_settings_key(*out, before);
     if (rc == BFN_OK && (rc = bfn_config_override(*out, n_over, over)) != BFN_OK) bfn_config_free(*out);
+    /* A run stored under an older key definition keeps its key while the
+     * overrides leave the settings of the key alone. */
+    if (rc == BFN_OK) bfn_config_settings_key(*out, after);
+    if (rc == BFN_OK && strcmp(before, key) != 0 && strcmp(before, after) == 0) bfn_config_force_run_key(*out, key);
     return rc;
 }
 

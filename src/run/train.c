@@ -267,13 +267,14 @@ static int try_resume(trainer *tr, int *resumed) {
     /* The checkpoint must belong to this run: same run key from its config
      * (evaluation settings may differ; they do not change training). */
     bfn_config *stored_cfg = NULL;
-    char stored_key[17] = "";
+    char stored_key[17] = "", want[17];
     if (stored && bfn_config_from_text(&stored_cfg, stored, path) == BFN_OK) {
-        bfn_config_run_key(stored_cfg, stored_key);
+        bfn_config_settings_key(stored_cfg, stored_key);
         bfn_config_free(stored_cfg);
     }
     free(stored);
-    if (strcmp(stored_key, tr->s.key) != 0 && strcmp(stored_key, tr->extend_from) != 0)
+    bfn_config_settings_key(tr->s.cfg, want);
+    if (strcmp(stored_key, want) != 0 && strcmp(stored_key, tr->extend_from) != 0)
         return bfn_error(BFN_ECORRUPT, "%s: checkpoint belongs to another run (key '%s', expected %s)", path,
                          stored_key, tr->s.key);
     tr->step = c.step;
