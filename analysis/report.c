@@ -50,6 +50,7 @@ typedef struct {
     double total[MAX_COLS][MAX_N], se[MAX_COLS][MAX_N];
     int have[MAX_COLS][MAX_N];
     int n_seeds[MAX_COLS];           /* > 1: values are mean ± s.e. over seed replicates */
+    char eval_id[MAX_COLS][96];      /* "eval seed S, receiver floor F" of the rows shown */
     char seed_runs[MAX_COLS][8 * 18]; /* their run keys, comma-separated */
 } table;
 
@@ -59,9 +60,10 @@ static int n_index(table *t, int n, int add);
 /* Test NLL per n of the latest evaluated checkpoint of run `key` into
  * total/se/have (indexed like t->n_vals, adding n), plus unit, step, repeats. */
 static int read_run_evals(table *t, sqlite3 *h, const char *key, double *total, double *se, int *have, char *unit,
-                          long *step, int *repeats) {
+                          long *step, int *repeats, char *eval_id) {
     sqlite3_stmt *st;
-    const char *sql = "SELECT n, total, total_se, unit, ckpt_step, repeats FROM eval WHERE run = ?1 AND split = 'test' "
+    const char *sql = "SELECT n, total, total_se, unit, ckpt_step, repeats, eval_seed, receiver_floor FROM eval "
+                      "WHERE run = ?1 AND split = 'test' "
                       "AND ckpt_step = (SELECT MAX(ckpt_step) FROM eval WHERE run = ?1 AND split = 'test')";
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
@@ -74,6 +76,9 @@ static int read_run_evals(table *t, sqlite3 *h, const char *key, double *total, 
         snprintf(unit, 32, "%s", (const char *)sqlite3_column_text(st, 3));
         *step = sqlite3_column_int64(st, 4);
         *repeats = sqlite3_column_int(st, 5);
+        const char *fl = (const char *)sqlite3_column_text(st, 7);
+        if (sqlite3_column_type(st, 6) == SQLITE_NULL) snprintf(eval_id, 96, "eval seed and floor not recorded");
+        else snprintf(eval_id, 96, "eval seed %lld, receiver floor %s", sqlite3_column_int64(st, 6), fl ? fl : "?");
     }
     sqlite3_finalize(st);
     return BFN_OK;
@@ -207,7 +212,7 @@ static int load_ours(table *t, bfn_db *db, const char *profile) {
         if (k < 0) return k;
         if (k < 2) {
             BFN_TRY(read_run_evals(t, h, t->run[c], t->total[c], t->se[c], t->have[c], t->unit[c], &t->ckpt_step[c],
-                                   &t->repeats[c]));
+                                   &t->repeats[c], t->eval_id[c]));
             continue;
         }
         static double tot[MAX_SEEDS][MAX_N], sev[MAX_SEEDS][MAX_N];
@@ -217,7 +222,7 @@ static int load_ours(table *t, bfn_db *db, const char *profile) {
         t->seed_runs[c][0] = '\0';
         for (int r = 0; r < k; r++) {
             BFN_TRY(read_run_evals(t, h, reps[r], tot[r], sev[r], hv[r], t->unit[c], &t->ckpt_step[c],
-                                   &t->repeats[c]));
+                                   &t->repeats[c], t->eval_id[c]));
             size_t len = strlen(t->seed_runs[c]);
             snprintf(t->seed_runs[c] + len, sizeof t->seed_runs[c] - len, "%s`%s`", r ? ", " : "", reps[r]);
         }
@@ -351,14 +356,14 @@ static int write_markdown(const void *ctx, FILE *f) {
     for (int c = 0; c < t->n_cols; c++) {
         if (t->n_seeds[c] > 1)
             fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`: **mean ± s.e. over %d training seeds**, "
-                       "runs %s, EMA weights at step %ld, %d repeats each.\n",
+                       "runs %s, EMA weights at step %ld, %d repeats each, %s.\n",
                     t->col_label[c], t->col_exp[c], t->dataset[c], t->profile[c], t->n_seeds[c], t->seed_runs[c],
-                    t->ckpt_step[c], t->repeats[c]);
+                    t->ckpt_step[c], t->repeats[c], t->eval_id[c]);
         else
             fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`, run `%s`, EMA weights at step %ld, "
-                       "%d repeats.\n",
+                       "%d repeats, %s.\n",
                     t->col_label[c], t->col_exp[c], t->dataset[c], t->profile[c], t->run[c], t->ckpt_step[c],
-                    t->repeats[c]);
+                    t->repeats[c], t->eval_id[c]);
     }
     for (int i = 0; i < t->n_notes; i++) fprintf(f, "\n%s\n", t->notes[i]);
     if (t->n_claims) fprintf(f, "\n## The paper's claims on our numbers\n\n");

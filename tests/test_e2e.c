@@ -192,6 +192,7 @@ static void test_eval_table_sample(void **state) {
     assert_non_null(strstr(t1, "1.0* |"));    /* unconfirmed flagged */
     assert_non_null(strstr(t1, "**2.0** |")); /* confirmed in bold */
     assert_non_null(strstr(t1, "NLL falls with n"));
+    assert_non_null(strstr(t1, "eval seed 1, receiver floor official")); /* what the numbers were drawn with */
     free(t1);
     free(t2);
     snprintf(p, sizeof p, "%s/t.tex", dir);
