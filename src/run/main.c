@@ -217,7 +217,10 @@ static int cmd_db(const cli *c) {
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
-    if (strcmp(c->cmd, "runs") == 0) rc = bfn_runs_list(db, c->tag, stdout);
+    if (strcmp(c->cmd, "runs") == 0) {
+        rc = bfn_runs_config_view(db);
+        if (rc == BFN_OK) rc = bfn_runs_list(db, c->tag, stdout);
+    }
     else if (strcmp(c->cmd, "diff") == 0) rc = bfn_runs_diff(db, c->pos[0], c->pos[1], c->profile, stdout);
     else if (strcmp(c->cmd, "export") == 0)
         rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", c->csv, stdout);

@@ -241,6 +241,37 @@ int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile,
     return BFN_OK;
 }
 
+/* Fill run.config_json where it is missing (runs recorded before the
+ * column existed), from the stored config text. */
+static int backfill_config_json(sqlite3 *h) {
+    sqlite3_stmt *st, *up;
+    if (sqlite3_prepare_v2(h, "SELECT key, config FROM run WHERE config_json IS NULL", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(h, "run config_json");
+    if (sqlite3_prepare_v2(h, "UPDATE run SET config_json = ?2 WHERE key = ?1", -1, &up, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sql_fail(h, "run config_json");
+    }
+    int rc = BFN_OK;
+    while (rc == BFN_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        bfn_config *c;
+        if (!k || bfn_config_from_text(&c, (const char *)sqlite3_column_text(st, 1), k) != BFN_OK) {
+            bfn_clear_error(); /* an unreadable old config stays without JSON */
+            continue;
+        }
+        char *json = bfn_config_json(c);
+        bfn_config_free(c);
+        sqlite3_bind_text(up, 1, k, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 2, json, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(up) != SQLITE_DONE) rc = sql_fail(h, "run config_json");
+        sqlite3_reset(up);
+        free(json);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
 int bfn_runs_config_view(bfn_db *db) {
     sqlite3 *h = bfn_db_handle(db);
     /* CREATE VIEW run_config AS SELECT key, experiment, profile, status,
@@ -274,7 +305,17 @@ int bfn_runs_config_view(bfn_db *db) {
         sqlite3_finalize(st);
     }
     int rc = BFN_OK;
-    if (!same) {
+    long missing = 0;
+    if (sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM run WHERE config_json IS NULL", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) missing = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (missing > 0) {
+        rc = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? backfill_config_json(h)
+                                                                              : sql_fail(h, "begin");
+        sqlite3_exec(h, rc == BFN_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc == BFN_OK && !same) {
         size_t n = strlen(sql) + 128;
         char *tx = bfn_xmalloc(n);
         snprintf(tx, n, "BEGIN IMMEDIATE; DROP VIEW IF EXISTS run_config; %s; COMMIT;", sql);

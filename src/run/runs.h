@@ -30,7 +30,9 @@ int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int 
 
 /* (Re)create the view run_config: one column per config key (dots as
  * underscores, e.g. train_lr) read from run.config_json, so
- * `SELECT key FROM run_config WHERE train_lr = 1e-3` needs no LIKE. */
+ * `SELECT key FROM run_config WHERE train_lr = 1e-3` needs no LIKE; first
+ * fill config_json of runs recorded without it. Called by training and by
+ * `bfn runs`. */
 int bfn_runs_config_view(bfn_db *db);
 
 #endif
