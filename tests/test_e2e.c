@@ -582,6 +582,10 @@ static void test_run_management(void **state) {
     assert_int_equal(query_long(db, q60), 1);
     /* The extended run is a run of its own: remove it to keep the rest simple. */
     assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), k60), 0);
+    /* Runs recorded without config_json (older databases) get it filled by bfn runs. */
+    assert_int_equal(sh("sqlite3 %s 'UPDATE run SET config_json = NULL; DROP VIEW run_config'", db), 0);
+    assert_int_equal(sh(ENV("w") "%s runs > /dev/null", dir, dir, bin()), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_batch = 16"), 1);
     /* Tags and notes. */
     assert_int_equal(sh(ENV("w") "%s tag %s scratch", dir, dir, bin(), key), 0);
     assert_int_equal(sh(ENV("w") "%s note %s 'lr=1e-3, looks fine'", dir, dir, bin(), key), 0);
