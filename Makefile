@@ -112,7 +112,7 @@ check-one: $(BUILD)/tests/$(T)
 # make tableN [PROFILE=smoke|small|paper] [JOBS=2]: train + evaluate what the
 # table needs (resumable; finished runs are skipped), rebuild the table from
 # the database, and draw its figures. Runs go to results/bfn.db.
-FIGURES = BFN=$(BFN) bash analysis/figures.sh all
+FIGURES = BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/figures.sh all
 # A sweep runs here (-j JOBS), or with SLURM=1 as a Slurm job array: submit,
 # wait with progress, merge the per-run databases (SLURM_ARGS: extra sbatch
 # options, e.g. SLURM_ARGS="--partition=long --time=08:00:00").
@@ -120,44 +120,46 @@ SLURM ?=
 RUN_SWEEP = $(if $(filter 1 yes,$(SLURM)),BFN=$(BFN) SLURM_ARGS="$(SLURM_ARGS)" bash src/tools/slurm_sweep.sh run,$(BFN) sweep)
 SWEEP_JOBS = $(if $(filter 1 yes,$(SLURM)),,-j $(JOBS))
 TABLE = $(BFN) table paper/reference
+# Outputs per profile: a smoke run never touches the committed small tables.
+TABLES = paper/tables/$(PROFILE)
 CIFAR_RUNS = cifar_cts256 cifar_disc256 cifar_cts16 cifar_disc16
 
 table2: $(BFN) data
 	$(BFN) run experiments/mnist.ini --profile $(PROFILE)
-	@mkdir -p paper/tables plots
+	@mkdir -p $(TABLES) plots
 	$(BFN) sample @mnist --profile $(PROFILE) --out plots/mnist_$(PROFILE)_samples.png
-	$(TABLE)/table2.tsv --profile $(PROFILE) --out paper/tables/table2.md
+	$(TABLE)/table2.tsv --profile $(PROFILE) --out $(TABLES)/table2.md
 	@$(FIGURES)
-	@echo "wrote paper/tables/table2.md (and .tex)"
+	@echo "wrote $(TABLES)/table2.md (and .tex)"
 
 table3: $(BFN) data-images
 	$(RUN_SWEEP) experiments/table3.sweep --profile $(PROFILE) $(SWEEP_JOBS)
-	@mkdir -p paper/tables plots
+	@mkdir -p $(TABLES) plots
 	@for e in $(CIFAR_RUNS); do \
 	  $(BFN) sample @$$e --profile $(PROFILE) --out plots/$${e}_$(PROFILE)_samples.png --quiet || exit 1; done
-	$(TABLE)/table3.tsv --profile $(PROFILE) --out paper/tables/table3.md
+	$(TABLE)/table3.tsv --profile $(PROFILE) --out $(TABLES)/table3.md
 	@$(FIGURES)
-	@echo "wrote paper/tables/table3.md (and .tex)"
+	@echo "wrote $(TABLES)/table3.md (and .tex)"
 
 table1: table2 table3
-	$(TABLE)/table1.tsv --profile $(PROFILE) --out paper/tables/table1.md
-	@echo "wrote paper/tables/table1.md (and .tex)"
+	$(TABLE)/table1.tsv --profile $(PROFILE) --out $(TABLES)/table1.md
+	@echo "wrote $(TABLES)/table1.md (and .tex)"
 
 # Tables 4 and 5 share one text run.
 text-run: $(BFN) data-text
 	$(BFN) run experiments/text8.ini --profile $(PROFILE)
-	@mkdir -p paper/tables plots
+	@mkdir -p $(TABLES) plots
 	$(BFN) sample @text8 --profile $(PROFILE) --out plots/text8_$(PROFILE)_samples.txt
 
 table4: text-run
-	$(TABLE)/table4.tsv --profile $(PROFILE) --out paper/tables/table4.md
+	$(TABLE)/table4.tsv --profile $(PROFILE) --out $(TABLES)/table4.md
 	@$(FIGURES)
-	@echo "wrote paper/tables/table4.md (and .tex)"
+	@echo "wrote $(TABLES)/table4.md (and .tex)"
 
 table5: text-run
-	$(TABLE)/table5.tsv --profile $(PROFILE) --out paper/tables/table5.md
+	$(TABLE)/table5.tsv --profile $(PROFILE) --out $(TABLES)/table5.md
 	@$(FIGURES)
-	@echo "wrote paper/tables/table5.md (and .tex)"
+	@echo "wrote $(TABLES)/table5.md (and .tex)"
 
 tables: table1 table2 table3 table4 table5
 
@@ -165,29 +167,35 @@ tables: table1 table2 table3 table4 table5
 schedules: $(BFN) data data-images
 	$(RUN_SWEEP) experiments/schedules.sweep --profile $(PROFILE) $(SWEEP_JOBS)
 	$(RUN_SWEEP) experiments/schedules_img.sweep --profile $(PROFILE) $(SWEEP_JOBS)
-	@mkdir -p paper/tables plots
-	$(TABLE)/schedules.tsv --profile $(PROFILE) --out paper/tables/schedules_mnist.md
-	$(TABLE)/schedules_img.tsv --profile $(PROFILE) --out paper/tables/schedules_img16.md
-	{ cat paper/tables/schedules_mnist.md; echo; cat paper/tables/schedules_img16.md; } > paper/tables/schedules.md
-	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_mnist.png nats/image "Binarised MNIST" \
-	  sched_quadratic sched_linear sched_cosine sched_table
-	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_img16.png bits/dim "4-bit images, discretised" \
-	  sched16_exponential sched16_linear sched16_cosine sched16_table
-	@echo "wrote paper/tables/schedules.md and plots/schedules_{mnist,img16}.png"
+	@mkdir -p $(TABLES) plots
+	$(TABLE)/schedules.tsv --profile $(PROFILE) --out $(TABLES)/schedules_mnist.md
+	$(TABLE)/schedules_img.tsv --profile $(PROFILE) --out $(TABLES)/schedules_img16.md
+	{ cat $(TABLES)/schedules_mnist.md; echo; cat $(TABLES)/schedules_img16.md; } > $(TABLES)/schedules.md
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_mnist_$(PROFILE).png nats/image \
+	  "Binarised MNIST" --sweep experiments/schedules.sweep
+	@BFN=$(BFN) bash analysis/schedules_fig.sh $(PROFILE) plots/schedules_img16_$(PROFILE).png bits/dim \
+	  "4-bit images, discretised" --sweep experiments/schedules_img.sweep
+	@echo "wrote $(TABLES)/schedules.md and plots/schedules_{mnist,img16}_$(PROFILE).png"
 
 # Every figure from the database (analytic ones need no runs), and
-# paper/REPORT.md with every table whose runs exist. Byte-identical on rerun.
+# paper/REPORT-$(PROFILE).md with every table of that profile whose runs
+# exist, rebuilt now into paper/tables/$(PROFILE)/. Byte-identical on rerun.
 figures: $(BFN)
 	@BFN=$(BFN) bash analysis/figures.sh all
 
-# make plot RUN=<run key|@experiment>: one run's curves, in a window when a
-# display is present, else in the terminal and as PNG.
+# make plot RUN="A B C" [METRIC=train.loss|val.loss|losscurve|nll]: the runs
+# overlaid in one figure, plots/compare_METRIC.png (legend: experiment,
+# profile, the settings that differ). One run: also its curves in a window
+# when a display is present, else in the terminal.
+METRIC ?= train.loss
 plot: $(BFN)
-	@test -n "$(RUN)" || { echo "usage: make plot RUN=<run key or @experiment>"; exit 2; }
-	@BFN=$(BFN) bash analysis/plot.sh "$(RUN)"
+	@test -n "$(RUN)" || { echo "usage: make plot RUN=\"<run key or @experiment> ...\" [METRIC=...]"; exit 2; }
+	@mkdir -p plots
+	$(BFN) plot $(RUN) --metric $(METRIC) --out plots/compare_$(METRIC).png
+	@if [ $(words $(RUN)) = 1 ]; then BFN=$(BFN) bash analysis/plot.sh "$(RUN)"; fi
 
 paper: $(BFN)
-	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --tables --figures
+	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --figures
 
 # A short run of the optimised binary under valgrind (leaks and memory errors).
 valgrind: $(BFN) data

@@ -203,7 +203,7 @@ static int write_md(const void *ctx, FILE *f) {
         fprintf(f, "\n");
     }
     fprintf(f, "\nPublished values in **bold** are confirmed by public sources; values marked * are **unconfirmed** "
-               "(see ../shared/PAPER.md) and shown for orientation only. Our rows: test NLL at n = ∞ (continuous-time "
+               "(see paper/NOTES.md) and shown for orientation only. Our rows: test NLL at n = ∞ (continuous-time "
                "loss + reconstruction), mean ± standard error.\n\n");
     for (int r = 0; r < n_labels; r++)
         for (int i = 0; i < t->n_ours; i++)

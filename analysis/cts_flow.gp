@@ -1,6 +1,6 @@
 # cts_flow.gp: the continuous-data Bayesian flow for one data value: the
 # density of the input mean mu over (t, mu) as a heat map, with sample paths
-# from sequential Bayesian updates drawn over it (PAPER.md §2 item 2).
+# from sequential Bayesian updates drawn over it (paper/NOTES.md §2 item 2).
 # Usage: bfn figure cts_flow > d.tsv; bfn figure cts_flow_paths > p.tsv
 #        gnuplot -e "in='d.tsv'; paths='p.tsv'; out='plots/analytic_cts_flow.png'" analysis/cts_flow.gp
 # paths is optional. The colour scale is capped at cbmax (the density near

@@ -1,7 +1,7 @@
 # discrete_flow_k2.gp: the binary (K = 2) discrete Bayesian flow: the density
 # of theta_1 = P(class 1) over t for data of class 1, beta(t) = 9 t^2, as a
 # histogram of flow samples (left, with sample paths) and the exact density
-# (right), PAPER.md §2 item 5.
+# (right), paper/NOTES.md §2 item 5.
 # Usage: bfn figure discrete_flow_k2 > d.tsv; bfn figure discrete_flow_k2_paths > p.tsv
 #        gnuplot -e "in='d.tsv'; paths='p.tsv'; out='plots/analytic_discrete_flow_k2.png'" analysis/discrete_flow_k2.gp
 if (!exists("in")) in = "discrete_flow_k2.tsv"

@@ -1,5 +1,5 @@
 # discrete_flow_k3.gp: sample paths of the ternary (K = 3) discrete Bayesian
-# flow on the probability simplex, coloured by t (PAPER.md §2 item 5).
+# flow on the probability simplex, coloured by t (paper/NOTES.md §2 item 5).
 # Input: bfn figure discrete_flow_k3 (columns path, t, theta0..2, bx, by).
 # Usage: gnuplot -e "in='k3.tsv'; out='plots/analytic_discrete_flow_k3.png'" analysis/discrete_flow_k3.gp
 if (!exists("in")) in = "discrete_flow_k3.tsv"

@@ -1,5 +1,5 @@
 # entropy.gp: expected entropy E H[theta] of the discrete input distribution
-# against sqrt(beta) for K = 2..30 (PAPER.md §2 item 6): left a surface over
+# against sqrt(beta) for K = 2..30 (paper/NOTES.md §2 item 6): left a surface over
 # (sqrt(beta), K), right the curves normalised by ln K with K = 2 and K = 27
 # highlighted (with Monte Carlo error bars) and stars at the chosen
 # sqrt(beta(1)): 3 for K = 2 (binarised MNIST), 0.75 for K = 27 (text8).

@@ -26,7 +26,7 @@
 #define SEED_K3_PATHS 2308040u
 #define SEED_ENTROPY 2308041u
 
-/* Shared settings of the figures (PAPER.md §2). */
+/* Shared settings of the figures (paper/NOTES.md §2). */
 #define T_ROWS 200          /* line plots: t = i / T_ROWS, i = 0..T_ROWS */
 #define GRID_T 100          /* density plots: t cells centred at (i + 0.5) / GRID_T */
 #define CTS_X 0.8           /* continuous flow figure: data value ... */
@@ -61,7 +61,7 @@ static int make_schedule(bfn_schedule *s, const char *name, double beta1, double
 }
 
 /* gamma(t) = beta/(1+beta) and the flow variance gamma(1-gamma) = beta/(1+beta)^2
- * of the continuous Bayesian flow (paper Sec. 4, PAPER.md §4.1). */
+ * of the continuous Bayesian flow (paper Sec. 4, paper/NOTES.md §4.1). */
 static void flow_gamma(const bfn_schedule *s, double t, double *gamma, double *var) {
     double beta = s->beta(s, t);
     *gamma = beta / (1.0 + beta);
@@ -76,7 +76,7 @@ static int check_stream(FILE *out, const char *name) {
 
 /* ---- schedules -------------------------------------------------------------------- */
 
-/* Representative parameters of the built-in schedules (PAPER.md §3). */
+/* Representative parameters of the built-in schedules (paper/NOTES.md §3). */
 typedef struct {
     const char *schedule, *label;
     double beta1, sigma1;
@@ -160,7 +160,7 @@ static double ddpm_cosine_abar(double s) {
     return (f * f) / (f0 * f0);
 }
 
-/* Variance of the network input against t (PAPER.md §2 item 3). BFN: mu ~
+/* Variance of the network input against t (paper/NOTES.md §2 item 3). BFN: mu ~
  * N(gamma x, gamma(1-gamma)) with beta = sigma1^(-2t) - 1, sigma1 = 0.001.
  * Diffusion (VP): z = sqrt(abar) x + sqrt(1-abar) eps. Scaling z by the known
  * constant sqrt(abar) (an invertible map, so the network sees the same
@@ -200,7 +200,7 @@ static int fig_input_variance(FILE *out) {
 
 /* Density N(mu; gamma x, gamma(1-gamma)) of the continuous Bayesian flow for
  * x = 0.8, sigma1 = 0.02 over t cells (i + 0.5)/100 and mu = -2 + 0.01 j
- * (PAPER.md §2 item 2). One block per t. */
+ * (paper/NOTES.md §2 item 2). One block per t. */
 static int fig_cts_flow(FILE *out) {
     bfn_schedule s;
     BFN_TRY(make_schedule(&s, "exponential", 0.0, CTS_SIGMA1));
@@ -298,7 +298,7 @@ static double k2_theta1_cdf(double u, double beta) {
     return norm_cdf((log(u / (1.0 - u)) - 2.0 * beta) / (2.0 * sqrt(beta)));
 }
 
-/* Density of theta_1 over t for K = 2, beta1 = 9, x = class 1 (PAPER.md §2
+/* Density of theta_1 over t for K = 2, beta1 = 9, x = class 1 (paper/NOTES.md §2
  * item 5): per t cell, a histogram of K2_SAMPLES flow samples (ops->flow_sample)
  * and the exact bin probability / bin width from the CDF above. */
 static int fig_discrete_flow_k2(FILE *out) {
@@ -361,7 +361,7 @@ static int fig_discrete_flow_k2_paths(FILE *out) {
     return rc != BFN_OK ? rc : check_stream(out, "discrete_flow_k2_paths");
 }
 
-/* Paths on the 3-class simplex for x = class 0, beta1 = 3 (PAPER.md §2 item 5). */
+/* Paths on the 3-class simplex for x = class 0, beta1 = 3 (paper/NOTES.md §2 item 5). */
 static int fig_discrete_flow_k3(FILE *out) {
     bfn_schedule s;
     bfn_family f;
@@ -384,7 +384,7 @@ static int fig_discrete_flow_k3(FILE *out) {
  * the chosen sqrt(beta(1)) values 3 (MNIST) and 0.75 (text8) are grid points. */
 static double entropy_sqrt_beta(int j) { return j == 0 ? 0.01 : j / 20.0; }
 
-/* E_{p_F(theta | x; beta)} H[theta] for K classes (PAPER.md §2 item 6) by
+/* E_{p_F(theta | x; beta)} H[theta] for K classes (paper/NOTES.md §2 item 6) by
  * Monte Carlo: n flow samples theta = softmax(y), y ~ N(beta (K e_x - 1),
  * beta K I) (ops->flow_sample with the linear schedule beta1 = 2 beta at
  * t = 0.5, which gives exactly beta), H = -sum_k theta_k ln theta_k. The class

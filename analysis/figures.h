@@ -4,7 +4,7 @@
  * accuracy schedules, the input variance of the continuous flow against
  * diffusion noise schedules, the continuous and discrete Bayesian flows and
  * the expected entropy of the discrete input distribution against sqrt(beta)
- * (PAPER.md §2 items 2, 3, 5, 6). The numbers come only from the harness's
+ * (paper/NOTES.md §2 items 2, 3, 5, 6). The numbers come only from the harness's
  * own schedule and family code (src/bfn/schedule.h, family.h), so the figures
  * also show what the training code does.
  *

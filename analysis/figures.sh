@@ -23,6 +23,7 @@ DB=${BFN_DB:-results/bfn.db}
 PLOTS=${PLOTS:-plots}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PAPER=${PAPER:-$(cd "$here/.." && pwd)/paper}
+PROFILE=${PROFILE:-small}   # the profile whose tables get their NLL-vs-n figures
 
 die() { echo "figures: $*" >&2; exit 1; }
 case "$what" in analytic|all) ;; *) die "usage: bash analysis/figures.sh [analytic|all]" ;; esac
@@ -110,8 +111,9 @@ table_run() {
         fi
     fi
     if [ -z "$key" ]; then
-        key=$(sql "SELECT key FROM run WHERE experiment = $(sqlq "$exp") AND status = 'finished'
-                   AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) ORDER BY finished DESC, key LIMIT 1")
+        key=$(sql "SELECT key FROM run WHERE (experiment = $(sqlq "$exp") OR key IN (SELECT run FROM run_history
+                   WHERE event = 'alias' AND detail = $(sqlq "$exp"))) AND status = 'finished'
+                   AND profile = $(sqlq "$PROFILE") AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) ORDER BY finished DESC, key LIMIT 1")
     fi
     printf '%s' "$key"
 }
@@ -119,7 +121,7 @@ table_run() {
 one_table() {
     local spec=$1 name md files="" titles="" cols="" unit="" exp key title
     name=$(basename "$spec" .tsv)
-    md="$PAPER/tables/$name.md"
+    md="$PAPER/tables/$PROFILE/$name.md"
     for exp in $(awk -F'\t' '$1 == "#!" && $2 == "column" { print $3 }' "$spec"); do
         key=$(table_run "$md" "$exp")
         [ -n "$key" ] || continue
@@ -130,8 +132,9 @@ one_table() {
     [ -n "$files" ] || return 0
     title=$(awk -F'\t' '$1 == "#!" && $2 == "title" { print $3; exit }' "$spec")
     gp nll_vs_n.gp "files=$(q "${files# }"); titles=$(q "${titles# }"); cols=$(q "${cols# }");
-                    paper=$(q "$spec"); unit=$(q "$unit"); name=$(q "${title:-$name}"); out=$(q "$PLOTS/${name}_nll.png")"
-    echo "figures: wrote $PLOTS/${name}_nll.png"
+                    paper=$(q "$spec"); unit=$(q "$unit"); name=$(q "${title:-$name} ($PROFILE)");
+                    out=$(q "$PLOTS/${name}_${PROFILE}_nll.png")"
+    echo "figures: wrote $PLOTS/${name}_${PROFILE}_nll.png"
 }
 
 runs() {

@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# make_paper.sh [--tables] [--figures]: write paper/REPORT.md, the reproduction
-# report, from the results database and the generated table files alone.
+# make_paper.sh [--figures]: the reproduction report of ONE profile,
+# paper/REPORT-$PROFILE.md, from the results database alone.
 #
-#   --tables   first rebuild paper/tables/tableN.md (+ .tex) with `bfn table` for
-#              every spec in paper/reference/ whose experiments all have a
-#              finished, evaluated run ($PROFILE, if set, selects the profile)
+# It first rebuilds, with `bfn table`, every table of paper/reference/*.tsv
+# (tables 1-5 and the schedule comparisons) from the runs of $PROFILE into
+# paper/tables/$PROFILE/ (a table whose runs are missing is not written, and
+# the reason is reported), then writes the report embedding only the tables
+# it has just built. Every number in it comes from a run of this profile in
+# this database, named by its run key. A smoke run therefore never touches
+# the committed small outputs, and a report never mixes sources.
 #   --figures  first draw every figure (bash analysis/figures.sh all)
 #
-# Per paper table (table2 = mnist, table3 = cifar_*, any other spec found) the
-# report says what was run (experiment, profile, dataset from the run's
-# config, run key, steps trained, status, NLL at n = ∞), includes the table
-# with its "claims" section, links the figures in plots/, and gives each run's
-# provenance (git commit, library versions, host, threads, seed) from the run
-# table. Experiments that belong to no table get the same under "Other
-# experiments". No timestamps: the same database, tables and plots give a
-# byte-identical report.
+# Per spec the report says what was run (experiment, profile, dataset from
+# the run's config, run key, steps trained, status, NLL at n = ∞), includes
+# the table with its "claims" section, links the figures in plots/, and gives
+# each run's provenance (git commit, library versions, host, threads, seed).
+# Experiments of this profile that belong to no table get the same under
+# "Other experiments". No timestamps: the same database and plots give a
+# byte-identical report. With no runs of $PROFILE it stops and names the
+# profiles that have runs.
 #
 # Environment: BFN (default build/bfn), BFN_DB (default results/bfn.db), PLOTS
-# (default plots), PAPER (default paper), PROFILE.
+# (default plots), PAPER (default paper), PROFILE (default small).
 set -euo pipefail
 export LC_ALL=C
 BFN=${BFN:-build/bfn}
@@ -25,15 +29,18 @@ DB=${BFN_DB:-results/bfn.db}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PAPER=${PAPER:-$(cd "$here/.." && pwd)/paper}
 PLOTS=${PLOTS:-$(cd "$here/.." && pwd)/plots}
-OUT="$PAPER/REPORT.md"
+PROFILE=${PROFILE:-small}
+case "$PROFILE" in *[!A-Za-z0-9_-]*|"") echo "make_paper: bad profile name '$PROFILE'" >&2; exit 2 ;; esac
+OUT="$PAPER/REPORT-$PROFILE.md"
+TABLES="$PAPER/tables/$PROFILE"
 die() { echo "make_paper: $*" >&2; exit 1; }
 
-do_tables=0 do_figures=0
+do_figures=0
 for a in "$@"; do
     case "$a" in
-        --tables) do_tables=1 ;;
+        --tables) ;; # always: the report embeds only tables built now
         --figures) do_figures=1 ;;
-        *) die "usage: bash analysis/make_paper.sh [--tables] [--figures]" ;;
+        *) die "usage: PROFILE=P bash analysis/make_paper.sh [--figures]" ;;
     esac
 done
 command -v sqlite3 >/dev/null || die "sqlite3 is missing; install the Debian package sqlite3"
@@ -41,6 +48,12 @@ command -v sqlite3 >/dev/null || die "sqlite3 is missing; install the Debian pac
 
 sql() { sqlite3 -batch -noheader -separator $'\t' "$DB" "$1"; }
 sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
+PQ=$(sqlq "$PROFILE")
+if [ -z "$(sql "SELECT 1 FROM run WHERE profile = $PQ LIMIT 1")" ]; then
+    others=$(sql "SELECT profile || ' (' || COUNT(*) || ' runs)' FROM run GROUP BY profile ORDER BY profile" |
+             paste -sd, - | sed 's/,/, /g')
+    die "no runs of profile '$PROFILE' in $DB; profiles with runs: ${others:-none}. Run e.g. make paper PROFILE=NAME"
+fi
 md_cell() { printf '%s' "$1" | sed 's/|/\\|/g'; }   # escape | inside a Markdown table cell
 
 # Experiment names a spec uses, in order, each once: "#! column EXP LABEL" (tables
@@ -51,22 +64,38 @@ spec_columns() {
 }
 spec_field() { awk -F'\t' -v k="$2" '$1 == "#!" && $2 == k { print $3; exit }' "$1"; }
 
-# ---- optional: tables and figures first ----------------------------------------------
-if [ "$do_tables" = 1 ]; then
-    [ -x "$BFN" ] || die "$BFN not found; build it with 'make build/bfn'"
-    mkdir -p "$PAPER/tables"
-    for spec in "$PAPER"/reference/table*.tsv; do
-        [ -e "$spec" ] || continue
-        name=$(basename "$spec" .tsv)
-        # bfn table names what is missing (and the make target producing it).
-        if ! msg=$(BFN_DB="$DB" "$BFN" table "$spec" ${PROFILE:+--profile "$PROFILE"} \
-                   --out "$PAPER/tables/$name.md" 2>&1); then
-            echo "make_paper: $name skipped: ${msg#bfn: }" >&2
-        fi
-    done
-fi
+# Output name of a spec's table: tableN.md; the schedule specs keep the
+# names their make target writes.
+table_out() {
+    case "$1" in
+        schedules) echo schedules_mnist ;;
+        schedules_img) echo schedules_img16 ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# ---- tables of this profile, built now -------------------------------------------------
+[ -x "$BFN" ] || die "$BFN not found; build it with 'make build/bfn'"
+mkdir -p "$TABLES"
+built_dir=$(mktemp -d)
+declare -A built=() why=()
+for spec in "$PAPER"/reference/*.tsv; do
+    [ -e "$spec" ] || continue
+    name=$(basename "$spec" .tsv)
+    out=$(table_out "$name")
+    # bfn table names what is missing (and the make target producing it).
+    if msg=$(BFN_DB="$DB" "$BFN" table "$spec" --profile "$PROFILE" --out "$built_dir/$out.md" 2>&1); then
+        mv -f "$built_dir/$out.md" "$TABLES/$out.md"
+        [ -f "$built_dir/$out.tex" ] && mv -f "$built_dir/$out.tex" "$TABLES/$out.tex"
+        built[$name]=1
+    else
+        why[$name]=${msg#bfn: }
+        echo "make_paper: $name not built for $PROFILE: ${why[$name]}" >&2
+    fi
+done
+rm -rf "$built_dir"
 if [ "$do_figures" = 1 ]; then
-    BFN="$BFN" BFN_DB="$DB" PLOTS="$PLOTS" PAPER="$PAPER" bash "$here/figures.sh" all
+    BFN="$BFN" BFN_DB="$DB" PLOTS="$PLOTS" PAPER="$PAPER" PROFILE="$PROFILE" bash "$here/figures.sh" all
 fi
 
 # ---- the report ---------------------------------------------------------------------------
@@ -81,12 +110,6 @@ safe() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '_'; }
 # Link to plots/FILE if it exists: "[label](rel/FILE)".
 fig_link() {
     if [ -f "$PLOTS/$2" ]; then printf '[%s](%s/%s)' "$1" "$rel" "$2"; fi
-}
-
-# The run key a generated table used for experiment $2 ("experiment `E`, ... run `KEY`").
-table_key() {
-    [ -f "$1" ] || return 0
-    sed -n "s/.*experiment \`$2\`.* run \`\([0-9a-f]*\)\`.*/\1/p" "$1" | sed -n 1p
 }
 
 RUN_COLS="key, experiment, profile, status,
@@ -106,7 +129,7 @@ runs_section() {
         dataset=$(printf '%s\n' "$cfg" | sed -n 's/^data\.dataset = //p' | sed -n 1p)
         tsteps=$(printf '%s\n' "$cfg" | sed -n 's/^train\.steps = //p' | sed -n 1p)
         used=""
-        if [ -n "$md" ] && [ "$(table_key "$md" "$exp")" = "$key" ]; then used=" (in the table)"; fi
+        if [ -n "$md" ] && grep -qF "run \`$key\`" "$md"; then used=" (in the table)"; fi
         stem="$(safe "$exp")_$(safe "$profile")_${key}"
         figs=$(printf '%s %s %s %s %s' "$(fig_link losses "${stem}_losses.png")" \
                "$(fig_link training "${stem}_training.png")" "$(fig_link "NLL vs n" "${stem}_nll.png")" \
@@ -114,7 +137,7 @@ runs_section() {
                "$(fig_link samples "$(safe "$exp")_$(safe "$profile")_samples.txt")" |
                sed 's/  */ /g; s/^ //; s/ $//')
         w "| $(md_cell "$exp") | $(md_cell "$profile") | $(md_cell "${dataset:--}") | \`$key\`$used | ${steps:-0} (${tsteps:-?}) | $status | ${nll:--} | ${figs:--} |"
-    done < <(sql "SELECT $RUN_COLS FROM run r WHERE $where ORDER BY experiment, profile, key")
+    done < <(sql "SELECT $RUN_COLS FROM run r WHERE ($where) AND profile = $PQ ORDER BY experiment, profile, key")
     w ""
 }
 
@@ -127,16 +150,20 @@ provenance_section() {
         if [ "$dirty" = 1 ]; then commit="$commit (uncommitted changes)"; fi
         w "| \`$key\` | \`$(md_cell "$commit")\` | $(md_cell "$libs") | $(md_cell "$host") | $threads | $seed |"
     done < <(sql "SELECT key, git_commit, git_dirty, lib_versions, host, threads, seed FROM run r
-                  WHERE $where ORDER BY experiment, profile, key")
+                  WHERE ($where) AND profile = $PQ ORDER BY experiment, profile, key")
     w ""
 }
 
-w "# Reproduction report: Bayesian Flow Networks (Graves, Srivastava, Atkinson, Gomez 2023)"
+n_runs=$(sql "SELECT COUNT(*) FROM run WHERE profile = $PQ")
+w "# Reproduction report, profile \`$PROFILE\`: Bayesian Flow Networks (Graves, Srivastava, Atkinson, Gomez 2023)"
 w ""
-w "Generated by \`analysis/make_paper.sh\` from the results database and the generated tables in"
-w "\`paper/tables/\` alone (regenerate with \`make paper\`). It carries no timestamps: the same database,"
-w "tables and figures give a byte-identical report. Our numbers come from the network, data and training"
-w "budget of each run's profile (named below), so compare trends with the paper's, not absolute values."
+w "Generated by \`analysis/make_paper.sh\` (\`make paper PROFILE=$PROFILE\`) from the $n_runs run(s) of profile"
+w "\`$PROFILE\` in the results database alone. Every table below was rebuilt from that database in the same"
+w "invocation (into \`paper/tables/$PROFILE/\`) and every number in it names its run key; a table whose runs"
+w "are missing is not shown. It carries no timestamps: the same database and figures give a byte-identical"
+w "report. Our numbers come from the network, data and training budget of the \`$PROFILE\` profile, so compare"
+w "trends with the paper's, not absolute values. The paper facts used (with sources and confirmed /"
+w "unconfirmed flags) are in \`paper/NOTES.md\`."
 w ""
 
 # ---- analytic figures
@@ -161,10 +188,11 @@ w ""
 
 # ---- one section per paper table
 in_tables=""
-for spec in "$PAPER"/reference/table*.tsv; do
+for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     [ -e "$spec" ] || continue
     name=$(basename "$spec" .tsv)
-    md="$PAPER/tables/$name.md"
+    md="$TABLES/$(table_out "$name").md"
+    [ -n "${built[$name]:-}" ] || md=""
     title=$(spec_field "$spec" title)
     command=$(spec_field "$spec" command)
     cols=$(spec_columns "$spec")
@@ -180,35 +208,44 @@ for spec in "$PAPER"/reference/table*.tsv; do
     w ""
     w "### What was run"
     w ""
-    if [ -z "$(sql "SELECT 1 FROM run WHERE experiment IN ($where) LIMIT 1")" ]; then
-        w "No runs of these experiments in the database yet: run \`${command:-bfn run}\`."
+    # Runs of the spec's experiments, by name or alias (experiments with equal
+    # settings share one run, registered under the first name).
+    in_spec="(experiment IN ($where) OR key IN (SELECT run FROM run_history WHERE event = 'alias' AND detail IN ($where)))"
+    if [ -z "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
+        w "No runs of these experiments with profile \`$PROFILE\` in the database: run \`${command:-bfn run}\` with PROFILE=$PROFILE."
         w ""
     else
-        runs_section "experiment IN ($where)" "$([ -f "$md" ] && echo "$md")"
+        runs_section "$in_spec" "$md"
     fi
     w "### Table"
     w ""
-    if [ -f "$md" ]; then
+    if [ -n "$md" ]; then
         # The table file without its title (this section's), its other headings
         # two levels down so they nest under this one.
         sed '1{/^# /d}; s/^#/###/' "$md" | sed '1{/^$/d}' >&3
         w ""
     else
-        w "Not generated yet: run \`${command:-bfn table $spec}\` (or \`make paper\`)."
+        w "Not built from this database: $(md_cell "${why[$name]:-unknown reason}")"
         w ""
     fi
     w "### Figures"
     w ""
-    if grep -q $'^#!\tcolumn\t' "$spec"; then # a table against n has its NLL-vs-n figure
-        link=$(fig_link "test NLL against n, ours and the paper's" "${name}_nll.png")
+    if [[ $name == table* ]] && grep -q $'^#!\tcolumn\t' "$spec"; then # a table against n has its NLL-vs-n figure
+        link=$(fig_link "test NLL against n, ours and the paper's" "${name}_${PROFILE}_nll.png")
         if [ -n "$link" ]; then w "- $link"; else w "- NLL against n: not drawn yet (\`bash analysis/figures.sh all\`)"; fi
     fi
+    case "$name" in
+        schedules*)
+            link=$(fig_link "schedules compared: β(t)/β(1), L^∞(t), its integral, total loss if stopped at t" \
+                   "$(table_out "$name")_${PROFILE}.png")
+            if [ -n "$link" ]; then w "- $link"; else w "- Schedules figure: not drawn yet (\`make schedules PROFILE=$PROFILE\`)"; fi ;;
+    esac
     w "- Per run: the links in the table under \"What was run\" (losses against time, training curve, NLL against n)."
     w ""
     w "### Provenance"
     w ""
-    if [ -n "$(sql "SELECT 1 FROM run WHERE experiment IN ($where) LIMIT 1")" ]; then
-        provenance_section "experiment IN ($where)"
+    if [ -n "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
+        provenance_section "$in_spec"
     else
         w "No runs."
         w ""
@@ -217,7 +254,7 @@ done
 
 # ---- experiments outside every table
 other="experiment NOT IN (${in_tables:-''})"
-if [ -n "$(sql "SELECT 1 FROM run WHERE $other LIMIT 1")" ]; then
+if [ -n "$(sql "SELECT 1 FROM run WHERE $other AND profile = $PQ LIMIT 1")" ]; then
     w "## Other experiments"
     w ""
     w "Runs of experiments that belong to no paper table."

@@ -4,7 +4,7 @@
 # paper's values from paper/reference/tableN.tsv overlaid (filled diamonds:
 # confirmed, open diamonds: unconfirmed).
 # Inputs: TSV from `bfn export RUN eval` (ckpt_step, split, n, repeats, loss,
-# loss_se, recon, recon_se, total, total_se, unit; n = 0 means ∞). Only the
+# loss_se, recon, recon_se, total, total_se, unit, ...; n = ∞ written inf). Only the
 # test split of each file's newest checkpoint is drawn.
 # Usage:
 #   gnuplot -e "files='a.tsv b.tsv'; titles='ours-a ours-b'; out='nll.png'; unit='bits/dim'; \
@@ -29,7 +29,7 @@ nmax = 1
 do for [i=1:nf] {
     stats word(files, i) using 1 nooutput
     step[i] = STATS_max
-    stats word(files, i) using 3 nooutput
+    stats word(files, i) using (strcol(3) eq "inf" ? NaN : $3) nooutput
     nmax = STATS_max > nmax ? STATS_max : nmax
 }
 if (paper ne "") {
@@ -42,8 +42,8 @@ xsep = 10 ** (ceil(log10(nmax)) + 0.2)
 xpos(n) = n == 0 ? xinf : n
 col_of(i) = (words(cols) >= i) ? word(cols, i) : "-"
 # Plot helpers: test rows of the newest checkpoint, finite n or n = ∞ only.
-fin(i, v) = (column(1) == step[i] && strcol(2) eq "test" && column(3) > 0) ? v : NaN
-inf(i, v) = (column(1) == step[i] && strcol(2) eq "test" && column(3) == 0) ? v : NaN
+fin(i, v) = (column(1) == step[i] && strcol(2) eq "test" && strcol(3) ne "inf") ? v : NaN
+inf(i, v) = (column(1) == step[i] && strcol(2) eq "test" && strcol(3) eq "inf") ? v : NaN
 pap(i, conf) = (strcol(2) eq col_of(i) && (strcol(4) eq "confirmed") == conf) ? column(3) : NaN
 # any paper value of file i's column (confirmed or not), for the connecting line
 pap2(i) = strcol(2) eq col_of(i) ? column(3) : NaN

@@ -49,7 +49,40 @@ typedef struct {
     int n_count;
     double total[MAX_COLS][MAX_N], se[MAX_COLS][MAX_N];
     int have[MAX_COLS][MAX_N];
+    int n_seeds[MAX_COLS];           /* > 1: values are mean ± s.e. over seed replicates */
+    char eval_id[MAX_COLS][96];      /* "eval seed S, receiver floor F" of the rows shown */
+    char seed_runs[MAX_COLS][8 * 18]; /* their run keys, comma-separated */
 } table;
+
+#define MAX_SEEDS 8
+static int n_index(table *t, int n, int add);
+
+/* Test NLL per n of the latest evaluated checkpoint of run `key` into
+ * total/se/have (indexed like t->n_vals, adding n), plus unit, step, repeats. */
+static int read_run_evals(table *t, sqlite3 *h, const char *key, double *total, double *se, int *have, char *unit,
+                          long *step, int *repeats, char *eval_id) {
+    sqlite3_stmt *st;
+    const char *sql = "SELECT n, total, total_se, unit, ckpt_step, repeats, eval_seed, receiver_floor FROM eval "
+                      "WHERE run = ?1 AND split = 'test' "
+                      "AND ckpt_step = (SELECT MAX(ckpt_step) FROM eval WHERE run = ?1 AND split = 'test')";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int i = n_index(t, sqlite3_column_int(st, 0), 1);
+        if (i < 0) continue;
+        total[i] = sqlite3_column_double(st, 1);
+        se[i] = sqlite3_column_double(st, 2);
+        have[i] = 1;
+        snprintf(unit, 32, "%s", (const char *)sqlite3_column_text(st, 3));
+        *step = sqlite3_column_int64(st, 4);
+        *repeats = sqlite3_column_int(st, 5);
+        const char *fl = (const char *)sqlite3_column_text(st, 7);
+        if (sqlite3_column_type(st, 6) == SQLITE_NULL) snprintf(eval_id, 96, "eval seed and floor not recorded");
+        else snprintf(eval_id, 96, "eval seed %lld, receiver floor %s", sqlite3_column_int64(st, 6), fl ? fl : "?");
+    }
+    sqlite3_finalize(st);
+    return BFN_OK;
+}
 
 static int parse_n(const char *s, int *n) {
     if (strcmp(s, "inf") == 0) { *n = 0; return 1; }
@@ -171,23 +204,39 @@ static int load_ours(table *t, bfn_db *db, const char *profile) {
         snprintf(t->run[c], 17, "%s", run.key);
         snprintf(t->profile[c], 32, "%s", run.profile);
         snprintf(t->dataset[c], 128, "%s", run.dataset);
-        /* Latest checkpoint's test rows. */
-        const char *sql = "SELECT n, total, total_se, unit, ckpt_step, repeats FROM eval WHERE run = ?1 AND split = 'test' "
-              "AND ckpt_step = (SELECT MAX(ckpt_step) FROM eval WHERE run = ?1 AND split = 'test')";
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-            return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-        sqlite3_bind_text(st, 1, t->run[c], -1, SQLITE_TRANSIENT);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int i = n_index(t, sqlite3_column_int(st, 0), 1);
-            if (i < 0) continue;
-            t->total[c][i] = sqlite3_column_double(st, 1);
-            t->se[c][i] = sqlite3_column_double(st, 2);
-            t->have[c][i] = 1;
-            snprintf(t->unit[c], 32, "%s", (const char *)sqlite3_column_text(st, 3));
-            t->ckpt_step[c] = sqlite3_column_int64(st, 4);
-            t->repeats[c] = sqlite3_column_int(st, 5);
+        (void)st;
+        /* Seed replicates (same settings but train.seed): mean ± s.e. over
+         * seeds, each seed's value its test-pass mean. */
+        char reps[MAX_SEEDS][17];
+        int k = tab_find_replicates(db, t->col_exp[c], profile, run.key, reps, MAX_SEEDS);
+        if (k < 0) return k;
+        if (k < 2) {
+            BFN_TRY(read_run_evals(t, h, t->run[c], t->total[c], t->se[c], t->have[c], t->unit[c], &t->ckpt_step[c],
+                                   &t->repeats[c], t->eval_id[c]));
+            continue;
         }
-        sqlite3_finalize(st);
+        static double tot[MAX_SEEDS][MAX_N], sev[MAX_SEEDS][MAX_N];
+        static int hv[MAX_SEEDS][MAX_N];
+        memset(hv, 0, sizeof hv);
+        t->n_seeds[c] = k;
+        t->seed_runs[c][0] = '\0';
+        for (int r = 0; r < k; r++) {
+            BFN_TRY(read_run_evals(t, h, reps[r], tot[r], sev[r], hv[r], t->unit[c], &t->ckpt_step[c],
+                                   &t->repeats[c], t->eval_id[c]));
+            size_t len = strlen(t->seed_runs[c]);
+            snprintf(t->seed_runs[c] + len, sizeof t->seed_runs[c] - len, "%s`%s`", r ? ", " : "", reps[r]);
+        }
+        for (int i = 0; i < t->n_count; i++) {
+            int all = 1;
+            double m = 0, ss = 0;
+            for (int r = 0; r < k; r++) all &= hv[r][i], m += tot[r][i];
+            if (!all) continue;
+            m /= k;
+            for (int r = 0; r < k; r++) ss += (tot[r][i] - m) * (tot[r][i] - m);
+            t->total[c][i] = m;
+            t->se[c][i] = sqrt(ss / (k - 1) / k);
+            t->have[c][i] = 1;
+        }
     }
     if (missing[0])
         return bfn_error(BFN_EINVAL, "no finished, evaluated run of %s%s%s in %s; run `%s` first", missing,
@@ -301,13 +350,21 @@ static int write_markdown(const void *ctx, FILE *f) {
         fprintf(f, "\n");
     }
     fprintf(f, "\nPaper values in **bold** are confirmed by public sources; values marked * are "
-               "**unconfirmed** recollections of the paper (see ../shared/PAPER.md), shown for orientation only.\n\n");
-    fprintf(f, "Ours (mean ± standard error over test passes, unit %s):\n\n", t->unit[0]);
-    for (int c = 0; c < t->n_cols; c++)
-        fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`, run `%s`, EMA weights at step %ld, "
-                   "%d repeats.\n",
-                t->col_label[c], t->col_exp[c], t->dataset[c], t->profile[c], t->run[c], t->ckpt_step[c],
-                t->repeats[c]);
+               "**unconfirmed** recollections of the paper (see paper/NOTES.md), shown for orientation only.\n\n");
+    fprintf(f, "Ours (unit %s; mean ± standard error over test passes of one run, or over training seeds where "
+               "the column says so):\n\n", t->unit[0]);
+    for (int c = 0; c < t->n_cols; c++) {
+        if (t->n_seeds[c] > 1)
+            fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`: **mean ± s.e. over %d training seeds**, "
+                       "runs %s, EMA weights at step %ld, %d repeats each, %s.\n",
+                    t->col_label[c], t->col_exp[c], t->dataset[c], t->profile[c], t->n_seeds[c], t->seed_runs[c],
+                    t->ckpt_step[c], t->repeats[c], t->eval_id[c]);
+        else
+            fprintf(f, "- %s: experiment `%s`, dataset `%s`, profile `%s`, run `%s`, EMA weights at step %ld, "
+                       "%d repeats, %s.\n",
+                    t->col_label[c], t->col_exp[c], t->dataset[c], t->profile[c], t->run[c], t->ckpt_step[c],
+                    t->repeats[c], t->eval_id[c]);
+    }
     for (int i = 0; i < t->n_notes; i++) fprintf(f, "\n%s\n", t->notes[i]);
     if (t->n_claims) fprintf(f, "\n## The paper's claims on our numbers\n\n");
     for (int k = 0; k < t->n_claims; k++) {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # schedules_fig.sh PROFILE OUT.png UNIT NAME EXPERIMENT...
+# schedules_fig.sh PROFILE OUT.png UNIT NAME --sweep FILE.sweep
 # The accuracy-schedule comparison figure (analysis/schedules.gp) from the
 # database alone: for each experiment (a run of experiments/schedules*.sweep)
 # the newest finished run of PROFILE gives its losses-against-time curve
 # (`bfn export RUN losscurve`) and its schedule, read from the run's stored
 # resolved config (bfn.schedule, bfn.beta1, bfn.sigma1, bfn.schedule_table).
+# With --sweep the experiments are the [run NAME] sections of the sweep file,
+# so a schedule added to the sweep appears with no other edit.
 # Writes OUT.png and OUT.svg. Example:
 #   analysis/schedules_fig.sh small plots/schedules_mnist.png nats/image "Binarised MNIST" \
 #       sched_quadratic sched_linear sched_cosine sched_table
@@ -18,9 +21,16 @@
 # schedule of the form beta1 f(t)). So a schedule added to schedule.c appears
 # without editing this script.
 set -euo pipefail
-[ $# -ge 5 ] || { echo "usage: schedules_fig.sh PROFILE OUT.png UNIT NAME EXPERIMENT..." >&2; exit 2; }
+[ $# -ge 5 ] || { echo "usage: schedules_fig.sh PROFILE OUT.png UNIT NAME EXPERIMENT...|--sweep FILE" >&2; exit 2; }
 profile=$1 out=$2 unit=$3 name=$4
 shift 4
+if [ "$1" = --sweep ]; then
+    [ -f "${2:-}" ] || { echo "schedules_fig: sweep file '${2:-}' not found" >&2; exit 2; }
+    # [run NAME] section headers, in file order (no grid in schedule sweeps).
+    mapfile -t runs < <(sed -n 's/^[[:space:]]*\[run[[:space:]]\{1,\}\([^]]*\)\][[:space:]]*$/\1/p' "$2")
+    [ ${#runs[@]} -gt 0 ] || { echo "schedules_fig: no [run NAME] sections in $2" >&2; exit 2; }
+    set -- "${runs[@]}"
+fi
 BFN=${BFN:-build/bfn}
 DB=${BFN_DB:-results/bfn.db}
 command -v gnuplot >/dev/null || { echo "schedules_fig: gnuplot missing; run 'make deps' (Debian package gnuplot-nox)" >&2; exit 1; }
@@ -69,7 +79,11 @@ beta_curve() {
 
 losses="" betas="" titles=""
 for exp in "$@"; do
-    run=$(sqlite3 "$DB" "SELECT key FROM run WHERE experiment = '$exp' AND profile = '$profile' AND status = 'finished' ORDER BY finished DESC LIMIT 1")
+    # By name or alias (an experiment whose settings equal another's shares its run).
+    eq=${exp//\'/\'\'} pq=${profile//\'/\'\'}
+    run=$(sqlite3 "$DB" "SELECT key FROM run WHERE (experiment = '$eq' OR key IN (SELECT run FROM run_history
+          WHERE event = 'alias' AND detail = '$eq')) AND profile = '$pq' AND status = 'finished'
+          ORDER BY finished DESC LIMIT 1")
     [ -n "$run" ] || { echo "schedules_fig: no finished run of $exp ($profile) in $DB; run 'make schedules PROFILE=$profile'" >&2; exit 1; }
     "$BFN" export "$run" losscurve > "$tmp/$exp.loss.tsv"
     [ "$(wc -l < "$tmp/$exp.loss.tsv")" -gt 1 ] || { echo "schedules_fig: run $run ($exp) has no loss curve (eval.t_bins = 0?)" >&2; exit 1; }

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include "run/config.h"
 #include "util/err.h"
 
 int tab_split(char *line, char **f, int max) {
@@ -66,7 +67,9 @@ static void config_value(const char *text, const char *key, char *out, size_t n)
 int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_run *out) {
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
-    const char *sql = "SELECT key, profile, config FROM run WHERE experiment = ?1 AND status = 'finished' "
+    /* By name, or by an alias: another experiment whose settings give the same run key. */
+    const char *sql = "SELECT key, profile, config FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM "
+                      "run_history WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
                       "AND (?2 IS NULL OR profile = ?2) AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) "
                       "ORDER BY finished DESC, key LIMIT 1";
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
@@ -81,4 +84,46 @@ int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_ru
     }
     sqlite3_finalize(st);
     return found;
+}
+
+/* Replicate key (run key without train.seed) of a stored config text; 0 if unreadable. */
+static int replicate_key_of(const char *text, const char *origin, char out[17]) {
+    bfn_config *c;
+    if (!text || bfn_config_from_text(&c, text, origin) != BFN_OK) {
+        bfn_clear_error();
+        return 0;
+    }
+    bfn_config_replicate_key(c, out);
+    bfn_config_free(c);
+    return 1;
+}
+
+int tab_find_replicates(bfn_db *db, const char *experiment, const char *profile, const char *key, char keys[][17],
+                        int max) {
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    char want[17] = "";
+    if (sqlite3_prepare_v2(h, "SELECT config FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+        return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int ok = sqlite3_step(st) == SQLITE_ROW && replicate_key_of((const char *)sqlite3_column_text(st, 0), key, want);
+    sqlite3_finalize(st);
+    if (!ok) return 0;
+    const char *sql = "SELECT key, config FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
+                      "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
+                      "AND (?2 IS NULL OR profile = ?2) AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) "
+                      "ORDER BY key";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
+        return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
+    sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
+    if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
+    int n = 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        char rk[17];
+        if (k && replicate_key_of((const char *)sqlite3_column_text(st, 1), k, rk) && strcmp(rk, want) == 0)
+            snprintf(keys[n++], 17, "%s", k);
+    }
+    sqlite3_finalize(st);
+    return n;
 }

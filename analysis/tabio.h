@@ -22,5 +22,11 @@ typedef struct {
 /* Newest finished, evaluated run of `experiment` (of `profile` if non-NULL).
  * Returns 1 if found, 0 if not, or a negative BFN_* code. */
 int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_run *out);
+/* Seed replicates of run `key`: the finished, evaluated runs of `experiment`
+ * (and `profile`) whose settings equal key's except train.seed, key itself
+ * included, sorted by key, at most max (<= 64) into keys. Returns the count
+ * or a negative BFN_* code. */
+int tab_find_replicates(bfn_db *db, const char *experiment, const char *profile, const char *key, char keys[][17],
+                        int max);
 
 #endif

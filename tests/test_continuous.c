@@ -196,7 +196,8 @@ static void test_loss_values(void **state) {
     const int D = 5, B = 2;
     const double sigma1 = 1e-3;
     bfn_family f = make_family(D, sigma1, 256, sigma1);
-    float x[10], theta[20], out[10], t[2] = {0.35f, 0.0f}, al[2] = {37.5f, 2.0f}, loss[2], ln[2];
+    float x[10], theta[20], out[10], t[2] = {0.35f, 0.0f}, al[2] = {37.5f, 2.0f};
+    double loss[2], ln[2];
     for (int i = 0; i < B * D; i++) {
         x[i] = 0.2f * (i % 5) - 0.4f;
         theta[2 * i] = 0.15f * (i % 5) - 0.3f;
@@ -234,7 +235,7 @@ typedef struct {
 
 static double cts_loss(void *ctx, long i) {
     cts_ctx *c = ctx;
-    float l[1];
+    double l[1];
     if (c->use_n) c->f->ops->loss_n(c->f, 1, c->x, &c->t, c->al, 40.0, c->theta, c->out, NULL, l, c->gd, 1.0f);
     else c->f->ops->loss_cts(c->f, 1, c->x, &c->t, c->theta, c->out, l, c->gd, 1.0f);
     return l[0];
@@ -274,7 +275,8 @@ static void test_loss_n_tends_to_loss_cts(void **state) {
     const double sigma1 = 1e-3;
     bfn_family f = make_family(3, sigma1, 256, sigma1);
     float x[3] = {0.3f, -0.2f, 0.8f}, theta[6] = {0.1f, 1, -0.3f, 1, 0.7f, 1}, out[3] = {0.4f, -0.1f, 0.2f};
-    float t = 0.6137f, lc[1], ln[1];
+    float t = 0.6137f;
+    double lc[1], ln[1];
     f.ops->loss_cts(&f, 1, x, &t, theta, out, lc, NULL, 1.0f);
     double prev = INFINITY;
     for (int n = 10; n <= 100000; n *= 10) {
@@ -302,7 +304,7 @@ static void test_recon(void **state) {
         int K = (int)cfg[c][1];
         bfn_family f = make_family(2, sigma1, K, std);
         float x[2] = {(float)bfn_bin_centre(K / 3, K), (float)bfn_bin_centre(0, K)}, theta[4], out[2], t1[1] = {1.0f};
-        float loss[1];
+        double loss[1];
         double g = official_gamma(sigma1, 1.0), b = sqrt((1.0 - g) / g);
         /* mu chosen so that x_hat = x with eps_hat = 0.5 (dim 0) and x_hat < -1 (dim 1) */
         theta[0] = (float)(g * (x[0] + 0.5 * b));

@@ -13,6 +13,8 @@
  * (false-failure probability ~6e-7 per check, and the seeds are fixed). */
 #include "gradcheck.h"
 
+#include <float.h>
+
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -30,6 +32,8 @@ static bfn_family make_family(int D, int K, double beta1) {
     int rc = bfn_discrete_init(&f, D, K, s);
     if (rc != BFN_OK) print_error("%s\n", bfn_last_error());
     assert_int_equal(rc, BFN_OK);
+    assert_int_equal(f.receiver_floor, 1); /* default: as the official code */
+    f.receiver_floor = 0; /* the quadrature references below use the exact weights p */
     return f;
 }
 
@@ -127,7 +131,7 @@ static double exact_kl_joint(int K, int x, const double *p, double alpha, int m)
 }
 
 /* Mean and standard error of n values. */
-static void mean_se(const float *v, int n, double *mean, double *se) {
+static void mean_se(const double *v, int n, double *mean, double *se) {
     double s = 0.0, ss = 0.0;
     for (int i = 0; i < n; i++) s += v[i];
     *mean = s / n;
@@ -371,7 +375,8 @@ static void test_loss_cts_value(void **state) {
         double beta1 = 1.7;
         bfn_family f = make_family(D, K, beta1);
         gsl_rng *r = test_rng(5);
-        float *out = test_falloc((size_t)B * D * oc), *x = test_falloc(B * D), t[3] = {0.1f, 0.5f, 1.0f}, loss[3];
+        float *out = test_falloc((size_t)B * D * oc), *x = test_falloc(B * D), t[3] = {0.1f, 0.5f, 1.0f};
+        double loss[3];
         for (size_t i = 0; i < (size_t)B * D * oc; i++) out[i] = (float)gsl_ran_gaussian(r, 2.0);
         for (int i = 0; i < B * D; i++) x[i] = (float)(gsl_rng_uniform_int(r, K));
         f.ops->loss_cts(&f, B, x, t, NULL, out, loss, NULL, 1.0f);
@@ -401,13 +406,16 @@ static void fixed_logits(int K, float *o, double *p) {
 /* Monte Carlo L^n of the family (B x D x n_mc sender samples) with every
  * (b, d) the same (logits `logits`, or fixed_logits when NULL): returns the
  * mean over examples and its SE. */
+static int mc_floor = 0; /* receiver_floor of mc_loss_n's family */
 static void mc_loss_n(int K, int joint, int x, double alpha, double n_mult, int B, int D,
                       unsigned long seed, const float *logits, double *mean, double *se) {
     bfn_family f = make_family(D, K, 1.0);
     f.receiver_joint = joint;
+    f.receiver_floor = mc_floor;
     int oc = f.out_ch;
     double p[256];
-    float *out = test_falloc((size_t)B * D * oc), *xs = test_falloc((size_t)B * D), *al = test_falloc(B), *loss = test_falloc(B);
+    float *out = test_falloc((size_t)B * D * oc), *xs = test_falloc((size_t)B * D), *al = test_falloc(B);
+    double *loss = calloc((size_t)B, sizeof *loss);
     float *theta = test_falloc((size_t)B * D * K);
     for (int i = 0; i < B * D; i++) {
         if (logits) memcpy(out + (size_t)i * oc, logits, (size_t)oc * sizeof(float));
@@ -464,7 +472,8 @@ static void test_loss_n_matches_quadrature(void **state) {
 static void test_loss_n_converges_to_loss_cts(void **state) {
     const int K = 3, x = 0;
     bfn_family f = make_family(1, K, 1.0);
-    float o[3], tt = 0.5f, xf = (float)x, linf_f;
+    float o[3], tt = 0.5f, xf = (float)x;
+    double linf_f;
     double p[3];
     fixed_logits(K, o, p);
     f.ops->loss_cts(&f, 1, &xf, &tt, NULL, o, &linf_f, NULL, 1.0f);
@@ -499,7 +508,8 @@ static void test_loss_recon(void **state) {
     for (int q = 0; q < 3; q++) {
         int K = Ks[q], D = 3, oc = K == 2 ? 1 : K;
         bfn_family f = make_family(D, K, 1.0);
-        float x[3] = {1, 0, (float)(K - 1)}, out[3 * 27], loss, t = 1.0f;
+        float x[3] = {1, 0, (float)(K - 1)}, out[3 * 27], t = 1.0f;
+        double loss;
         for (int d = 0; d < D; d++)
             for (int k = 0; k < oc; k++)
                 out[d * oc + k] = K == 2 ? (x[d] == 1 ? 30.0f : -30.0f) : (k == (int)x[d] ? 30.0f : 0.0f);
@@ -530,11 +540,12 @@ typedef struct {
     const float *x, *t, *alpha, *theta;
     double n_mult;
     gsl_rng *rng;
-    float *out, *lp; /* for fd_loss: the outputs being perturbed, B loss values */
+    float *out;  /* for fd_loss: the outputs being perturbed ... */
+    double *lp;  /* ... and B loss values */
 } loss_case;
 
 /* Evaluate the loss; loss_n reseeds the rng so every call sees the same sender samples. */
-static void eval_loss(const loss_case *c, const float *out, float *loss, float *grad, float gscale) {
+static void eval_loss(const loss_case *c, const float *out, double *loss, float *grad, float gscale) {
     if (c->which == 0) {
         c->f->ops->loss_cts(c->f, c->B, c->x, c->t, c->theta, out, loss, grad, gscale);
     } else {
@@ -562,7 +573,8 @@ static void check_grad(const loss_case *c0, unsigned long seed) {
     const size_t n = (size_t)B * D * oc;
     const float h = 1.0f / 64, gscale = 0.5f;
     gsl_rng *r = test_rng(seed);
-    float *out = test_falloc(n), *grad = test_falloc(n), *loss = test_falloc(B), *lp = test_falloc(B);
+    float *out = test_falloc(n), *grad = test_falloc(n);
+    double *loss = calloc((size_t)B, sizeof *loss), *lp = calloc((size_t)B, sizeof *lp);
     for (size_t i = 0; i < n; i++) out[i] = roundf((float)gsl_ran_gaussian(r, 1.5) * 1024.0f) / 1024.0f;
     for (size_t i = 0; i < n; i++) grad[i] = NAN;
     eval_loss(c0, out, loss, grad, gscale);
@@ -623,7 +635,8 @@ static void test_confident_outputs(void **state) {
         gsl_rng *rng = test_rng(2);
         for (int q = 0; q < 3; q++) {
             /* row 0: x = 1 with class 1 confident; row 1: x = 0 (K = 2) or 3 with class 1 confident */
-            float x[2] = {1, K == 2 ? 0 : 3}, al[1] = {alphas[q]}, theta[10], out[10], grad[10], loss, lp;
+            float x[2] = {1, K == 2 ? 0 : 3}, al[1] = {alphas[q]}, theta[10], out[10], grad[10];
+            double loss, lp;
             for (int i = 0; i < 10; i++) out[i] = 0.0f;
             out[K == 2 ? 0 : 1] = gaps[q];
             out[K == 2 ? 1 : oc + 1] = gaps[q];
@@ -655,11 +668,134 @@ static void test_confident_outputs(void **state) {
     }
 }
 
+/* The receiver floor (bfn.receiver_floor = official): the official code's
+ * torch Categorical clamps the mixture weights to [eps, 1 - eps], eps =
+ * FLT_EPSILON, and renormalises. Closed form: the KL with the weights
+ * w = clamp(p) / sum clamp(p) in place of p (quadrature as above). Checked
+ * for confident-wrong outputs (logit gap 45: p_x ~ e^-45, far below eps),
+ * where floor and exact differ by several nats (the issue saw up to 0.76
+ * nats per dimension on MNIST): the family's Monte Carlo value with the
+ * floor matches the floored quadrature within 5 SE, with the exact weights
+ * the exact quadrature, and the two references differ by > 10 SE. Product
+ * receiver for K = 2 and 5, joint receiver for K = 3. */
+static void floored(int K, const double *p, double *w) {
+    double Q = 0.0, eps = FLT_EPSILON;
+    for (int k = 0; k < K; k++) Q += w[k] = p[k] < eps ? eps : p[k] > 1 - eps ? 1 - eps : p[k];
+    for (int k = 0; k < K; k++) w[k] /= Q;
+}
+
+static void test_receiver_floor_closed_form(void **state) {
+    const struct { int K, x, joint; double alpha; } cases[] = {{2, 0, 0, 60.0}, {5, 3, 0, 20.0}, {3, 0, 1, 8.0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int K = cases[c].K, x = cases[c].x, joint = cases[c].joint;
+        const double a = cases[c].alpha;
+        float logits[5] = {0, 0, 0, 0, 0};
+        logits[K == 2 ? 0 : 1] = 45.0f; /* class 1 confident, x is another class */
+        double p[5], w[5], mean_f, se_f, mean_e, se_e;
+        ref_probs(K, logits, p);
+        floored(K, p, w);
+        double kl_floor = joint ? exact_kl_joint(K, x, w, a, 60) : exact_kl_product(K, x, w, a);
+        double kl_exact = joint ? exact_kl_joint(K, x, p, a, 60) : exact_kl_product(K, x, p, a);
+        mc_floor = 1;
+        mc_loss_n(K, joint, x, a, 1.0, 400, 50, 31 + c, logits, &mean_f, &se_f);
+        mc_floor = 0;
+        mc_loss_n(K, joint, x, a, 1.0, 400, 50, 31 + c, logits, &mean_e, &se_e);
+        if (fabs(mean_f - kl_floor) > 5 * se_f)
+            print_error("floor K=%d joint=%d: MC %g vs closed form %g (se %g)\n", K, joint, mean_f, kl_floor, se_f);
+        assert_close(mean_f, kl_floor, 5.0 * se_f);
+        if (fabs(mean_e - kl_exact) > 5 * se_e)
+            print_error("exact K=%d joint=%d: MC %g vs closed form %g (se %g)\n", K, joint, mean_e, kl_exact, se_e);
+        assert_close(mean_e, kl_exact, 5.0 * se_e);
+        assert_true(fabs(kl_exact - kl_floor) > 10 * (se_f + se_e));
+        assert_true(kl_floor < kl_exact); /* the floor bounds the wrong class's weight from below */
+    }
+    /* Unclamped outputs: the floor only renormalises by ~1, so both settings agree closely. */
+    float o[3];
+    double p[3], mf, sf, me, se;
+    fixed_logits(3, o, p);
+    mc_floor = 1;
+    mc_loss_n(3, 0, 2, 2.0, 1.0, 50, 20, 5, NULL, &mf, &sf);
+    mc_floor = 0;
+    mc_loss_n(3, 0, 2, 2.0, 1.0, 50, 20, 5, NULL, &me, &se);
+    assert_close(mf, me, 1e-9 * (1 + fabs(me)));
+}
+
+/* Gradients with the floor: finite differences as check_grad, for random
+ * logits (nothing clamped: the chain through w = q / Q) and for logits with
+ * one class 20 above the rest (K = 5: the others have p ~ 2e-9 < eps and are
+ * clamped, so their gradient is exactly the floor's 0, and FD agrees because
+ * the perturbed p stays below eps). Both receivers. */
+static void test_receiver_floor_grad_fd(void **state) {
+    const int Ks[] = {2, 5, 27};
+    for (int q = 0; q < 3; q++) {
+        const int K = Ks[q], B = 2, D = 3;
+        bfn_family f = make_family(D, K, 2.0);
+        f.receiver_floor = 1;
+        gsl_rng *rng = test_rng(3);
+        float x[6], t[2] = {0.35f, 0.9f}, al[2] = {0.4f, 3.0f}, theta[2 * 3 * 27];
+        for (int i = 0; i < B * D; i++) x[i] = (float)((i * 5 + q) % K);
+        f.ops->prior(&f, B, theta);
+        loss_case c = {.f = &f, .B = B, .which = 1, .x = x, .t = t, .alpha = al, .theta = theta, .n_mult = 7.0, .rng = rng};
+        for (int joint = 0; joint <= (K <= 5); joint++) {
+            f.receiver_joint = joint;
+            check_grad(&c, 60 + q);
+        }
+        gsl_rng_free(rng);
+        bfn_family_free(&f);
+    }
+    /* Clamped classes (K = 5, one logit 20 above the others). */
+    bfn_family f = make_family(1, 5, 2.0);
+    f.receiver_floor = 1;
+    gsl_rng *rng = test_rng(4);
+    float x[1] = {0}, t[1] = {0.5f}, al[1] = {2.0f}, theta[5], out[5] = {0, 20, 0, 0, 0}, grad[5];
+    double loss, lp;
+    f.ops->prior(&f, 1, theta);
+    loss_case c = {.f = &f, .B = 1, .which = 1, .x = x, .t = t, .alpha = al, .theta = theta, .n_mult = 3.0, .rng = rng};
+    eval_loss(&c, out, &loss, grad, 1.0f);
+    for (int i = 0; i < 5; i++) {
+        /* Every class is clamped (the confident one at 1 - eps), so the loss is flat. */
+        assert_true(grad[i] == 0.0f);
+        float o0 = out[i];
+        out[i] = o0 + 1.0f / 64;
+        eval_loss(&c, out, &lp, NULL, 1.0f);
+        out[i] = o0;
+        assert_true(lp == loss);
+    }
+    /* Two live classes (p ~ 0.73, 0.27) and three clamped ones (p ~ 1e-9):
+     * FD for every logit; a clamped one acts only through the softmax
+     * normaliser of the live ones, so its gradient is ~p_i. */
+    float mixed[5] = {0, 20, 19, 0, 0};
+    eval_loss(&c, mixed, &loss, grad, 1.0f);
+    for (int i = 0; i < 5; i++) {
+        const float h = 1.0f / 64, steps[4] = {h, -h, 2 * h, -2 * h};
+        double Lv[4];
+        float o0 = mixed[i];
+        for (int s = 0; s < 4; s++) {
+            mixed[i] = o0 + steps[s];
+            eval_loss(&c, mixed, &lp, NULL, 1.0f);
+            Lv[s] = lp;
+        }
+        mixed[i] = o0;
+        double fd = (8.0 * (Lv[0] - Lv[1]) - (Lv[2] - Lv[3])) / (12.0 * h);
+        if (i == 1 || i == 2) {
+            assert_true(fabs(grad[i]) > 1e-3);
+            assert_close(grad[i], fd, 2e-5 * (1.0 + fabs(loss)) + 1e-3 * fabs(fd));
+        } else {
+            /* Only through the softmax normaliser of the live classes: ~p_i = 2e-9. */
+            assert_true(fabs(grad[i]) < 1e-7);
+            assert_close(grad[i], fd, 2e-5 * (1.0 + fabs(loss)));
+        }
+    }
+    gsl_rng_free(rng);
+    bfn_family_free(&f);
+}
+
 /* alpha <= 0: no information is sent, so L^n = 0 and its gradient is 0. */
 static void test_loss_n_zero_alpha(void **state) {
     bfn_family f = make_family(2, 3, 1.0);
     gsl_rng *r = test_rng(1);
-    float x[2] = {0, 2}, al[1] = {0.0f}, out[6] = {1, 2, 3, -1, 0, 1}, theta[6], grad[6], loss;
+    float x[2] = {0, 2}, al[1] = {0.0f}, out[6] = {1, 2, 3, -1, 0, 1}, theta[6], grad[6];
+    double loss;
     f.ops->prior(&f, 1, theta);
     f.ops->loss_n(&f, 1, x, NULL, al, 10.0, theta, out, r, &loss, grad, 1.0f);
     assert_true(loss == 0.0f);
@@ -717,7 +853,8 @@ static void test_determinism(void **state) {
     const int K = 27, B = 4, D = 16, N = B * D;
     bfn_family f = make_family(D, K, 0.5625);
     float *x = test_falloc(N), t[4] = {0.1f, 0.4f, 0.7f, 1.0f}, al[4] = {0.01f, 0.1f, 0.5f, 1.0f};
-    float *out = test_falloc((size_t)N * K), *th[3], *g[3], loss[3][4], xs[3][64];
+    float *out = test_falloc((size_t)N * K), *th[3], *g[3], xs[3][64];
+    double loss[3][4];
     gsl_rng *r = test_rng(0);
     for (int i = 0; i < N; i++) x[i] = (float)(i % K);
     for (int i = 0; i < N * K; i++) out[i] = (float)gsl_ran_gaussian(r, 1.0);
@@ -736,7 +873,7 @@ static void test_determinism(void **state) {
     assert_memory_equal(xs[0], xs[1], sizeof xs[0]);
     assert_memory_not_equal(th[0], th[2], (size_t)N * K * sizeof(float));
     assert_memory_not_equal(loss[0], loss[2], sizeof loss[0]);
-    float l_nograd[4];
+    double l_nograd[4];
     gsl_rng_set(r, 5);
     f.ops->flow_sample(&f, B, x, t, r, th[2]);
     f.ops->loss_n(&f, B, x, t, al, 100.0, th[2], out, r, l_nograd, NULL, 0.25f);
@@ -762,6 +899,8 @@ int main(void) {
         cmocka_unit_test(test_grad_fd),
         cmocka_unit_test(test_confident_outputs),
         cmocka_unit_test(test_loss_n_zero_alpha),
+        cmocka_unit_test(test_receiver_floor_closed_form),
+        cmocka_unit_test(test_receiver_floor_grad_fd),
         cmocka_unit_test(test_output_distribution),
         cmocka_unit_test(test_determinism),
     };

@@ -55,7 +55,7 @@ static void set_output(const bfn_family *f, double t, float mu_in, double mu_x, 
 }
 
 /* (mu_x, s) the family will see from float outputs (same arithmetic, with
- * the clamps of PAPER.md §4.4). */
+ * the clamps of paper/NOTES.md §4.4). */
 static void actual_output(const bfn_family *f, double t, float mu_in, const float *o, double *mu_x, double *s) {
     bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t);
     double l = o[1] < -10.0f ? -10.0 : o[1] > 10.0f ? 10.0 : o[1];
@@ -86,11 +86,16 @@ static double log_normal(double y, double mu, double sd) {
  * over y in x +- 12 sd with 8000 intervals. The integrand is smooth on the
  * scale min(sd, sd^2/h) resolved by the step 24 sd/8000 in every case used
  * below, so the quadrature error is far below the Monte Carlo tolerances. */
+static double ref_nkl_w(double mu, double s, int K, double x, double a, double n, int floor_);
 static double ref_nkl(double mu, double s, int K, double x, double a, double n) {
+    return ref_nkl_w(mu, s, K, x, a, n, 1);
+}
+/* floor_ = 0: the paper's exact weights w = p (bfn.receiver_floor = exact). */
+static double ref_nkl_w(double mu, double s, int K, double x, double a, double n, int floor_) {
     double *p = bfn_xmalloc((size_t)K * sizeof *p), *v = bfn_xmalloc((size_t)K * sizeof *v), sq = 0.0;
     ref_probs(mu, s, K, p);
     for (int k = 0; k < K; k++) {
-        p[k] = p[k] < FLT_EPSILON ? FLT_EPSILON : p[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : p[k];
+        if (floor_) p[k] = p[k] < FLT_EPSILON ? FLT_EPSILON : p[k] > 1.0 - FLT_EPSILON ? 1.0 - FLT_EPSILON : p[k];
         sq += p[k];
     }
     for (int k = 0; k < K; k++) p[k] = log(p[k] / sq); /* now ln w_k */
@@ -456,7 +461,8 @@ static void test_loss_cts_value(void **state) {
     for (int ki = 0; ki < 2; ki++) {
         int K = Ks[ki], D = 4;
         bfn_family f = make_family(D, K, 1e-3);
-        float x[4], t[1] = {0.37f}, theta[8], out[8], loss[1];
+        float x[4], t[1] = {0.37f}, theta[8], out[8];
+        double loss[1];
         const double mus[4] = {0.1, -1.3, 0.98, 3.0}, ss[4] = {0.05, 0.3, 0.01, 0.5};
         double ref = 0.0;
         for (int d = 0; d < D; d++) {
@@ -490,15 +496,15 @@ static void test_loss_cts_value(void **state) {
  * (actual step) absolute. Tolerance: 2e-3 relative + 4x that float term +
  * 1e-9. Channels whose clamp is active must have gradient exactly 0. */
 typedef void (*loss_fn)(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                        const float *theta, const float *out, float *loss, float *grad, unsigned long seed);
+                        const float *theta, const float *out, double *loss, float *grad, unsigned long seed);
 
 static void call_cts(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                     const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+                     const float *theta, const float *out, double *loss, float *grad, unsigned long seed) {
     f->ops->loss_cts(f, B, x, t, theta, out, loss, grad, 1.0f);
 }
 
 static void call_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha, double n,
-                   const float *theta, const float *out, float *loss, float *grad, unsigned long seed) {
+                   const float *theta, const float *out, double *loss, float *grad, unsigned long seed) {
     gsl_rng *r = test_rng(seed); /* identical Monte Carlo samples in every call */
     f->ops->loss_n(f, B, x, t, alpha, n, theta, out, r, loss, grad, 1.0f);
     gsl_rng_free(r);
@@ -515,7 +521,7 @@ typedef struct {
 
 static double disc_loss(void *ctx, long i) {
     disc_ctx *c = ctx;
-    float l[1];
+    double l[1];
     c->fn(c->f, 1, c->x, &c->t, &c->alpha, c->n, c->theta, c->out, l, c->gd, 77);
     return l[0];
 }
@@ -587,12 +593,20 @@ static void test_grad_loss_n_k256(void **state) { run_fd(256, 1); }
  * dimensions: each example's loss is a mean of D * n_mc samples, and the B
  * example means are iid, so their spread gives the standard error. Tolerance
  * 5 SE + 1e-5 relative (float outputs, quadrature). */
+static double check_ln_floor(int K, double mu_x, double s, int xbin, double a, double n, int floor_);
 static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, double a, double n) {
+    check_ln_floor(K, mu_x, s, xbin, a, n, 1);
+}
+/* As above with bfn.receiver_floor = official (floor_ = 1) or exact (0);
+ * returns the reference. */
+static double check_ln_floor(int K, double mu_x, double s, int xbin, double a, double n, int floor_) {
     const int B = 24, D = 128;
     bfn_family f = make_family(D, K, 1e-3);
+    f.receiver_floor = floor_;
     float t = 0.5f, alpha = (float)a;
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float tt[24], al[24], loss[24];
+    float tt[24], al[24];
+    double loss[24];
     for (int b = 0; b < B; b++) { tt[b] = t; al[b] = alpha; }
     for (int i = 0; i < B * D; i++) {
         x[i] = (float)bfn_bin_centre(xbin, K);
@@ -602,7 +616,7 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     }
     double mu, sx;
     actual_output(&f, t, 0.1f, out, &mu, &sx);
-    double ref = ref_nkl(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n);
+    double ref = ref_nkl_w(mu, sx, K, bfn_bin_centre(xbin, K), alpha, n, floor_);
     gsl_rng *r = test_rng(5);
     f.ops->loss_n(&f, B, x, tt, al, n, theta, out, r, loss, NULL, 1.0f);
     double m = 0.0, v = 0.0;
@@ -610,13 +624,33 @@ static void check_ln_vs_quadrature(int K, double mu_x, double s, int xbin, doubl
     for (int b = 0; b < B; b++) v += (loss[b] - m) * (loss[b] - m) / (B - 1);
     double se = sqrt(v / B);
     if (fabs(m - ref) > 5.0 * se + 1e-5 * fabs(ref))
-        print_error("K %d mu %g s %g bin %d a %g: MC %.8g +- %.3g vs quadrature %.8g\n", K, mu, sx, xbin, a, m, se, ref);
+        print_error("K %d mu %g s %g bin %d a %g floor %d: MC %.8g +- %.3g vs quadrature %.8g\n", K, mu, sx, xbin, a,
+                    floor_, m, se, ref);
     assert_true(fabs(m - ref) <= 5.0 * se + 1e-5 * fabs(ref));
     gsl_rng_free(r);
     free(x);
     free(theta);
     free(out);
     bfn_family_free(&f);
+    return ref;
+}
+
+/* bfn.receiver_floor = exact: the mixture weights are the exact bin masses
+ * (every bin, log space). Against the same Simpson quadrature with w = p, for
+ * moderate outputs (floor and exact nearly agree) and confident-wrong ones
+ * (x's bin 10 and 21 output std from the mean, masses ~1e-23 and ~1e-100:
+ * the exact loss is much larger than the floored one, which the floor
+ * bounds). The reference's erfc masses underflow beyond ~37 std, so the
+ * cases stay inside that. */
+static void test_loss_n_exact_weights(void **state) {
+    check_ln_floor(16, 0.05, 0.1, 8, 30.0, 10.0, 0);
+    check_ln_floor(256, 0.0, 0.2, 140, 0.5, 10.0, 0);
+    double ex = check_ln_floor(16, 0.9, 0.05, 2, 400.0, 10.0, 0);
+    double fl = check_ln_floor(16, 0.9, 0.05, 2, 400.0, 10.0, 1);
+    assert_true(ex > fl + 1.0);
+    ex = check_ln_floor(256, -0.5, 0.05, 200, 2e4, 1000.0, 0);
+    fl = check_ln_floor(256, -0.5, 0.05, 200, 2e4, 1000.0, 1);
+    assert_true(ex > 1.5 * fl);
 }
 
 static void test_loss_n_vs_quadrature(void **state) {
@@ -647,7 +681,8 @@ static void test_loss_n_matches_direct_sum(void **state) {
         bfn_family f = make_family(D, K, 1e-3);
         const float al[3] = {0.3f, 400.0f, 3e5f};
         for (int ai = 0; ai < 3; ai++) {
-            float t = 0.4f, x[8], theta[16], out[16], loss[1];
+            float t = 0.4f, x[8], theta[16], out[16];
+            double loss[1];
             const double mus[8] = {0.0, -1.5, 0.97, 2.5, -0.3, 0.6, 0.05, -0.99};
             const double ss[8] = {0.3, 0.1, 0.02, 0.5, 1e-3, 5.0, 0.04, 0.2};
             for (int d = 0; d < D; d++) {
@@ -704,7 +739,8 @@ static void test_loss_n_matches_direct_sum(void **state) {
 static void test_loss_n_edge_samples(void **state) {
     const int K = 16, D = 10000, n_mc = 10;
     bfn_family f = make_family(D, K, 1e-3);
-    float t = 0.4f, al = 10.0f, loss[1];
+    float t = 0.4f, al = 10.0f;
+    double loss[1];
     float *x = test_falloc(D), *theta = test_falloc(2 * D), *out = test_falloc(2 * D);
     const double mus[5] = {-0.95, -1.3, -0.2, 0.9, 1.4}, ss[5] = {0.05, 0.3, 0.1, 0.02, 0.5};
     for (int d = 0; d < D; d++) {
@@ -764,7 +800,8 @@ static void test_loss_n_tends_to_loss_cts(void **state) {
     bfn_family f = make_family(D, K, 1e-3);
     float t = 0.5f;
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float tt[16], al[16], loss[16], lcts[16];
+    float tt[16], al[16];
+    double loss[16], lcts[16];
     for (int i = 0; i < B * D; i++) {
         x[i] = (float)bfn_bin_centre(166, K); /* 0.3008 */
         theta[2 * i] = 0.0f;
@@ -814,7 +851,8 @@ static void test_recon(void **state) {
         int K = Ks[ki];
         bfn_family f = make_family(2, K, 1e-3);
         float x[2] = {(float)bfn_bin_centre(K / 3, K), (float)bfn_bin_centre(0, K)};
-        float theta[4] = {x[0] * 0.999f, 1e6f, x[1] * 0.999f, 1e6f}, out[4], t1[1] = {1.0f}, loss[1];
+        float theta[4] = {x[0] * 0.999f, 1e6f, x[1] * 0.999f, 1e6f}, out[4], t1[1] = {1.0f};
+        double loss[1];
         set_output(&f, 1.0, theta[0], x[0], 1e-4, out);     /* sigma clamps to 1e-3 */
         set_output(&f, 1.0, theta[2], -1.5, 1e-4, out + 2); /* edge bin, mean outside */
         f.ops->loss_recon(&f, 1, x, t1, theta, out, loss);
@@ -895,7 +933,8 @@ static void test_thread_count_invariance(void **state) {
     const int B = 6, D = 300, K = 256;
     bfn_family f = make_family(D, K, 1e-3);
     float *x = test_falloc((size_t)B * D), *theta = test_falloc((size_t)B * D * 2), *out = test_falloc((size_t)B * D * 2);
-    float *g1 = test_falloc((size_t)B * D * 2), *g2 = test_falloc((size_t)B * D * 2), t[6], al[6], l1[6], l2[6];
+    float *g1 = test_falloc((size_t)B * D * 2), *g2 = test_falloc((size_t)B * D * 2), t[6], al[6];
+    double l1[6], l2[6];
     gsl_rng *r = test_rng(31);
     for (int b = 0; b < B; b++) {
         t[b] = (float)gsl_rng_uniform(r);
@@ -959,7 +998,8 @@ static void test_init_validation(void **state) {
 static void test_nan_propagates(void **state) {
     bfn_family f = make_family(2, 256, 1e-3);
     float x[2] = {0.0f, 0.5f}, t[1] = {0.5f}, al[1] = {100.0f}, theta[4] = {0, 1, 0, 1};
-    float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, loss[1], g[4];
+    float out[4] = {NAN, 0.0f, 0.0f, 0.0f}, g[4];
+    double loss[1];
     f.ops->loss_cts(&f, 1, x, t, theta, out, loss, g, 1.0f);
     assert_true(isnan(loss[0]));
     gsl_rng *r = test_rng(1);
@@ -995,6 +1035,7 @@ int main(void) {
         cmocka_unit_test(test_loss_n_matches_direct_sum),
         cmocka_unit_test(test_loss_n_edge_samples),
         cmocka_unit_test(test_loss_n_vs_quadrature),
+        cmocka_unit_test(test_loss_n_exact_weights),
         cmocka_unit_test(test_loss_n_tends_to_loss_cts),
         cmocka_unit_test(test_recon),
         cmocka_unit_test(test_output_mode_mean_sample),

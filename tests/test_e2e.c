@@ -73,6 +73,16 @@ static long query_long(const char *db_path, const char *sql) {
     return v;
 }
 
+/* Text of the first cell of the first row of a query (static buffer). */
+static const char *query_text(const char *db_path, const char *sql) {
+    static char buf[4096];
+    char *d = query_dump(db_path, sql);
+    snprintf(buf, sizeof buf, "%s", d);
+    buf[strcspn(buf, "\n")] = '\0';
+    free(d);
+    return buf;
+}
+
 /* 300 8x8 grey images with smooth structure (a blob whose position depends
  * on the index), written as IDX3 by hand. */
 static void write_fixture(void) {
@@ -182,6 +192,7 @@ static void test_eval_table_sample(void **state) {
     assert_non_null(strstr(t1, "1.0* |"));    /* unconfirmed flagged */
     assert_non_null(strstr(t1, "**2.0** |")); /* confirmed in bold */
     assert_non_null(strstr(t1, "NLL falls with n"));
+    assert_non_null(strstr(t1, "eval seed 1, receiver floor official")); /* what the numbers were drawn with */
     free(t1);
     free(t2);
     snprintf(p, sizeof p, "%s/t.tex", dir);
@@ -203,6 +214,90 @@ static void test_eval_table_sample(void **state) {
     assert_non_null(png);
     assert_memory_equal(png, "\x89PNG", 4);
     free(png);
+}
+
+/* make_paper.sh per profile: the report embeds only tables it has just built
+ * from this database's runs of the profile (a stale table file of a spec
+ * with no runs stays out), names the run key, is byte-identical on rerun,
+ * and a profile with no runs stops with the profiles that have runs. */
+static void test_make_paper(void **state) {
+    (void)state;
+    char p[400];
+    assert_int_equal(sh("mkdir -p %s/paper/reference %s/paper/tables/tiny && cp %s/spec.tsv %s/paper/reference/table9.tsv",
+                        dir, dir, dir, dir), 0);
+    const char *ghost = "#!\ttitle\tGhost table\n#!\tcolumn\tghost\tNLL\n#!\tcommand\tmake ghost\n"
+                        "n\tcolumn\tpaper\tstatus\tsource\ninf\tghost\t2.0\tconfirmed\t[X]\n";
+    snprintf(p, sizeof p, "%s/paper/reference/table8.tsv", dir);
+    test_write_file(p, ghost, strlen(ghost));
+    snprintf(p, sizeof p, "%s/paper/tables/tiny/table8.md", dir);
+    test_write_file(p, "STALE 123.45\n", 13);
+#define PAPER_ENV "PAPER=%s/paper PLOTS=%s/plots BFN=%s BFN_DB=%s/a.db "
+    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >%s/mp.log 2>&1", dir, dir, bin(), dir, dir), 0);
+    snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
+    char *r1 = slurp(p);
+    assert_non_null(r1);
+    char db[300];
+    snprintf(db, sizeof db, "%s/a.db", dir);
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    assert_non_null(strstr(r1, key));
+    assert_non_null(strstr(r1, "NLL falls with n"));   /* the table built now is embedded */
+    assert_null(strstr(r1, "STALE"));                  /* the stale one is not */
+    assert_non_null(strstr(r1, "Not built from this database"));
+    assert_non_null(strstr(r1, "profile `tiny`"));
+    snprintf(p, sizeof p, "%s/paper/tables/tiny/table9.md", dir);
+    char *t = slurp(p);
+    assert_non_null(t);
+    free(t);
+    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >/dev/null 2>&1", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
+    char *r2 = slurp(p);
+    assert_string_equal(r1, r2);
+    free(r1);
+    free(r2);
+    /* No runs of the requested profile: the message names those with runs. */
+    assert_int_not_equal(sh(PAPER_ENV "PROFILE=small bash analysis/make_paper.sh 2>%s/mp2.log", dir, dir, bin(), dir,
+                            dir), 0);
+    snprintf(p, sizeof p, "%s/mp2.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "profiles with runs: tiny"));
+    free(log);
+    assert_int_not_equal(sh("test -e %s/paper/REPORT-small.md", dir), 0);
+    free(key);
+}
+
+/* Seed replicates: a sweep [grid] over train.seed keeps the experiment name,
+ * and a table then shows mean ± s.e. over the seeds (saying so) with every
+ * replicate's run key; the mean is the mean of the runs' own values. */
+static void test_seed_replicates(void **state) {
+    (void)state;
+    char p[400], db[300];
+    snprintf(p, sizeof p, "%s/seeds.sweep", dir);
+    char text[600];
+    snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run e2e]\neval.steps = 5,inf\n[grid]\ntrain.seed = 6, 7, 8\n",
+             ini);
+    test_write_file(p, text, strlen(text));
+    assert_int_equal(sh(ENV("r") "%s sweep %s -j 1 --quiet >/dev/null 2>&1", dir, dir, bin(), p), 0);
+    snprintf(db, sizeof db, "%s/r.db", dir);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE experiment = 'e2e' AND status = 'finished'"), 3);
+    char md[400];
+    snprintf(md, sizeof md, "%s/seeds.md", dir);
+    assert_int_equal(sh(ENV("r") "%s table %s/spec.tsv --out %s", dir, dir, bin(), dir, md), 0);
+    char *t = slurp(md);
+    assert_non_null(strstr(t, "mean ± s.e. over 3 training seeds"));
+    char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
+    for (int i = 0; i < 3; i++) {
+        char k[20];
+        snprintf(k, sizeof k, "`%.16s`", keys + 17 * i);
+        assert_non_null(strstr(t, k));
+    }
+    free(keys);
+    char want[64];
+    snprintf(want, sizeof want, "| ∞ | %.2f ± ", 
+             atof(query_text(db, "SELECT AVG(total) FROM eval WHERE n = 0 AND split = 'test'")));
+    if (!strstr(t, want)) print_error("table:\n%s\nexpected row starting '%s'\n", t, want);
+    assert_non_null(strstr(t, want));
+    free(t);
 }
 
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
@@ -399,11 +494,168 @@ static void test_table3_sweep(void **state) {
                         "2>/dev/null", dir, dir, bin(), dir), 1);
 }
 
+
+/* Evaluation is a function of (checkpoint, n, eval seed, repeat): the rows of
+ * n = 5 and inf are bitwise the same whether evaluated with eval.steps =
+ * 5,inf or recomputed (--reeval) inside 7,inf,3,5 in another order; a second
+ * eval with stored rows skips them; the eval seed and the floor are stored
+ * with each row; logging keys are not in the run key. */
+static void test_eval_invariance(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/w.db", dir);
+    assert_int_equal(sh(ENV("w") "%s run %s --quiet", dir, dir, bin(), ini), 0);
+    const char *sql = "SELECT n, repeats, loss, loss_se, recon, recon_se, total, total_se FROM eval "
+                      "WHERE n IN (0, 5) ORDER BY n";
+    char *first = query_dump(db, sql);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE eval_seed = 1 AND receiver_floor = 'official' "
+                                    "AND length(ckpt_sha256) = 64"), 2);
+    /* Stored rows are reused; only n = 3 and 7 are new. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=3,5,inf,7 2>%s/w1.log", dir, dir, bin(), ini, dir), 0);
+    snprintf(p, sizeof p, "%s/w1.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "n=5: stored, skipped"));
+    assert_non_null(strstr(log, "n=inf: stored, skipped"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 4);
+    /* Recomputed in another list and order: bitwise the same. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=7,inf,3,5 --reeval --quiet", dir, dir, bin(), ini), 0);
+    char *again = query_dump(db, sql);
+    assert_string_equal(first, again);
+    /* A different eval seed gives different numbers (the seed is used). */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 eval.seed=2 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND eval_seed = 2"), 1);
+    char *seed2 = query_dump(db, sql);
+    assert_string_not_equal(first, seed2);
+    free(first);
+    free(again);
+    free(seed2);
+    /* The exact receiver weights are recorded as such. */
+    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 bfn.receiver_floor=exact --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND receiver_floor = 'exact'"), 1);
+    /* Changing how often a run logs or checkpoints keeps its key. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.log_every=7 train.ckpt_every=3 experiment.name=other "
+                        "2>%s/w2.log", dir, dir, bin(), ini, dir), 0);
+    snprintf(p, sizeof p, "%s/w2.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "already finished"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 1);
+}
+
+/* Run management: --extend, tags, notes, the config view, clean exports,
+ * overlay plots of three runs, and rm (refused without --yes when stdin is
+ * not a terminal). */
+static void test_run_management(void **state) {
+    (void)state;
+    char db[300], p[400], key[17];
+    snprintf(db, sizeof db, "%s/w.db", dir);
+    snprintf(key, sizeof key, "%.16s", query_text(db, "SELECT key FROM run"));
+    /* More steps: a new run (train.steps is in the key); --extend starts it
+     * from the 40-step run's checkpoint, and the result is bitwise the
+     * uninterrupted 60-step run (checkpoint and every metric row). */
+    assert_int_equal(sh(ENV("w") "%s train %s train.steps=60 --extend --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(sh(ENV("u") "%s train %s train.steps=60 --quiet", dir, dir, bin(), ini), 0);
+    char udb[300];
+    snprintf(udb, sizeof udb, "%s/u.db", dir);
+    char k60[17];
+    snprintf(k60, sizeof k60, "%.16s", query_text(udb, "SELECT key FROM run"));
+    assert_string_not_equal(k60, key);
+    char q60[300];
+    snprintf(q60, sizeof q60, "SELECT name, step, kind, value FROM metric WHERE run = '%s' ORDER BY name, step", k60);
+    char *mw = query_dump(db, q60), *mu = query_dump(udb, q60);
+    assert_string_equal(mw, mu);
+    free(mw);
+    free(mu);
+    assert_int_equal(sh("h5diff %s/w/runs/%s/last.h5 %s/u/runs/%s/last.h5", dir, k60, dir, k60), 0);
+    snprintf(q60, sizeof q60, "SELECT detail FROM run_history WHERE run = '%s' AND event = 'extend'", k60);
+    char want[100];
+    snprintf(want, sizeof want, "from run %s (train.steps 40 -> 60)", key);
+    assert_string_equal(query_text(db, q60), want);
+    /* --extend with nothing shorter to continue is refused. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.steps=80 train.seed=9 --extend --quiet 2>/dev/null", dir, dir,
+                        bin(), ini), 1);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_steps = 60"), 1);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_lr = 1e-3 AND bfn_family = 'discrete'"),
+                     2);
+    snprintf(q60, sizeof q60, "SELECT COUNT(*) FROM run WHERE key = '%s'", k60);
+    assert_int_equal(query_long(db, q60), 1);
+    /* The extended run is a run of its own: remove it to keep the rest simple. */
+    assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), k60), 0);
+    /* Runs recorded without config_json (older databases) get it filled by bfn runs. */
+    assert_int_equal(sh("sqlite3 %s 'UPDATE run SET config_json = NULL; DROP VIEW run_config'", db), 0);
+    assert_int_equal(sh(ENV("w") "%s runs > /dev/null", dir, dir, bin()), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_batch = 16"), 1);
+    /* Tags and notes. */
+    assert_int_equal(sh(ENV("w") "%s tag %s scratch", dir, dir, bin(), key), 0);
+    assert_int_equal(sh(ENV("w") "%s note %s 'lr=1e-3, looks fine'", dir, dir, bin(), key), 0);
+    assert_string_equal(query_text(db, "SELECT note FROM run_note"), "lr=1e-3, looks fine");
+    assert_int_equal(sh(ENV("w") "%s runs --tag scratch > %s/r1.txt", dir, dir, bin(), dir), 0);
+    assert_int_equal(sh(ENV("w") "%s runs --tag other > %s/r2.txt", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/r1.txt", dir);
+    char *r1 = slurp(p);
+    assert_non_null(strstr(r1, key));
+    assert_non_null(strstr(r1, "scratch"));
+    free(r1);
+    snprintf(p, sizeof p, "%s/r2.txt", dir);
+    char *r2 = slurp(p);
+    assert_null(strstr(r2, key));
+    free(r2);
+    /* Exports: plain headers, inf as inf, TSV and CSV. */
+    assert_int_equal(sh(ENV("w") "%s export %s metric > %s/m.tsv", dir, dir, bin(), key, dir), 0);
+    assert_int_equal(sh(ENV("w") "%s export %s eval --csv > %s/e.csv", dir, dir, bin(), key, dir), 0);
+    snprintf(p, sizeof p, "%s/m.tsv", dir);
+    char *m = slurp(p);
+    assert_memory_equal(m, "name\tstep\tvalue\n", 16);
+    free(m);
+    snprintf(p, sizeof p, "%s/e.csv", dir);
+    char *e = slurp(p);
+    assert_memory_equal(e, "ckpt_step,split,n,repeats,", 26);
+    assert_non_null(strstr(e, ",test,inf,"));
+    assert_null(strstr(e, ",0,"));
+    free(e);
+    /* Three runs overlaid: the legend names the key that differs. */
+    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-3 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-4 --quiet", dir, dir, bin(), ini), 0);
+    char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
+    char k[3][17];
+    for (int i = 0; i < 3; i++) snprintf(k[i], 17, "%.16s", keys + 17 * i);
+    free(keys);
+    assert_int_equal(sh(ENV("w") "%s plot %s %s %s --metric train.loss --out %s/cmp.png > %s/legend.txt", dir, dir,
+                        bin(), k[0], k[1], k[2], dir, dir), 0);
+    snprintf(p, sizeof p, "%s/cmp.png", dir);
+    char *png = slurp(p);
+    assert_non_null(png);
+    assert_memory_equal(png, "\x89PNG", 4);
+    free(png);
+    snprintf(p, sizeof p, "%s/legend.txt", dir);
+    char *lg = slurp(p);
+    assert_non_null(strstr(lg, "e2e tiny train.lr=3e-3"));
+    assert_non_null(strstr(lg, "train.lr=3e-4"));
+    assert_null(strstr(lg, "train.batch"));
+    free(lg);
+    /* An output path with a quote is refused (it would reach gnuplot's parser). */
+    assert_int_equal(sh(ENV("w") "%s plot %s --out \"%s/a'b.png\" 2>/dev/null", dir, dir, bin(), k[0], dir), 1);
+    /* rm: refused without confirmation, then rows and checkpoints go. */
+    assert_int_equal(sh(ENV("w") "%s rm %s < /dev/null 2>/dev/null", dir, dir, bin(), key), 1);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 3);
+    assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), key), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 2);
+    char q[200];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM metric WHERE run = '%s'", key);
+    assert_int_equal(query_long(db, q), 0);
+    assert_int_not_equal(sh("test -e %s/w/runs/%s", dir, key), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
+        cmocka_unit_test(test_make_paper),
+        cmocka_unit_test(test_seed_replicates),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_eval_invariance),
+        cmocka_unit_test(test_run_management),
         cmocka_unit_test(test_diverged),
         cmocka_unit_test(test_nstep_training),
         cmocka_unit_test(test_text_pipeline),

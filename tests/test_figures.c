@@ -551,10 +551,10 @@ static void test_gnuplot_run_scripts(void **state) {
                             "20\ttest\t10\t2\t100\t1\t1\t0.1\t101\t1.1\tnats/image\n"
                             "20\ttest\t100\t2\t90\t1\t1\t0.1\t91\t1.0\tnats/image\n"
                             "20\tval\t100\t2\t91\t1\t1\t0.1\t92\t1.0\tnats/image\n"
-                            "20\ttest\t0\t2\t85\t1\t1\t0.1\t86\t0.9\tnats/image\n");
+                            "20\ttest\tinf\t2\t85\t1\t1\t0.1\t86\t0.9\tnats/image\n");
     write_text("eval2.tsv", "ckpt_step\tsplit\tn\trepeats\tloss\tloss_se\trecon\trecon_se\ttotal\ttotal_se\tunit\n"
                             "5\ttest\t10\t1\t110\t2\t1\t0.1\t111\t2\tnats/image\n"
-                            "5\ttest\t0\t1\t95\t2\t1\t0.1\t96\t2\tnats/image\n");
+                            "5\ttest\tinf\t1\t95\t2\t1\t0.1\t96\t2\tnats/image\n");
     write_text("spec.tsv", "# c\n#!\ttitle\tT\n#!\tcolumn\tmnist\tNLL\nn\tcolumn\tpaper\tstatus\tsource\n"
                            "10\tmnist\t95.21\tunconfirmed\t[MEM]\n100\tmnist\t79.46\tunconfirmed\t[MEM]\n"
                            "inf\tmnist\t77.87\tconfirmed\t[PWC]\n");

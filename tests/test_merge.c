@@ -32,7 +32,7 @@ static void make_db(const char *name, const char *key, const char *status, int s
                       .loss_se = 0.1, .recon = 0.5, .recon_se = 0.01, .total = value + 0.5, .total_se = 0.2,
                       .unit = "bits/dim", .scale = 1.4426950408889634};
     assert_int_equal(bfn_db_eval(db, &e), BFN_OK);
-    assert_int_equal(bfn_db_curve(db, key, steps, "linf", 0, 0.25, value, 0.01), BFN_OK);
+    assert_int_equal(bfn_db_curve(db, key, steps, "linf", 0, 0.25, value, 0.01, 1, "official"), BFN_OK);
     assert_int_equal(bfn_db_checkpoint(db, key, steps, "results/runs/x/last.h5", "abc", "last"), BFN_OK);
     assert_int_equal(bfn_db_run_set_status(db, key, status, NULL), BFN_OK);
     bfn_db_close(db);

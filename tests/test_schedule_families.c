@@ -148,7 +148,7 @@ static double ref_disc_mean(const bfn_schedule *s, double t, double mu, const fl
 static double simpson_w(int m, int M) { return m == 0 || m == M ? 1.0 : m % 2 ? 4.0 : 2.0; }
 
 /* Exact KL(p_S || product receiver) for discrete data ([CODE] receiver,
- * PAPER.md §4.3): sum over coordinates j of KL(N(mu_j, aK) || m_j) with
+ * paper/NOTES.md §4.3): sum over coordinates j of KL(N(mu_j, aK) || m_j) with
  * mu_j = a(K delta_jx - 1) and m_j = p_j N(a(K-1), aK) + (1 - p_j) N(-a, aK)
  * (the K - 1 components with mean -a merged). In z = (y - mu_j)/sqrt(aK) the
  * integrand is phi(z) [-z^2/2 - ln(p_j e^{-(z+d1)^2/2} + q_j e^{-(z+d0)^2/2})]
@@ -227,7 +227,8 @@ static void test_loss_weights_follow_schedule(void **state) {
         for (int fam = 0; fam < N_FAM; fam++) {
             bfn_family f = make_family(fam, *nm, D);
             const int K = f.K, oc = f.out_ch, tc = f.theta_ch;
-            float x[NT * D], tt[NT], theta[NT * D * 3], out[NT * D * 3], loss[NT], lossn[NT], al[NT];
+            float x[NT * D], tt[NT], theta[NT * D * 3], out[NT * D * 3], al[NT];
+            double loss[NT], lossn[NT];
             gsl_rng *r = test_rng(seed++);
             for (int b = 0; b < NT; b++) {
                 tt[b] = ts[b];
@@ -286,7 +287,8 @@ typedef struct {
 static void family_ln(const bfn_family *f, int n, int R, const float *x, const float *theta, const float *out,
                       unsigned long seed, double *mean, double *se) {
     int B = n * R;
-    float *t = test_falloc(B), *al = test_falloc(B), *loss = test_falloc(B);
+    float *t = test_falloc(B), *al = test_falloc(B);
+    double *loss = calloc((size_t)B, sizeof *loss);
     for (int i = 1; i <= n; i++)
         for (int r = 0; r < R; r++) {
             t[(i - 1) * R + r] = (float)((double)(i - 1) / n);

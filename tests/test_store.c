@@ -287,15 +287,15 @@ static void test_curve(void **state) {
     bfn_db *db = open_with_run(path, sizeof path);
     sqlite3 *h = bfn_db_handle(db);
     for (int b = 0; b < 20; b++)
-        assert_int_equal(bfn_db_curve(db, "k1", 100, "linf", b, (b + 0.5) / 20.0, b * 2.0, 0.1), BFN_OK);
-    assert_int_equal(bfn_db_curve(db, "k1", 100, "linf", 3, 0.175, 99.0, 0.2), BFN_OK);
-    assert_int_equal(bfn_db_curve(db, "k1", 100, "recon", 3, 0.175, 1.0, 0.2), BFN_OK);
+        assert_int_equal(bfn_db_curve(db, "k1", 100, "linf", b, (b + 0.5) / 20.0, b * 2.0, 0.1, 1, "official"), BFN_OK);
+    assert_int_equal(bfn_db_curve(db, "k1", 100, "linf", 3, 0.175, 99.0, 0.2, 1, "official"), BFN_OK);
+    assert_int_equal(bfn_db_curve(db, "k1", 100, "recon", 3, 0.175, 1.0, 0.2, 1, "official"), BFN_OK);
     assert_int_equal(q_int(h, "SELECT count(*) FROM curve"), 21);
     assert_close(q_double(h, "SELECT value FROM curve WHERE name='linf' AND bin=3"), 99.0, 0);
     assert_close(q_double(h, "SELECT t FROM curve WHERE name='linf' AND bin=19"), 19.5 / 20.0, 0);
     assert_close(q_double(h, "SELECT se FROM curve WHERE name='linf' AND bin=3"), 0.2, 0);
     assert_close(q_double(h, "SELECT sum(value) FROM curve WHERE name='linf'"), 2.0 * 190 - 6 + 99, 1e-9);
-    assert_int_equal(bfn_db_curve(db, "ghost", 100, "linf", 0, 0, 0, 0), BFN_EDB);
+    assert_int_equal(bfn_db_curve(db, "ghost", 100, "linf", 0, 0, 0, 0, 1, "official"), BFN_EDB);
     bfn_db_close(db);
 }
 

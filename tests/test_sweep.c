@@ -190,7 +190,7 @@ static void test_sweep_no_silent_limits(void **state) {
     const char *long_b = "a_very_long_run_name_that_goes_on_and_on_past_sixty_three_characters_B";
     len += (size_t)snprintf(text + len, cap - len, "[run %s]\ntrain.steps = 2\n[run %s]\n", long_a, long_b);
     for (int k = 1; k <= 70; k++) len += (size_t)snprintf(text + len, cap - len, "train.steps = %d\n", k);
-    len += (size_t)snprintf(text + len, cap - len, "[grid]\ntrain.seed = ");
+    len += (size_t)snprintf(text + len, cap - len, "[grid]\ntrain.batch = ");
     for (int v = 1; v <= 20; v++) len += (size_t)snprintf(text + len, cap - len, "%d%s", v, v < 20 ? ", " : "\n");
     snprintf(sweep, sizeof sweep, "%s/l.sweep", dir);
     test_write_file(sweep, text, len);
@@ -200,20 +200,21 @@ static void test_sweep_no_silent_limits(void **state) {
     int ok = strstr(script, "#SBATCH --array=0-39\n") != NULL;
     free(script);
     assert_true(ok);
-    /* Task 39: the second run with the 20th seed and all 70 of its keys. */
+    /* (a train.batch grid: a train.seed grid keeps the experiment name, for seed
+     * replicates) Task 39: the second run with the 20th value and all 70 of its keys. */
     assert_int_equal(sh(ENV("l") "SLURM_ARRAY_TASK_ID=39 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
                      0);
     size_t n_bytes;
     char *out = slurp_n(test_path_in(dir, "l.args"), &n_bytes);
     char *args[512];
     int n = split_args(out, n_bytes, args, 512);
-    assert_true(find_arg(args, n, "train.seed=20") > 0);
+    assert_true(find_arg(args, n, "train.batch=20") > 0);
     assert_true(find_arg(args, n, "train.steps=70") > 0);
     char name[200];
     snprintf(name, sizeof name, "experiment.name=%s_20", long_b);
     assert_true(find_arg(args, n, name) > 0);
     free(out);
-    /* Task 19 is the first run's 20th seed, under its own full name. */
+    /* Task 19 is the first run's 20th value, under its own full name. */
     assert_int_equal(sh(ENV("l") "SLURM_ARRAY_TASK_ID=19 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
                      0);
     out = slurp_n(test_path_in(dir, "l.args"), &n_bytes);
@@ -224,7 +225,7 @@ static void test_sweep_no_silent_limits(void **state) {
     /* Two runs that expand to the same name are refused. */
     char dup[1024];
     snprintf(dup, sizeof dup, "[sweep]\nexperiment = %s\n[run a_1]\ntrain.steps = 2\n[run a]\ntrain.steps = 3\n"
-             "[grid]\ntrain.seed = 1, 1_1\n", ini);
+             "[grid]\ntrain.batch = 1, 1_1\n", ini);
     test_write_file(sweep, dup, strlen(dup));
     assert_int_equal(sh(ENV("l") "%s sweep l.sweep --slurm l2.sh --quiet 2>l.err", dir, dir, dir, dir, bin()), 1);
     char *err = slurp(test_path_in(dir, "l.err"));

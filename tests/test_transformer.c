@@ -560,7 +560,7 @@ static void test_model_init(void **state) {
 
 /* Layout of the paper's text8 network (24 layers, width 768, 12 heads,
  * 27 classes, skip): the tensor sizes add up to the official GPT's
- * 170,175,003 parameters (PAPER.md §3.4). seq_len and max_batch do not
+ * 170,175,003 parameters (paper/NOTES.md §3.4). seq_len and max_batch do not
  * change the count, so they are kept at 1 to keep the activations tiny. */
 static void test_model_paper_param_count(void **state) {
     bfn_model *m = NULL;

@@ -1,4 +1,4 @@
-/* continuous.c: the continuous-data BFN family (paper Sec. 4; PAPER.md §4.1,
+/* continuous.c: the continuous-data BFN family (paper Sec. 4; paper/NOTES.md §4.1,
  * §4.2, §4.4, [CODE] CtsBayesianFlow + CtsBayesianFlowLoss with
  * noise_pred=True and DeltaFactory).
  *
@@ -34,7 +34,7 @@
 /* Largest recon_bins accepted (any sane bit depth). */
 #define CTS_MAX_RECON_BINS (1 << 16)
 
-/* x_hat for one dimension and d x_hat / d eps_hat in *dxh (PAPER.md §4.4,
+/* x_hat for one dimension and d x_hat / d eps_hat in *dxh (paper/NOTES.md §4.4,
  * Delta with clip_range 1). NaN inputs give NaN (the clip keeps NaN). */
 static inline double x_hat(const bfn_noise_pred *np, double mu, double eps_hat, double *dxh) {
     if (np->zero) { *dxh = 0.0; return 0.0; }
@@ -49,7 +49,7 @@ static inline double x_hat(const bfn_noise_pred *np, double mu, double eps_hat, 
  * gscale * d loss[b] / d eps_hat. Shared by L^inf and L^n, which differ only
  * in the weight w. */
 static void weighted_sq_example(const bfn_family *f, int b, double w, const bfn_noise_pred *np,
-                                const float *x, const float *theta, const float *out, float *loss,
+                                const float *x, const float *theta, const float *out, double *loss,
                                 float *grad, float gscale) {
     int D = f->D;
     const float *xb = x + (size_t)b * D, *th = theta + (size_t)b * D * 2, *ob = out + (size_t)b * D;
@@ -60,12 +60,12 @@ static void weighted_sq_example(const bfn_family *f, int b, double w, const bfn_
         sum += w * r * r;
         if (grad) grad[(size_t)b * D + d] = (float)(gs * w * 2.0 * r * dxh);
     }
-    loss[b] = (float)(sum / D);
+    loss[b] = sum / D;
 }
 
 /* L^inf: weight beta'(t)/2 at the example's own t (not clamped, as [CODE]). */
 static void cts_loss_cts(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
-                         const float *out, float *loss, float *grad, float gscale) {
+                         const float *out, double *loss, float *grad, float gscale) {
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
@@ -76,7 +76,7 @@ static void cts_loss_cts(const bfn_family *f, int B, const float *x, const float
 
 /* L^n term: weight n alpha_i / 2, x_hat at t = t_{i-1}. No randomness. */
 static void cts_loss_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha,
-                       double n_mult, const float *theta, const float *out, gsl_rng *rng, float *loss,
+                       double n_mult, const float *theta, const float *out, gsl_rng *rng, double *loss,
                        float *grad, float gscale) {
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -89,7 +89,7 @@ static void cts_loss_n(const bfn_family *f, int B, const float *x, const float *
  * ([CODE] reconstruction_loss for Delta outputs, "Sec. 7.2"; the paper's L^r is
  * t = 1, other t give the loss-against-time curve). */
 static void cts_loss_recon(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
-                           const float *out, float *loss) {
+                           const float *out, double *loss) {
     int D = f->D, K = f->recon_bins;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -100,7 +100,7 @@ static void cts_loss_recon(const bfn_family *f, int B, const float *x, const flo
             double dxh, xh = x_hat(&np, th[2 * d], ob[d], &dxh);
             sum -= bfn_dgauss_log_prob(xh, f->recon_std, K, bfn_bin_index(xb[d], K));
         }
-        loss[b] = (float)(sum / D);
+        loss[b] = sum / D;
     }
 }
 

@@ -1,5 +1,5 @@
 /* discrete.c: the discrete-data BFN family, K classes (paper Sec. 6;
- * PAPER.md §4.3, [CODE] DiscreteBayesianFlow and DiscreteBayesianFlowLoss).
+ * paper/NOTES.md §4.3, [CODE] DiscreteBayesianFlow and DiscreteBayesianFlowLoss).
  *
  * Conventions (see family.h for layouts):
  *   x       class index stored as float (rounded, clamped to [0, K-1]).
@@ -18,6 +18,7 @@
  * consumed in a fixed order; the RNG-free losses run OpenMP-parallel over
  * examples, each example reduced in a fixed order by one thread.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -186,7 +187,7 @@ static void discrete_net_input(const bfn_family *f, int B, const float *theta, f
  * Gradient: dL/dp_k = 2 w (p_k - e_k) / D through the softmax Jacobian
  * dL/dl_i = p_i (g_i - sum_k p_k g_k) (K = 2: the sigmoid, as softmax(0, l)). */
 static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const float *t,
-                              const float *theta, const float *out, float *loss, float *grad,
+                              const float *theta, const float *out, double *loss, float *grad,
                               float gscale) {
     const int D = f->D, K = f->K, oc = f->out_ch;
 #pragma omp parallel for schedule(static)
@@ -210,7 +211,7 @@ static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const 
                 store_logit_grad(K, g, grad + row * oc);
             }
         }
-        loss[b] = (float)(w * total / D);
+        loss[b] = w * total / D;
     }
 }
 
@@ -235,16 +236,68 @@ static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const 
  *     C_j = e^{-L_j}: d(sum_j L_j)/dl_i = p_i sum_{j != i} (C_j - 1) + r_i - p_i.
  *     C_j <= 1/q_j is large only for the argmax class jm; p_i C_jm <= 1 for
  *     i != jm, formed as exp(ln p_i - L_jm) if C_jm itself would overflow.
+ * Receiver floor (f->receiver_floor = 1, the official code's numbers): torch's
+ * Categorical(probs=p) inside MixtureSameFamily takes logits
+ * ln clamp(p, eps, 1 - eps), eps = FLT_EPSILON (torch clamp_probs on
+ * float32), and log_softmax's them, so the mixture weights are
+ * w_k = q_k / Q, q_k = clamp(p_k, eps, 1 - eps), Q = sum_k q_k (paper/NOTES.md
+ * §4.4). The losses above then use w in place of p (product: the "-alpha"
+ * weight of coordinate j is Q_j / Q with Q_j = sum_{k != j} q_k). Gradients
+ * go through w: with g_w = d kl / d w (product: -(r_k / w_k + sum_{j != k} C_j),
+ * joint: -R_k / w_k), d/dq_m = (g_w_m - sum_k g_w_k w_k) / Q and
+ * d/dl_i = live_i p_i g_q_i - p_i sum_m live_m p_m g_q_m, live_m = 1 where
+ * p_m is inside (eps, 1 - eps) (torch's clamp passes no gradient outside).
+ * With receiver_floor = 0 the weights are p itself (the paper's equations).
  * alpha <= 0 gives loss 0 (sender = receiver); the samples are drawn anyway so
  * the RNG stream does not depend on the values. */
+
+/* Floored mixture weights (see above): w, ln w, ln(1 - w) (= ln Q_j/Q) and
+ * the live mask, from p. ln(1 - w_k) sums the other weights, so it has no
+ * cancellation when w_k is close to 1. */
+static double floored_weights(int K, const double *p, double *w, double *logw, double *log1mw,
+                              unsigned char *live) {
+    const double eps = (double)FLT_EPSILON;
+    double q[DISCRETE_MAX_K], Q = 0.0;
+    for (int k = 0; k < K; k++) {
+        live[k] = p[k] > eps && p[k] < 1.0 - eps;
+        q[k] = p[k] < eps ? eps : p[k] > 1.0 - eps ? 1.0 - eps : p[k];
+        Q += q[k];
+    }
+    int km = 0;
+    for (int k = 1; k < K; k++) if (q[k] > q[km]) km = k;
+    double lQ = log(Q), rest_m = 0.0;
+    for (int k = 0; k < K; k++) if (k != km) rest_m += q[k];
+    for (int k = 0; k < K; k++) {
+        w[k] = q[k] / Q;
+        logw[k] = log(q[k]) - lQ;
+        /* k != km: Q - q_k >= q_km, no cancellation; km: the explicit sum. */
+        log1mw[k] = (k == km ? log(rest_m) : log(Q - q[k])) - lQ;
+    }
+    return 1.0 / Q;
+}
+
+/* Chain rule from d/dw (gw) to d/d logits (out: g) through w = q / Q,
+ * q = clamp(p), p = softmax(l). */
+static void floored_logit_grad(int K, const double *p, const double *w, const unsigned char *live, double Qinv,
+                               const double *gw, double *g) {
+    double dot = 0.0, s = 0.0, gq[DISCRETE_MAX_K];
+    for (int k = 0; k < K; k++) dot += gw[k] * w[k];
+    for (int m = 0; m < K; m++) {
+        gq[m] = (gw[m] - dot) * Qinv;
+        if (live[m]) s += p[m] * gq[m];
+    }
+    for (int i = 0; i < K; i++) g[i] = (live[i] ? p[i] * gq[i] : 0.0) - p[i] * s;
+}
 static void discrete_loss_n(const bfn_family *f, int B, const float *x, const float *t,
                             const float *alpha, double n_mult, const float *theta,
-                            const float *out, gsl_rng *rng, float *loss, float *grad,
+                            const float *out, gsl_rng *rng, double *loss, float *grad,
                             float gscale) {
     const int D = f->D, K = f->K, oc = f->out_ch, S = f->n_mc > 0 ? f->n_mc : 1;
-    const int joint = f->receiver_joint;
+    const int joint = f->receiver_joint, floored = f->receiver_floor;
     double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K], logq[DISCRETE_MAX_K], u[DISCRETE_MAX_K];
     double L[DISCRETE_MAX_K], C[DISCRETE_MAX_K], r[DISCRETE_MAX_K], gacc[DISCRETE_MAX_K];
+    double w[DISCRETE_MAX_K], logw[DISCRETE_MAX_K], log1mw[DISCRETE_MAX_K], gw[DISCRETE_MAX_K];
+    unsigned char live[DISCRETE_MAX_K];
     for (int b = 0; b < B; b++) {
         const double a = alpha[b];
         const int active = a > 0.0 && isfinite(a);
@@ -254,8 +307,12 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
             size_t row = (size_t)b * D + d;
             int cls = class_index(x[row], K);
             int jm = output_probs(K, out + row * oc, logp, p, logq);
+            double Qinv = 1.0;
+            if (floored) Qinv = floored_weights(K, p, w, logw, log1mw, live);
+            /* The weights the receiver uses: floored (official) or p (paper). */
+            const double *lw = floored ? logw : logp, *l1w = floored ? log1mw : logq;
             double kl_sum = 0.0;
-            for (int k = 0; k < K; k++) gacc[k] = 0.0;
+            for (int k = 0; k < K; k++) gacc[k] = gw[k] = 0.0;
             for (int s = 0; s < S; s++) {
                 for (int j = 0; j < K; j++) {
                     double eps = gsl_ran_gaussian_ziggurat(rng, 1.0);
@@ -264,23 +321,31 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
                 if (!active) continue;
                 if (joint) {
                     double vmax = -INFINITY, sum = 0.0;
-                    for (int k = 0; k < K; k++) if (logp[k] + u[k] > vmax) vmax = logp[k] + u[k];
-                    for (int k = 0; k < K; k++) sum += exp(logp[k] + u[k] - vmax);
+                    for (int k = 0; k < K; k++) if (lw[k] + u[k] > vmax) vmax = lw[k] + u[k];
+                    for (int k = 0; k < K; k++) sum += exp(lw[k] + u[k] - vmax);
                     double lse = vmax + log(sum);
                     kl_sum += u[cls] - lse;
-                    if (grad)
+                    if (grad && floored)
+                        for (int k = 0; k < K; k++) gw[k] -= exp(u[k] - lse); /* R_k / w_k */
+                    else if (grad)
                         for (int k = 0; k < K; k++) gacc[k] += p[k] - exp(logp[k] + u[k] - lse);
                 } else {
                     double lsum = 0.0;
                     for (int j = 0; j < K; j++) {
-                        /* L_j = ln(e^a1 + e^a0) (p_j + q_j = 1: never both -inf); e gives r_j too */
-                        double a1 = logp[j] + u[j], a0 = logq[j], e = exp(-fabs(a1 - a0));
+                        /* L_j = ln(e^a1 + e^a0) (w_j + (1 - w_j) = 1: never both -inf); e gives r_j too */
+                        double a1 = lw[j] + u[j], a0 = l1w[j], e = exp(-fabs(a1 - a0));
                         L[j] = (a1 > a0 ? a1 : a0) + log1p(e);
                         r[j] = a1 >= a0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
                         lsum += L[j];
                     }
                     kl_sum += u[cls] - lsum;
-                    if (grad) {
+                    if (grad && floored) {
+                        /* d sum_j L_j / d w_k = r_k / w_k + sum_{j != k} C_j; every
+                         * w_k >= eps / Q and 1 - w_k >= eps / Q keep both finite. */
+                        double sc = 0.0;
+                        for (int j = 0; j < K; j++) sc += C[j] = exp(-L[j]);
+                        for (int k = 0; k < K; k++) gw[k] -= exp(u[k] - L[k]) + (sc - C[k]);
+                    } else if (grad) {
                         double rest = 0.0; /* sum_{j != jm} (C_j - 1), each C_j <= 2 */
                         for (int j = 0; j < K; j++) {
                             C[j] = exp(-L[j]);
@@ -298,13 +363,14 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
                 }
             }
             total += kl_sum / S;
+            if (grad && floored && active) floored_logit_grad(K, p, w, live, Qinv, gw, gacc);
             if (grad) {
                 double coef = active ? gscale * n_mult / ((double)S * D) : 0.0;
                 for (int k = 0; k < K; k++) gacc[k] *= coef;
                 store_logit_grad(K, gacc, grad + row * oc);
             }
         }
-        loss[b] = (float)(n_mult * total / D);
+        loss[b] = n_mult * total / D;
     }
 }
 
@@ -314,7 +380,7 @@ static void discrete_loss_n(const bfn_family *f, int B, const float *x, const fl
  * flow_sample); other t give the loss-against-time curve. p_O depends on
  * theta and t only through the network output, so only `out` is read. */
 static void discrete_loss_recon(const bfn_family *f, int B, const float *x, const float *t,
-                                const float *theta, const float *out, float *loss) {
+                                const float *theta, const float *out, double *loss) {
     const int D = f->D, K = f->K, oc = f->out_ch;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -332,7 +398,7 @@ static void discrete_loss_recon(const bfn_family *f, int B, const float *x, cons
                 total += m + log(sum) - (double)o[cls];
             }
         }
-        loss[b] = (float)(total / D);
+        loss[b] = total / D;
     }
 }
 
@@ -450,5 +516,6 @@ int bfn_discrete_init(bfn_family *f, int D, int K, bfn_schedule sched) {
     f->theta_ch = K;
     f->n_mc = 10;         /* [CODE] n_samples = 10 */
     f->receiver_joint = 0; /* [CODE] product of per-coordinate mixtures */
+    f->receiver_floor = 1; /* [CODE] torch's Categorical clamps the mixture weights */
     return BFN_OK;
 }

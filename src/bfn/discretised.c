@@ -1,5 +1,5 @@
 /* discretised.c: the discretised-data BFN family, K bins on [-1, 1] (paper
- * Sec. 5; PAPER.md §4.1, §4.2, §4.4, [CODE] CtsBayesianFlow +
+ * Sec. 5; paper/NOTES.md §4.1, §4.2, §4.4, [CODE] CtsBayesianFlow +
  * CtsBayesianFlowLoss with noise_pred=True and
  * DiscretizedNormalFactory(num_bins=K, clip=True)).
  *
@@ -26,7 +26,10 @@
  *           clamp_probs on float32 probabilities) and log_softmax's them, so
  *           w_k = q_k / sum_j q_j with q_k = clamp(p_k, eps, 1-eps). Bins whose
  *           p_k is clamped get zero gradient (as torch's clamp). The floor also
- *           bounds the loss when the true bin has vanishing mass.
+ *           bounds the loss when the true bin has vanishing mass. That is
+ *           f->receiver_floor = 1 (default); 0 uses the exact masses w_k = p_k
+ *           (the paper's equation), summed over every bin in log space, for
+ *           evaluation only (no gradient; disc_loss_n_dim_exact).
  *   L^r   = -ln p_O(bin of x) at t (the paper's L^r is t = 1) with [CODE]'s
  *           small-probability fallback (gauss.h bfn_dgauss_log_prob).
  *
@@ -70,6 +73,7 @@
 #include <string.h>
 
 #include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_erf.h>
 
 #include "bfn/family.h"
 #include "bfn/gauss.h"
@@ -411,11 +415,54 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
     return loss;
 }
 
+/* ln of the mass of N(mu, s^2) in bin k (edge bins open), accurate however
+ * far the bin lies in a tail: ln(Q(z_lo) - Q(z_hi)) = ln Q(z_lo) +
+ * ln(1 - Q(z_hi)/Q(z_lo)) in the upper tail, mirrored in the lower one,
+ * with ln Q(z) = ln(erfc(z/sqrt 2)/2) from gsl_sf_log_erfc. */
+static double log_bin_mass(double mu, double s, int k, int K) {
+    double zl = k == 0 ? -INFINITY : (bfn_bin_boundary(k, K) - mu) / s;
+    double zh = k == K - 1 ? INFINITY : (bfn_bin_boundary(k + 1, K) - mu) / s;
+    if (zl > 0.0 || (zh > 0.0 && -zl < zh)) { /* mostly upper tail: Q(zl) - Q(zh) */
+        double lql = isinf(zl) ? 0.0 : -M_LN2 + gsl_sf_log_erfc(zl / M_SQRT2);
+        double lqh = isinf(zh) ? -INFINITY : -M_LN2 + gsl_sf_log_erfc(zh / M_SQRT2);
+        return lql + log1p(-exp(lqh - lql));
+    }
+    /* mostly lower tail: Phi(zh) - Phi(zl) = Q(-zh) - Q(-zl) */
+    double lqh = isinf(zh) ? 0.0 : -M_LN2 + gsl_sf_log_erfc(-zh / M_SQRT2);
+    double lql = isinf(zl) ? -INFINITY : -M_LN2 + gsl_sf_log_erfc(-zl / M_SQRT2);
+    return lqh + log1p(-exp(lql - lqh));
+}
+
+/* The paper's L^n per dimension (receiver_floor = 0): the mixture weights
+ * are the exact bin masses p_k, every bin summed in log space,
+ *   mean_m [ln N(y_m|xc,1/a) - ln sum_k p_k N(y_m|c_k,1/a)].
+ * O(K) per sample, evaluation only (no gradient). logm: [K] workspace. */
+static double disc_loss_n_dim_exact(double *logm, int K, double mu, double s, double xc, double a,
+                                    const double *eps, int n_mc) {
+    for (int k = 0; k < K; k++) logm[k] = log_bin_mass(mu, s, k, K);
+    const double sd = 1.0 / sqrt(a);
+    double total = 0.0;
+    for (int m = 0; m < n_mc; m++) {
+        double y = xc + eps[m] * sd, vmax = -INFINITY, sum = 0.0;
+        for (int k = 0; k < K; k++) {
+            double d = y - bfn_bin_centre(k, K), v = logm[k] - 0.5 * a * d * d;
+            if (v > vmax) vmax = v;
+        }
+        for (int k = 0; k < K; k++) {
+            double d = y - bfn_bin_centre(k, K);
+            sum += exp(logm[k] - 0.5 * a * d * d - vmax);
+        }
+        /* ln N(y|xc) = const - eps^2/2; the receiver's Gaussian normaliser is the same const. */
+        total += -0.5 * eps[m] * eps[m] - (vmax + log(sum));
+    }
+    return total / n_mc;
+}
+
 /* ---- family operations ---------------------------------------------------------- */
 
 /* L^inf = (beta'(t)/2)(x - k_hat)^2 per dimension. */
 static void disc_loss_cts(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
-                      const float *out, float *loss, float *grad, float gscale) {
+                      const float *out, double *loss, float *grad, float gscale) {
     int D = f->D, K = f->K;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -436,13 +483,13 @@ static void disc_loss_cts(const bfn_family *f, int B, const float *x, const floa
                 gb[2 * d + 1] = (float)(gsc * wt * 2.0 * r * dk_ds * o.ds);
             }
         }
-        loss[b] = (float)(sum / D);
+        loss[b] = sum / D;
     }
 }
 
 /* L^n term n * KL(p_S || p_R) by Monte Carlo (see disc_loss_n_dim). */
 static void disc_loss_n(const bfn_family *f, int B, const float *x, const float *t, const float *alpha,
-                        double n_mult, const float *theta, const float *out, gsl_rng *rng, float *loss,
+                        double n_mult, const float *theta, const float *out, gsl_rng *rng, double *loss,
                         float *grad, float gscale) {
     int D = f->D, K = f->K, n_mc = f->n_mc > 0 ? f->n_mc : 1;
     size_t per_ex = (size_t)D * n_mc;
@@ -452,6 +499,7 @@ static void disc_loss_n(const bfn_family *f, int B, const float *x, const float 
     {
         disc_ws w;
         ws_alloc(&w, K);
+        double *logm = f->receiver_floor ? NULL : bfn_xmalloc((size_t)K * sizeof *logm);
 #pragma omp for schedule(static)
         for (int b = 0; b < B; b++) {
             bfn_noise_pred np = bfn_noise_pred_at(&f->sched, t[b]);
@@ -463,19 +511,22 @@ static void disc_loss_n(const bfn_family *f, int B, const float *x, const float 
             for (int d = 0; d < D; d++) {
                 disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
                 double l, g_mu, g_s;
-                if (isfinite(o.mu) && isfinite(o.s) && a > 0.0 && isfinite(a))
-                    l = disc_loss_n_dim(&w, K, o.mu, o.s, snap_centre(xb[d], K), &wc,
-                                        noise + (size_t)b * per_ex + (size_t)d * n_mc, n_mc, &g_mu, &g_s);
-                else l = g_mu = g_s = NAN;
+                const double *ns = noise + (size_t)b * per_ex + (size_t)d * n_mc;
+                if (!(isfinite(o.mu) && isfinite(o.s) && a > 0.0 && isfinite(a))) l = g_mu = g_s = NAN;
+                else if (logm) { /* exact weights: no gradient (config refuses training with it) */
+                    l = disc_loss_n_dim_exact(logm, K, o.mu, o.s, snap_centre(xb[d], K), a, ns, n_mc);
+                    g_mu = g_s = NAN;
+                } else l = disc_loss_n_dim(&w, K, o.mu, o.s, snap_centre(xb[d], K), &wc, ns, n_mc, &g_mu, &g_s);
                 sum += n_mult * l;
                 if (gb) {
                     gb[2 * d] = (float)(gsc * n_mult * g_mu * o.dmu);
                     gb[2 * d + 1] = (float)(gsc * n_mult * g_s * o.ds);
                 }
             }
-            loss[b] = (float)(sum / D);
+            loss[b] = sum / D;
         }
         ws_free(&w);
+        free(logm);
     }
     free(noise);
 }
@@ -483,7 +534,7 @@ static void disc_loss_n(const bfn_family *f, int B, const float *x, const float 
 /* L^r = -ln p_O(bin of x) at the example's t ([CODE] reconstruction_loss at
  * t = 1; other t give the loss-against-time curve). */
 static void disc_loss_recon(const bfn_family *f, int B, const float *x, const float *t, const float *theta,
-                            const float *out, float *loss) {
+                            const float *out, double *loss) {
     int D = f->D, K = f->K;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -494,7 +545,7 @@ static void disc_loss_recon(const bfn_family *f, int B, const float *x, const fl
             disc_out o = disc_output(&np, th[2 * d], ob[2 * d], ob[2 * d + 1]);
             sum -= bfn_dgauss_log_prob(o.mu, o.s, K, bfn_bin_index(xb[d], K));
         }
-        loss[b] = (float)(sum / D);
+        loss[b] = sum / D;
     }
 }
 
@@ -586,5 +637,6 @@ int bfn_discretised_init(bfn_family *f, int D, int K, bfn_schedule sched) {
     f->out_ch = 2;
     f->theta_ch = 2;
     f->n_mc = 10; /* [CODE] CtsBayesianFlowLoss.discrete_time_loss n_samples = 10 */
+    f->receiver_floor = 1; /* [CODE] torch's Categorical clamps the mixture weights */
     return BFN_OK;
 }

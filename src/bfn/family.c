@@ -72,5 +72,6 @@ int bfn_family_create(bfn_family *f, const char *name, const bfn_family_params *
     }
     BFN_TRY(e->create(f, p, sched));
     f->n_mc = p->n_mc;
+    f->receiver_floor = p->receiver_floor;
     return BFN_OK;
 }

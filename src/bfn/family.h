@@ -16,7 +16,8 @@
  *                            (mu, rho) per dimension
  *   in     (B, D * in_ch)    network input (the model appends its own time input)
  *   out    (B, D * out_ch)   network output
- * Losses are written per example as the mean over the D dimensions, in nats
+ * Losses are written per example (double: a confident model's losses underflow
+ * float) as the mean over the D dimensions, in nats
  * per dimension. When `grad` is non-NULL it receives gscale * d loss[b] / d out
  * (overwritten, not accumulated), so gscale = 1/B gives the batch-mean gradient.
  * All time arguments follow the official code's clamps (documented per family).
@@ -41,18 +42,18 @@ typedef struct bfn_family_ops {
     void (*net_input)(const bfn_family *f, int B, const float *theta, float *in);
     /* Continuous-time loss L^inf(x) at time t. */
     void (*loss_cts)(const bfn_family *f, int B, const float *x, const float *t,
-                     const float *theta, const float *out, float *loss, float *grad, float gscale);
+                     const float *theta, const float *out, double *loss, float *grad, float gscale);
     /* n-step loss term n * KL(p_S(.|x; alpha) || p_R(.|theta; t, alpha)) where theta
      * was drawn from the flow at t = t_{i-1} and alpha = alpha_i; `n_mult` = n.
      * Monte Carlo families draw f->n_mc sender samples from rng. */
     void (*loss_n)(const bfn_family *f, int B, const float *x, const float *t,
                    const float *alpha, double n_mult, const float *theta, const float *out,
-                   gsl_rng *rng, float *loss, float *grad, float gscale);
+                   gsl_rng *rng, double *loss, float *grad, float gscale);
     /* Reconstruction loss L^r = -ln p_O(x | theta; t) with theta drawn from the flow at t.
      * The paper's L^r is t = 1 (clamped as the flow clamps it); other t give the
      * "reconstruction loss at time t" curve of the losses-against-time figures. */
     void (*loss_recon)(const bfn_family *f, int B, const float *x, const float *t,
-                       const float *theta, const float *out, float *loss);
+                       const float *theta, const float *out, double *loss);
     /* Draw x' ~ p_O(. | theta; t) into xs (B, D) (a sampler step). */
     void (*output_sample)(const bfn_family *f, int B, const float *theta, const float *t,
                           const float *out, gsl_rng *rng, float *xs);
@@ -79,6 +80,9 @@ struct bfn_family {
     int n_mc;       /* Monte Carlo sender samples in L^n (official: 10) */
     int receiver_joint; /* discrete L^n: 0 = product of per-coordinate mixtures (official
                            code, default), 1 = the paper's joint K-dimensional mixture */
+    int receiver_floor; /* L^n receiver mixture weights (discrete, discretised): 1 = floored at
+                           FLT_EPSILON and renormalised as torch's Categorical in the official
+                           code (default), 0 = the paper's exact weights */
     int recon_bins;     /* continuous data: L^r scored as a discretised Gaussian ... */
     double recon_std;   /* ... with this many bins and this std (official: 256, sigma1 or 16, 0.7 sigma1) */
 };
@@ -109,6 +113,7 @@ typedef struct {
     int recon_bins;     /* continuous L^r bins (0 = bins) */
     double recon_std;   /* continuous L^r std (0 = official: sigma1, 0.7 sigma1 for 16 bins) */
     int receiver_joint; /* discrete L^n receiver (see bfn_family.receiver_joint) */
+    int receiver_floor; /* L^n mixture weights floored as the official code (see bfn_family) */
     int n_mc;           /* Monte Carlo sender samples in L^n */
 } bfn_family_params;
 

@@ -9,7 +9,7 @@
 
 /* ---- 1. Gaussian Bayesian flow ---------------------------------------------------- */
 
-/* theta ~ p_F(.|x;t), PAPER.md §4.1. gamma and gamma(1-gamma) are formed from
+/* theta ~ p_F(.|x;t), paper/NOTES.md §4.1. gamma and gamma(1-gamma) are formed from
  * beta directly (gamma = beta/(1+beta), gamma(1-gamma) = beta/(1+beta)^2), which
  * for the exponential schedule equals 1 - sigma1^(2t) without the cancellation
  * of 1 - sigma1^(2t) at small t. */
@@ -45,7 +45,7 @@ void bfn_gflow_net_input(const bfn_family *f, int B, const float *theta, float *
     for (size_t i = 0; i < n; i++) in[i] = theta[2 * i];
 }
 
-/* One sampler step's sender sample and Bayesian update, PAPER.md §4.1. */
+/* One sampler step's sender sample and Bayesian update, paper/NOTES.md §4.1. */
 void bfn_gflow_update(const bfn_family *f, int B, float *theta, const float *xs, const float *alpha,
                       gsl_rng *rng) {
     int D = f->D;

@@ -1,6 +1,6 @@
 /* gauss.h: Gaussian pieces shared by the continuous and discretised families.
  *
- * Three groups, all following PAPER.md §4.1 and §4.4 ([CODE] semantics):
+ * Three groups, all following paper/NOTES.md §4.1 and §4.4 ([CODE] semantics):
  *   1. the Gaussian Bayesian flow over theta = (mu, rho) per dimension: flow
  *      sample, prior, network input and the sender-sample + Bayesian update;
  *   2. the conversion of a noise prediction into a data prediction
@@ -41,7 +41,7 @@
 
 /* ---- 1. Gaussian Bayesian flow, theta (B, D, 2) = (mu, rho) ----------------- */
 
-/* theta ~ p_F(.|x; t) (PAPER.md §4.1): beta = beta(t), gamma = beta/(1+beta),
+/* theta ~ p_F(.|x; t) (paper/NOTES.md §4.1): beta = beta(t), gamma = beta/(1+beta),
  * mu = gamma x + sqrt(gamma (1-gamma)) eps, rho = 1 + beta. Draws exactly one
  * gsl_ran_gaussian_ziggurat(rng, 1) per dimension in (b, d) order, also at
  * t = 0 where mu = 0, so the stream layout never depends on t. */
@@ -52,7 +52,7 @@ void bfn_gflow_prior(const bfn_family *f, int B, float *theta);
 /* Network input (B, D): mu only ([CODE] params_to_net_inputs). */
 void bfn_gflow_net_input(const bfn_family *f, int B, const float *theta, float *in);
 /* Sender sample y ~ N(xs, 1/alpha_b) and Bayesian update rho' = rho + alpha,
- * mu' = (rho mu + alpha y) / rho' (PAPER.md §4.1). One ziggurat draw per
+ * mu' = (rho mu + alpha y) / rho' (paper/NOTES.md §4.1). One ziggurat draw per
  * dimension in (b, d) order. alpha has B entries, each > 0. */
 void bfn_gflow_update(const bfn_family *f, int B, float *theta, const float *xs, const float *alpha,
                       gsl_rng *rng);
@@ -127,7 +127,7 @@ static inline double bfn_exp_vec(double x, double lo) {
 void bfn_norm_cdf2(double z, double *lower, double *upper);
 static inline double bfn_norm_pdf(double z) { return BFN_INV_SQRT_2PI * exp(-0.5 * z * z); }
 
-/* Bin of x: clamp(floor((x/2 + 0.5) K), 0, K-1) (PAPER.md §4.4 index map;
+/* Bin of x: clamp(floor((x/2 + 0.5) K), 0, K-1) (paper/NOTES.md §4.4 index map;
  * NaN -> 0). */
 static inline int bfn_bin_index(double x, int K) {
     double v = floor((0.5 * x + 0.5) * K);

@@ -3,7 +3,8 @@
  * Every loader produces the same in-memory form: n images of
  * channels x height x width bytes in CHW order (grey levels 0..255 for image
  * data), plus optional labels. Scaling to [-1,1], bit reduction and dynamic
- * binarisation happen later (data/prep.h) so a dataset is read once. */
+ * binarisation happen later, per batch (data/dataset.h, bfn_dataset_batch), so
+ * a dataset is read once. */
 #ifndef BFN_DATA_IMAGES_H
 #define BFN_DATA_IMAGES_H
 

@@ -39,7 +39,7 @@ struct bfn_model {
 int bfn_mlp_create(bfn_model **out, int in_dim, int out_dim, int hidden, int layers, int max_batch);
 
 /* Non-causal pre-LayerNorm transformer for discrete data (the official text8
- * GPT, PAPER.md §3.4): in (B, seq_len*in_ch) = per position 2 theta - 1,
+ * GPT, paper/NOTES.md §3.4): in (B, seq_len*in_ch) = per position 2 theta - 1,
  * out (B, seq_len*out_ch) logits. n_layer blocks of width n_embd with n_head
  * heads (must divide n_embd); skip: head reads [LN_f(x), adapter output].
  * Tensor names in_proj.*, t_proj.*, h.<l>.{ln1,attn.qkv,attn.proj,ln2,

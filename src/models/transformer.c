@@ -1,7 +1,7 @@
 /* transformer.c: the non-causal, pre-LayerNorm transformer of the official text8
  * network (networks/transformer.py GPT with is_causal=False, bias=True,
  * dropout 0; input adapter networks/adapters.py TextInputAdapter), as a
- * bfn_model. PAPER.md §3.4.
+ * bfn_model. paper/NOTES.md §3.4.
  *
  * Per example: in (T, in_ch) is the discrete family's network input 2 theta - 1
  * per position, t a scalar. Shapes below: N = B*T rows, C width.

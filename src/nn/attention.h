@@ -45,7 +45,7 @@ void residual_add(float *x, const float *r, long n);
 
 /* Fixed sinusoidal position table (T, C) of the official TextInputAdapter
  * (utils_model.pe_encode): column j holds sin(p / 1000^(j/C)) for even j and
- * cos(p / 1000^(j/C)) for odd j. Note the base 1000 (PAPER.md §3.4). */
+ * cos(p / 1000^(j/C)) for odd j. Note the base 1000 (paper/NOTES.md §3.4). */
 void sinusoid_table(float *table, int T, int C);
 
 #endif

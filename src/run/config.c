@@ -80,6 +80,9 @@ static const key_spec SCHEMA[] = {
     {"bfn.mc_samples", T_INT, "10", 1, 10000, NULL, "Monte Carlo sender samples in L^n"},
     {"bfn.receiver", T_ENUM, "marginal", 0, 0, "marginal|joint",
      "discrete L^n receiver: per-coordinate (official code) or joint K-dim mixture (paper)"},
+    {"bfn.receiver_floor", T_ENUM, "official", 0, 0, "official|exact",
+     "L^n receiver mixture weights (discrete, discretised): official = floored at FLT_EPSILON and renormalised "
+     "as torch's Categorical does in the official code; exact = the paper's equations"},
     {"bfn.recon_bins", T_INT, "0", 0, 4096, NULL, "continuous data: bins of the L^r score (0 = bfn.bins)"},
     {"bfn.recon_std", T_REAL, "0", 0, BIG, NULL,
      "continuous data: std of the L^r score (0 = official: sigma1, or 0.7 sigma1 for 16 bins)"},
@@ -128,6 +131,7 @@ struct bfn_config {
     char origin[N_KEYS][300];
     char path[512];
     char profile[64];
+    char forced_key[17]; /* a stored run's key from an older key definition, or "" */
 };
 
 static int find_key(const char *key) {
@@ -333,6 +337,11 @@ static int check_consistency(const bfn_config *c) {
         strcmp(bfn_cfg_origin(c, "bfn.schedule"), "default") == 0)
         return bfn_error(BFN_EINVAL, "%s: family %s needs an explicit bfn.schedule (official: exponential)",
                          bfn_cfg_origin(c, "bfn.family"), family);
+    if (strcmp(family, "discretised") == 0 && strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0 &&
+        strcmp(bfn_cfg_str(c, "bfn.receiver_floor"), "exact") == 0)
+        return bfn_error(BFN_EINVAL, "%s: bfn.receiver_floor = exact is for evaluation only with family "
+                         "discretised (it has no gradient); train with official",
+                         bfn_cfg_origin(c, "bfn.receiver_floor"));
     return BFN_OK;
 }
 
@@ -473,9 +482,76 @@ char *bfn_config_text(const bfn_config *c) {
     return s;
 }
 
+/* Keys of [data] [bfn] [model] [train] that never change the trained
+ * weights: logging, checkpoint and validation cadence, the test-window
+ * stride and the L^r scoring of continuous data (evaluation only). */
+static const char *const NOT_IN_RUN_KEY[] = {
+    "train.log_every", "train.ckpt_every", "train.keep_every", "train.val_every", "train.val_repeats",
+    "data.test_stride", "bfn.recon_bins", "bfn.recon_std", NULL,
+};
+/* Keys that shape only the n-step loss L^n: part of the run key only when
+ * the run trains on L^n (train.loss = nstep). */
+static const char *const NSTEP_ONLY[] = {
+    "train.loss_steps", "bfn.mc_samples", "bfn.receiver", "bfn.receiver_floor", NULL,
+};
+
+static int in_list(const char *const *list, const char *key) {
+    for (const char *const *p = list; *p; p++)
+        if (strcmp(*p, key) == 0) return 1;
+    return 0;
+}
+
+int bfn_config_in_run_key(const bfn_config *c, const char *key) {
+    static const char *const sections[] = {"data.", "bfn.", "model.", "train."};
+    int keep = 0;
+    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+        if (strncmp(key, sections[i], strlen(sections[i])) == 0) keep = 1;
+    if (!keep || in_list(NOT_IN_RUN_KEY, key)) return 0;
+    if (in_list(NSTEP_ONLY, key)) return strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0;
+    return 1;
+}
+
+int bfn_config_depends_on_steps(const bfn_config *c) {
+    /* No setting uses the total step count today (constant learning rate, no
+     * warm-up or decay). A learning-rate schedule over train.steps must
+     * return 1 here, which makes --extend refuse. */
+    (void)c;
+    return 0;
+}
+
+/* Canonical text of the keys in the run key, without the key `skip` (NULL:
+ * none). */
+static char *canonical_run_key(const bfn_config *c, const char *skip) {
+    size_t cap = 4096, len = 0;
+    char *s = bfn_xmalloc(cap);
+    s[0] = '\0';
+    for (int i = 0; i < N_KEYS; i++) {
+        if (!bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
+        if (skip && strcmp(SCHEMA[i].key, skip) == 0) continue;
+        size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
+        if (len + need >= cap) {
+            cap = 2 * (cap + need);
+            char *ns = realloc(s, cap);
+            if (!ns) abort();
+            s = ns;
+        }
+        len += (size_t)sprintf(s + len, "%s = %s\n", SCHEMA[i].key, c->value[i]);
+    }
+    return s;
+}
+
+static void run_key_hash(const bfn_config *c, const char *skip, char key[17]);
 void bfn_config_run_key(const bfn_config *c, char key[17]) {
-    static const char *const training[] = {"experiment.name", "data.", "bfn.", "model.", "train.", NULL};
-    char *text = canonical(c, training);
+    if (c->forced_key[0]) snprintf(key, 17, "%s", c->forced_key);
+    else run_key_hash(c, NULL, key);
+}
+void bfn_config_settings_key(const bfn_config *c, char key[17]) { run_key_hash(c, NULL, key); }
+void bfn_config_force_run_key(bfn_config *c, const char *key) { snprintf(c->forced_key, sizeof c->forced_key, "%s", key); }
+void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.steps", key); }
+void bfn_config_replicate_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.seed", key); }
+
+static void run_key_hash(const bfn_config *c, const char *skip, char key[17]) {
+    char *text = canonical_run_key(c, skip);
     SHA2_CTX ctx;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);
@@ -513,4 +589,57 @@ void bfn_config_print_schema(void *file) {
         }
         fputc('\n', f);
     }
+}
+
+int bfn_config_n_keys(void) { return N_KEYS; }
+const char *bfn_config_key_name(int i) { return i >= 0 && i < N_KEYS ? SCHEMA[i].key : NULL; }
+
+/* Append s to the growable buffer (*buf, *len, *cap). */
+static void append(char **buf, size_t *len, size_t *cap, const char *s) {
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        *cap = 2 * (*cap + n + 1);
+        char *nb = realloc(*buf, *cap);
+        if (!nb) abort();
+        *buf = nb;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+/* s as a JSON string literal (quotes, backslashes and control characters escaped). */
+static void append_json_string(char **buf, size_t *len, size_t *cap, const char *s) {
+    append(buf, len, cap, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char e[8];
+        if (*p == '"' || *p == '\\') snprintf(e, sizeof e, "\\%c", *p);
+        else if (*p < 0x20) snprintf(e, sizeof e, "\\u%04x", *p);
+        else snprintf(e, sizeof e, "%c", *p);
+        append(buf, len, cap, e);
+    }
+    append(buf, len, cap, "\"");
+}
+
+char *bfn_config_json(const bfn_config *c) {
+    size_t cap = 4096, len = 0;
+    char *s = bfn_xmalloc(cap);
+    s[0] = '\0';
+    append(&s, &len, &cap, "{\"profile\":");
+    append_json_string(&s, &len, &cap, bfn_config_profile(c));
+    for (int i = 0; i < N_KEYS; i++) {
+        append(&s, &len, &cap, ",");
+        append_json_string(&s, &len, &cap, SCHEMA[i].key);
+        append(&s, &len, &cap, ":");
+        /* Validated numbers are JSON numbers as written (strtod/strtoll accepted them). */
+        if (SCHEMA[i].type == T_INT || SCHEMA[i].type == T_REAL) {
+            char num[64];
+            if (SCHEMA[i].type == T_INT) snprintf(num, sizeof num, "%lld", strtoll(c->value[i], NULL, 10));
+            else snprintf(num, sizeof num, "%.17g", strtod(c->value[i], NULL));
+            append(&s, &len, &cap, num);
+        } else {
+            append_json_string(&s, &len, &cap, c->value[i]);
+        }
+    }
+    append(&s, &len, &cap, "}");
+    return s;
 }

@@ -9,8 +9,8 @@
  * with "FILE:LINE: ..." (or "command line: ...").
  *
  * The canonical text of the resolved config (every key, schema order) is what
- * identifies a run: its SHA-256 (first 16 hex digits) over the sections that
- * change training ([data], [bfn], [model], [train]) is the run key. */
+ * identifies a run: its SHA-256 (first 16 hex digits) over the keys that
+ * change the trained weights (bfn_config_in_run_key) is the run key. */
 #ifndef BFN_RUN_CONFIG_H
 #define BFN_RUN_CONFIG_H
 
@@ -38,8 +38,39 @@ int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max);
 
 /* Canonical text of all keys; the caller frees. */
 char *bfn_config_text(const bfn_config *c);
-/* Run key: 16 hex digits of SHA-256 over the training sections' canonical text. */
+/* Run key: 16 hex digits of SHA-256 over the canonical text of the keys
+ * that change the trained weights (bfn_config_in_run_key), plus the contents
+ * of a tabulated schedule's file. */
 void bfn_config_run_key(const bfn_config *c, char key[17]);
+/* The run key as this program computes it from the settings, even when a
+ * stored run's key was forced (below). */
+void bfn_config_settings_key(const bfn_config *c, char key[17]);
+/* Use `key` as the run key: a run stored under an older definition of the
+ * key (e.g. one that still hashed experiment.name) keeps its key and
+ * checkpoints (bfn_runs_load_config does this when the overrides change no
+ * setting of the key). */
+void bfn_config_force_run_key(bfn_config *c, const char *key);
+/* 1 if `key` is part of the run key: every [data] [bfn] [model] [train] key
+ * except logging/checkpoint/validation cadence (train.log_every, ckpt_every,
+ * keep_every, val_every, val_repeats), data.test_stride and
+ * bfn.recon_bins/recon_std; the L^n-only keys (train.loss_steps,
+ * bfn.mc_samples, bfn.receiver, bfn.receiver_floor) only when
+ * train.loss = nstep. [experiment], [eval] and [sample] never are. */
+int bfn_config_in_run_key(const bfn_config *c, const char *key);
+/* The run key without train.steps: runs that differ only in their length
+ * share it (--extend continues the longest shorter one). */
+void bfn_config_base_key(const bfn_config *c, char key[17]);
+/* The run key without train.seed: seed replicates of one setting share it. */
+void bfn_config_replicate_key(const bfn_config *c, char key[17]);
+/* 1 if some setting depends on train.steps (then a finished run cannot be
+ * extended to more steps without changing what its first steps did). */
+int bfn_config_depends_on_steps(const bfn_config *c);
+/* The resolved config as a JSON object {"key": value, ...} (numbers as JSON
+ * numbers, the rest as strings, plus "profile"); the caller frees. */
+char *bfn_config_json(const bfn_config *c);
+/* Number of schema keys and the i-th key's name (for generated SQL views). */
+int bfn_config_n_keys(void);
+const char *bfn_config_key_name(int i);
 const char *bfn_config_profile(const bfn_config *c);
 const char *bfn_config_path(const bfn_config *c);
 /* Print the schema (key, default, help) for `bfn train --help`. */

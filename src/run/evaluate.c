@@ -1,15 +1,52 @@
-/* evaluate.c: Monte Carlo estimates of the test NLL, with standard errors. */
+/* evaluate.c: Monte Carlo estimates of the test NLL, with standard errors.
+ *
+ * An evaluation is a function of (checkpoint, n, eval seed, repeat) only:
+ * every test pass draws from its own generator, seeded from a hash of
+ * (eval.seed, what the pass estimates, n or time bin, repeat), so asking for
+ * n = 100 alone or inside any list of n gives bitwise the same numbers.
+ * Stored rows with the same checkpoint (sha256), n, repeats, eval seed and
+ * receiver floor are reused unless opts->reeval. */
 #include "run/evaluate.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "run/loadrun.h"
 #include "run/step.h"
+#include "store/ckpt.h"
 #include "util/err.h"
+
+/* What a pass estimates: the tag is part of the stream's seed. */
+enum { STREAM_LOSS = 1, STREAM_RECON = 2, STREAM_CURVE_LINF = 3, STREAM_CURVE_RECON = 4 };
+
+/* splitmix64 finaliser: a bijective mix, so distinct inputs give distinct,
+ * well-spread outputs. */
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t bfn_eval_stream_seed(long eval_seed, int what, long n, int repeat) {
+    uint64_t h = mix64((uint64_t)eval_seed + 0x9e3779b97f4a7c15ULL);
+    h = mix64(h ^ (uint64_t)what);
+    h = mix64(h ^ (uint64_t)n);
+    return mix64(h ^ (uint64_t)repeat);
+}
+
+/* Reseed `rng` for one pass. GSL's MT19937 takes a 32-bit seed; fold the
+ * hash so every input bit counts. */
+static void seed_stream(gsl_rng *rng, long eval_seed, int what, long n, int repeat) {
+    uint64_t h = bfn_eval_stream_seed(eval_seed, what, n, repeat);
+    gsl_rng_set(rng, (unsigned long)((h ^ (h >> 32)) & 0xffffffffUL));
+}
 
 /* Mean per-example loss over one pass of the test split (fresh binarisation
  * at every pass, as the official test loader), with the EMA weights. */
@@ -27,31 +64,142 @@ static void mean_se(const double *v, int R, double *mean, double *se) {
     *se = R > 1 ? sqrt(ss / (R - 1) / R) : 0;
 }
 
+/* 1 if a test row for (run, step, n) with the same checkpoint file, repeats,
+ * eval seed and floor is stored (rows from before these were recorded never
+ * match, so they are recomputed once). */
+static int eval_stored(bfn_db *db, const char *key, long step, int n, int R, long seed, const char *floor_,
+                       const char *sha) {
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    const char *sql = "SELECT 1 FROM eval WHERE run = ?1 AND ckpt_step = ?2 AND split = 'test' AND n = ?3 "
+                      "AND repeats = ?4 AND eval_seed = ?5 AND receiver_floor = ?6 AND ckpt_sha256 = ?7";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_int(st, 3, n);
+    sqlite3_bind_int(st, 4, R);
+    sqlite3_bind_int64(st, 5, seed);
+    sqlite3_bind_text(st, 6, floor_, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, sha, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* 1 if the loss-against-time curve of this checkpoint step has T bins of
+ * each kind drawn with this eval seed and floor. */
+static int curve_stored(bfn_db *db, const char *key, long step, int T, long seed, const char *floor_) {
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    const char *sql = "SELECT COUNT(*) FROM curve WHERE run = ?1 AND ckpt_step = ?2 AND eval_seed = ?3 "
+                      "AND receiver_floor = ?4 AND name IN ('linf', 'recon') AND bin < ?5";
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, step);
+    sqlite3_bind_int64(st, 3, seed);
+    sqlite3_bind_text(st, 4, floor_, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, T);
+    long count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return count == 2L * T;
+}
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* Progress within one n: a rewritten line on a terminal, else a plain line
+ * per pass. */
+typedef struct {
+    int quiet, tty;
+    const char *key;
+    double t0;
+} progress_t;
+
+static void progress(const progress_t *p, const char *label, const char *unit, int done, int total) {
+    if (p->quiet) return;
+    double el = now_sec() - p->t0, eta = done > 0 ? el / done * (total - done) : 0;
+    if (p->tty)
+        fprintf(stderr, "\r[%s] %s: %s %d/%d  ETA %02d:%02d   ", p->key, label, unit, done, total, (int)(eta / 60),
+                (int)eta % 60);
+    else
+        fprintf(stderr, "[%s] %s: %s %d/%d ETA %.0fs\n", p->key, label, unit, done, total, eta);
+}
+
+static void progress_end(const progress_t *p) {
+    if (!p->quiet && p->tty) fputs("\r\033[K", stderr);
+}
+
 int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
     bfn_loaded_run run;
-    BFN_TRY(bfn_load_run(&run, cfg, (int)bfn_cfg_int(cfg, "eval.batch"), bfn_cfg_str(cfg, "eval.checkpoint")));
+    const char *kind = bfn_cfg_str(cfg, "eval.checkpoint");
+    BFN_TRY(bfn_load_run(&run, cfg, (int)bfn_cfg_int(cfg, "eval.batch"), kind));
     bfn_setup *s = &run.s;
+    char ckpt[1024], sha[65];
+    bfn_ckpt_path(s->key, kind, ckpt, sizeof ckpt);
+    int rc = bfn_file_sha256(ckpt, sha);
+    if (rc != BFN_OK) {
+        bfn_unload_run(&run);
+        return rc;
+    }
+    const long seed = bfn_cfg_int(cfg, "eval.seed");
+    const char *floor_ = bfn_cfg_str(cfg, "bfn.receiver_floor");
+    int steps[BFN_MAX_LIST];
+    int n_steps = bfn_cfg_int_list(cfg, "eval.steps", steps, BFN_MAX_LIST);
+    const int R = (int)bfn_cfg_int(cfg, "eval.repeats");
+    const int T = (int)bfn_cfg_int(cfg, "eval.t_bins");
+    /* What is already stored for this checkpoint, seed and floor. */
+    int todo[BFN_MAX_LIST], n_todo = 0;
+    for (int j = 0; j < n_steps; j++) {
+        todo[j] = opts->reeval || !eval_stored(db, s->key, run.step, steps[j], R, seed, floor_, sha);
+        n_todo += todo[j];
+    }
+    int curve_todo = T > 0 && (opts->reeval || !curve_stored(db, s->key, run.step, T, seed, floor_));
+    progress_t pr = {.quiet = opts->quiet, .tty = isatty(2), .key = s->key};
+    if (!n_todo && !curve_todo) {
+        if (!opts->quiet)
+            fprintf(stderr, "[%s] step %ld already evaluated (n list, %d repeats, eval seed %ld, floor %s); "
+                    "--reeval to redo\n", s->key, run.step, R, seed, floor_);
+        bfn_unload_run(&run);
+        return BFN_OK;
+    }
     bfn_work w;
     bfn_work_alloc(&w, s, (int)bfn_cfg_int(cfg, "eval.batch"));
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, (unsigned long)bfn_cfg_int(cfg, "eval.seed"));
-    int steps[BFN_MAX_LIST];
-    int n_steps = bfn_cfg_int_list(cfg, "eval.steps", steps, BFN_MAX_LIST);
-    int R = (int)bfn_cfg_int(cfg, "eval.repeats");
     double *pass = bfn_xmalloc((size_t)R * sizeof *pass), *rpass = bfn_xmalloc((size_t)R * sizeof *rpass);
     const double k = s->unit_scale;
-    int rc = BFN_OK;
     if (!opts->quiet)
-        fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats\n", s->key,
-                run.step, bfn_cfg_str(cfg, "eval.checkpoint"), s->data.n[BFN_SPLIT_TEST], R);
+        fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats, eval seed %ld, "
+                "receiver floor %s\n", s->key, run.step, kind, s->data.n[BFN_SPLIT_TEST], R, seed, floor_);
     /* L^r does not depend on n: estimate it once and pair it with every n. */
-    for (int r = 0; r < R; r++) rpass[r] = test_pass(s, &w, BFN_LOSS_RECON, 0, 1.0, rng, NULL);
-    double recon, recon_se;
-    mean_se(rpass, R, &recon, &recon_se);
+    double recon = 0, recon_se = 0;
+    if (n_todo) {
+        pr.t0 = now_sec();
+        for (int r = 0; r < R; r++) {
+            seed_stream(rng, seed, STREAM_RECON, 0, r);
+            rpass[r] = test_pass(s, &w, BFN_LOSS_RECON, 0, 1.0, rng, NULL);
+            progress(&pr, "L^r", "pass", r + 1, R);
+        }
+        progress_end(&pr);
+        mean_se(rpass, R, &recon, &recon_se);
+    }
     for (int j = 0; j < n_steps && rc == BFN_OK; j++) {
         int n = steps[j];
-        for (int r = 0; r < R; r++)
+        char label[32];
+        snprintf(label, sizeof label, n ? "n=%d" : "n=inf", n);
+        if (!todo[j]) {
+            if (!opts->quiet) fprintf(stderr, "[%s] %s: stored, skipped\n", s->key, label);
+            continue;
+        }
+        pr.t0 = now_sec();
+        for (int r = 0; r < R; r++) {
+            seed_stream(rng, seed, STREAM_LOSS, n, r);
             pass[r] = test_pass(s, &w, n == 0 ? BFN_LOSS_CTS : BFN_LOSS_NSTEP, n, 0, rng, NULL);
+            progress(&pr, label, "pass", r + 1, R);
+        }
+        progress_end(&pr);
         double loss, loss_se;
         mean_se(pass, R, &loss, &loss_se);
         /* The two estimates use independent passes, so their variances add. */
@@ -60,28 +208,30 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
             .key = s->key, .ckpt_step = run.step, .split = "test", .n = n, .repeats = R,
             .loss = k * loss, .loss_se = k * loss_se, .recon = k * recon, .recon_se = k * recon_se,
             .total = k * (loss + recon), .total_se = k * total_se, .unit = s->unit, .scale = k,
+            .eval_seed = seed, .receiver_floor = floor_, .ckpt_sha256 = sha,
         };
         rc = bfn_db_eval(db, &row);
-        if (!opts->quiet) {
-            char label[16];
-            snprintf(label, sizeof label, n ? "%d" : "inf", n);
-            fprintf(stderr, "[%s] n=%-5s L=%.4f±%.4f  L^r=%.4f±%.4f  NLL=%.4f±%.4f %s\n", s->key, label, row.loss,
+        if (!opts->quiet)
+            fprintf(stderr, "[%s] %-7s L=%.4f±%.4f  L^r=%.4f±%.4f  NLL=%.4f±%.4f %s\n", s->key, label, row.loss,
                     row.loss_se, row.recon, row.recon_se, row.total, row.total_se, s->unit);
-        }
     }
     /* Loss against time: one pass per bin at the bin centre. */
-    int T = (int)bfn_cfg_int(cfg, "eval.t_bins");
     long N = s->data.n[BFN_SPLIT_TEST];
-    for (int j = 0; j < T && rc == BFN_OK; j++) {
+    pr.t0 = now_sec();
+    for (int j = 0; curve_todo && j < T && rc == BFN_OK; j++) {
         double t = (j + 0.5) / T, sq;
+        seed_stream(rng, seed, STREAM_CURVE_LINF, j, 0);
         double m = test_pass(s, &w, BFN_LOSS_CTS_AT, 0, t, rng, &sq);
         double se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
-        rc = bfn_db_curve(db, s->key, run.step, "linf", j, t, k * m, k * se);
+        rc = bfn_db_curve(db, s->key, run.step, "linf", j, t, k * m, k * se, seed, floor_);
         if (rc != BFN_OK) break;
+        seed_stream(rng, seed, STREAM_CURVE_RECON, j, 0);
         m = test_pass(s, &w, BFN_LOSS_RECON_AT, 0, t, rng, &sq);
         se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
-        rc = bfn_db_curve(db, s->key, run.step, "recon", j, t, k * m, k * se);
+        rc = bfn_db_curve(db, s->key, run.step, "recon", j, t, k * m, k * se, seed, floor_);
+        progress(&pr, "loss against time", "bin", j + 1, T);
     }
+    progress_end(&pr);
     free(pass);
     free(rpass);
     gsl_rng_free(rng);

@@ -32,13 +32,16 @@ int bfn_load_run(bfn_loaded_run *r, bfn_config *cfg, int max_batch, const char *
     gsl_rng_free(g0);
     gsl_rng_free(g1);
     if (rc == BFN_OK) {
+        /* Same settings: both keys computed by this program's definition
+         * (a stored run may keep an older key, bfn_config_force_run_key). */
         bfn_config *sc = NULL;
-        char key[17] = "";
-        if (stored && bfn_config_from_text(&sc, stored, path) == BFN_OK) bfn_config_run_key(sc, key);
+        char key[17] = "", want[17];
+        if (stored && bfn_config_from_text(&sc, stored, path) == BFN_OK) bfn_config_settings_key(sc, key);
         bfn_config_free(sc);
-        if (strcmp(key, r->s.key) != 0)
-            rc = bfn_error(BFN_ECORRUPT, "%s: checkpoint belongs to another run (%s, expected %s)", path, key,
-                           r->s.key);
+        bfn_config_settings_key(cfg, want);
+        if (strcmp(key, want) != 0)
+            rc = bfn_error(BFN_ECORRUPT, "%s: checkpoint belongs to another run (settings key %s, expected %s)", path,
+                           key, want);
     }
     free(stored);
     if (rc != BFN_OK) {

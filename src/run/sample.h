@@ -4,7 +4,7 @@
 
 #include "run/config.h"
 
-/* Draw sample.count samples with sample.steps steps (PAPER.md 4.5: from the
+/* Draw sample.count samples with sample.steps steps (paper/NOTES.md §4.5: from the
  * prior, for i = 1..n: output distribution at t = (i-1)/n, draw, sender
  * sample at alpha_i, Bayesian update; finally the mode of the output at t = 1)
  * and write a PNG grid (images) or the text to out_path ("-" = stdout). */

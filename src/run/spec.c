@@ -30,6 +30,7 @@ static void resolve_bfn(bfn_spec *s, const bfn_config *c) {
         .recon_bins = (int)bfn_cfg_int(c, "bfn.recon_bins"),
         .recon_std = bfn_cfg_real(c, "bfn.recon_std"),
         .receiver_joint = strcmp(bfn_cfg_str(c, "bfn.receiver"), "joint") == 0,
+        .receiver_floor = strcmp(bfn_cfg_str(c, "bfn.receiver_floor"), "official") == 0,
         .n_mc = (int)bfn_cfg_int(c, "bfn.mc_samples"),
     };
     s->bfn.schedule = bfn_cfg_str(c, "bfn.schedule");

@@ -18,7 +18,7 @@ void bfn_work_alloc(bfn_work *w, const bfn_setup *s, int max_batch) {
     w->in = bfn_xmalloc(B * D * (size_t)f->in_ch * sizeof(float));
     w->out = bfn_xmalloc(B * D * (size_t)f->out_ch * sizeof(float));
     w->dout = bfn_xmalloc(B * D * (size_t)f->out_ch * sizeof(float));
-    w->loss = bfn_xmalloc(B * sizeof(float));
+    w->loss = bfn_xmalloc(B * sizeof(double));
 }
 
 void bfn_work_free(bfn_work *w) {
@@ -86,7 +86,7 @@ double bfn_split_pass(const bfn_setup *s, const float *params, bfn_work *w, int 
         for (int b = 0; b < B; b++) w->idx[b] = e0 + b;
         bfn_dataset_batch(&s->data, split, w->idx, B, rng, w->x);
         sum += bfn_batch_loss(s, params, w, B, mode, n, t, rng, 0);
-        for (int b = 0; b < B; b++) sq += (double)w->loss[b] * w->loss[b];
+        for (int b = 0; b < B; b++) sq += w->loss[b] * w->loss[b];
     }
     if (sq_sum) *sq_sum = sq;
     return N ? sum / (double)N : NAN;

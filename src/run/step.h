@@ -12,7 +12,8 @@
 typedef struct {
     int max_batch;
     long *idx;
-    float *x, *t, *alpha, *theta, *in, *out, *dout, *loss;
+    float *x, *t, *alpha, *theta, *in, *out, *dout;
+    double *loss; /* per-example losses in double (float underflows for confident models) */
 } bfn_work;
 
 void bfn_work_alloc(bfn_work *w, const bfn_setup *s, int max_batch);

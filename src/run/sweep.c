@@ -1,5 +1,6 @@
 /* sweep.c: run a sweep's runs as local processes, or write its Slurm script. */
 #include "run/sweep.h"
+#include "run/sweep_progress.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +21,11 @@
 static pid_t start_job(const bfn_sweep_plan *p, int j, const char *self, int threads, int to_log) {
     char log[4096] = "";
     if (to_log) {
-        const char *res = getenv("BFN_RESULTS");
-        if (!res || !*res) res = "results";
+        const char *res = bfn_sweep_results_dir();
         mkdir(res, 0777);
         snprintf(log, sizeof log, "%s/logs", res);
         mkdir(log, 0777);
-        snprintf(log, sizeof log, "%s/logs/%s.log", res, p->job[j].name); /* a safe name */
+        bfn_sweep_log_path(p->job[j].name, log, sizeof log); /* a safe name */
     }
     char th[32];
     snprintf(th, sizeof th, "%d", threads);
@@ -59,8 +59,9 @@ static pid_t start_job(const bfn_sweep_plan *p, int j, const char *self, int thr
  * started; the runs already started are waited for. */
 static int run_local(const bfn_sweep_plan *p, const char *self, int jobs_n, int threads, int quiet) {
     if (!quiet)
-        fprintf(stderr, "sweep %s: %d runs, %d at a time, %d threads each%s\n", p->path, p->n_jobs, jobs_n, threads,
-                jobs_n > 1 ? "; logs in results/logs/" : "");
+        fprintf(stderr, "sweep %s: %d runs, %d at a time, %d threads each%s%s%s\n", p->path, p->n_jobs, jobs_n,
+                threads, jobs_n > 1 ? "; logs in " : "", jobs_n > 1 ? bfn_sweep_results_dir() : "",
+                jobs_n > 1 ? "/logs/" : "");
     pid_t *pids = bfn_xcalloc((size_t)jobs_n, sizeof *pids);
     int *which = bfn_xcalloc((size_t)jobs_n, sizeof *which);
     int next = 0, running = 0, failed = 0, rc = BFN_OK;
@@ -78,8 +79,22 @@ static int run_local(const bfn_sweep_plan *p, const char *self, int jobs_n, int 
             running++;
         }
         if (running == 0) break;
+        /* Poll, printing each running job's progress from its log every
+         * ~10 s (only when the jobs log to files). */
         int status;
-        pid_t done = wait(&status);
+        pid_t done;
+        for (int tick = 0; (done = waitpid(-1, &status, WNOHANG)) == 0; tick++) {
+            if (jobs_n > 1 && !quiet && tick % 100 == 99) {
+                for (int k = 0; k < jobs_n; k++) {
+                    if (!pids[k]) continue;
+                    char lp[4096], prog[160];
+                    bfn_sweep_log_path(p->job[which[k]].name, lp, sizeof lp);
+                    bfn_sweep_progress(lp, prog, sizeof prog);
+                    fprintf(stderr, "sweep: %-24s %s\n", p->job[which[k]].name, prog);
+                }
+            }
+            usleep(100000);
+        }
         if (done < 0) {
             if (errno == EINTR) continue;
             break;
@@ -90,10 +105,15 @@ static int run_local(const bfn_sweep_plan *p, const char *self, int jobs_n, int 
             running--;
             const char *name = p->job[which[k]].name;
             int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+            char lp[4096];
+            bfn_sweep_log_path(name, lp, sizeof lp);
             if (!ok && failed++ == 0 && rc == BFN_OK)
-                rc = bfn_error(BFN_EINVAL, "sweep run %s failed (exit %d); see results/logs/%s.log", name,
-                               WIFEXITED(status) ? WEXITSTATUS(status) : -1, name);
-            if (!quiet) fprintf(stderr, "sweep: %-24s %s\n", name, ok ? "done" : "FAILED");
+                rc = bfn_error(BFN_EINVAL, "sweep run %s failed (exit %d)%s%s", name,
+                               WIFEXITED(status) ? WEXITSTATUS(status) : -1, jobs_n > 1 ? "; see " : "",
+                               jobs_n > 1 ? lp : "");
+            if (!quiet)
+                fprintf(stderr, "sweep: %-24s %s%s%s\n", name, jobs_n > 1 ? bfn_sweep_outcome(lp, ok) : ok ? "done" : "failed",
+                        !ok && jobs_n > 1 ? ", log " : "", !ok && jobs_n > 1 ? lp : "");
         }
     }
     free(pids);

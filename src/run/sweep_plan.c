@@ -286,12 +286,18 @@ static int expand(parser *ps, const char *profile, int n_over, char *const *over
             bfn_sweep_job *j = &p->job[n++];
             j->line = ps->runs[r].line;
             size_t cap = strlen(ps->runs[r].name) + 1;
-            for (int a = 0; a < ps->n_axes; a++) cap += MAX_NAME + 1;
+            for (int a = 0; a < ps->n_axes; a++) cap += MAX_NAME + 6; /* "_seed" + value */
             j->name = bfn_xmalloc(cap);
             snprintf(j->name, cap, "%s", ps->runs[r].name);
             if (prof)
                 for (int k = 0; k < prof->kv.n; k++) bfn_strvec_push(&j->over, prof->kv.v[k]);
             for (int k = 0; k < ps->runs[r].kv.n; k++) bfn_strvec_push(&j->over, ps->runs[r].kv.v[k]);
+            /* Grid point pt in mixed radix over the axes. A train.seed axis
+             * makes seed replicates: they keep the experiment name (tables
+             * then show mean ± s.e. over seeds); only the job/log name gets
+             * the seed. */
+            char *exp_name = bfn_xmalloc(cap);
+            snprintf(exp_name, cap, "%s", ps->runs[r].name);
             long rest = pt;
             for (int a = 0; a < ps->n_axes; a++) {
                 const axis *ax = &ps->axes[a];
@@ -300,16 +306,22 @@ static int expand(parser *ps, const char *profile, int n_over, char *const *over
                 char *kv = join_kv(ax->key, v);
                 bfn_strvec_push(&j->over, kv);
                 free(kv);
+                int seed_axis = strcmp(ax->key, "train.seed") == 0;
                 size_t len = strlen(j->name);
-                snprintf(j->name + len, cap - len, "_%s", v);
+                snprintf(j->name + len, cap - len, seed_axis ? "_seed%s" : "_%s", v);
+                if (!seed_axis) {
+                    len = strlen(exp_name);
+                    snprintf(exp_name + len, cap - len, "_%s", v);
+                }
             }
             if (strlen(j->name) > MAX_NAME)
                 return bfn_error(BFN_EINVAL, "%s:%d: run name '%.40s...' with its grid values is longer than %d "
                                  "characters", p->path, j->line, j->name, MAX_NAME);
             for (int k = 0; k < n_over; k++) bfn_strvec_push(&j->over, overrides[k]);
-            char *kv = join_kv("experiment.name", j->name);
+            char *kv = join_kv("experiment.name", exp_name);
             bfn_strvec_push(&j->over, kv);
             free(kv);
+            free(exp_name);
         }
     }
     /* Two runs with one name would share a log and a database. */

@@ -27,6 +27,8 @@
 #include <sqlite3.h>
 
 #include "nn/optim.h"
+#include "run/extend.h"
+#include "run/runs.h"
 #include "run/setup.h"
 #include "run/step.h"
 #include "store/ckpt.h"
@@ -99,6 +101,7 @@ typedef struct {
     long best_step;
     char *config_text;
     const char *commit;
+    char extend_from[17]; /* run whose checkpoint seeds this one (--extend), or "" */
 } trainer;
 
 /* Mean L^inf of the EMA weights over the validation split (official
@@ -256,19 +259,22 @@ static int try_resume(trainer *tr, int *resumed) {
     bfn_ckpt_path(tr->s.key, "last", path, sizeof path);
     if (access(path, F_OK) != 0) return BFN_OK;
     bfn_ckpt c = ckpt_view(tr);
+    /* A run seeded by --extend starts from the shorter run's checkpoint. */
+    if (tr->extend_from[0]) c.run_key = tr->extend_from;
     char *stored = NULL;
     int rc = bfn_ckpt_load(path, &c, &stored);
     if (rc != BFN_OK) return bfn_error_prefix(rc, "cannot resume (delete the run directory to start over)");
     /* The checkpoint must belong to this run: same run key from its config
      * (evaluation settings may differ; they do not change training). */
     bfn_config *stored_cfg = NULL;
-    char stored_key[17] = "";
+    char stored_key[17] = "", want[17];
     if (stored && bfn_config_from_text(&stored_cfg, stored, path) == BFN_OK) {
-        bfn_config_run_key(stored_cfg, stored_key);
+        bfn_config_settings_key(stored_cfg, stored_key);
         bfn_config_free(stored_cfg);
     }
     free(stored);
-    if (strcmp(stored_key, tr->s.key) != 0)
+    bfn_config_settings_key(tr->s.cfg, want);
+    if (strcmp(stored_key, want) != 0 && strcmp(stored_key, tr->extend_from) != 0)
         return bfn_error(BFN_ECORRUPT, "%s: checkpoint belongs to another run (key '%s', expected %s)", path,
                          stored_key, tr->s.key);
     tr->step = c.step;
@@ -281,6 +287,24 @@ static int try_resume(trainer *tr, int *resumed) {
     return BFN_OK;
 }
 
+/* Record that experiment `name` uses run `key` when the run was first
+ * registered under another experiment name (experiment.name is not part of
+ * the run key), so @name and the tables find it. */
+static int record_alias(bfn_db *db, const char *key, const char *name) {
+    sqlite3 *h = bfn_db_handle(db);
+    sqlite3_stmt *st;
+    int known = 1;
+    if (sqlite3_prepare_v2(h, "SELECT 1 FROM run WHERE key = ?1 AND experiment = ?2 UNION ALL "
+                           "SELECT 1 FROM run_history WHERE run = ?1 AND event = 'alias' AND detail = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return bfn_error(BFN_EDB, "reading run %s: %s", key, sqlite3_errmsg(h));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    known = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return known ? BFN_OK : bfn_db_run_history(db, key, "alias", name);
+}
+
 int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     trainer tr;
     memset(&tr, 0, sizeof tr);
@@ -290,6 +314,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     bfn_setup *s = &tr.s;
     int rc;
     tr.config_text = bfn_config_text(cfg);
+    char *config_json = bfn_config_json(cfg);
     const char *libs, *host;
     int dirty;
     bfn_provenance(&tr.commit, &dirty, &libs, &host);
@@ -297,16 +322,51 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         .key = s->key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
         .config = tr.config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = tr.commit,
         .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
+        .config_json = config_json,
     };
+    /* --extend is checked before the run is registered, so a refused one leaves no row. */
+    const long want = bfn_cfg_int(cfg, "train.steps");
+    char last[1024], from[17] = "";
+    long from_steps = -1;
+    bfn_ckpt_path(s->key, "last", last, sizeof last);
+    int fresh = access(last, F_OK) != 0;
+    int shorter = fresh ? bfn_extend_find(db, cfg, from, &from_steps) : 0;
+    if (shorter < 0) { rc = shorter; goto done; }
+    if (opts->extend && fresh && !shorter) {
+        rc = bfn_error(BFN_EINVAL, "--extend: no finished run with these settings and fewer than %ld steps "
+                       "(see bfn runs)", want);
+        goto done;
+    }
+    if (opts->extend && shorter && bfn_config_depends_on_steps(cfg)) {
+        rc = bfn_error(BFN_EINVAL, "--extend: a setting depends on train.steps, so run %s cannot be continued", from);
+        goto done;
+    }
+    char pre[32] = "";
+    if ((rc = bfn_db_run_status(db, s->key, pre, sizeof pre)) != BFN_OK) goto done;
+    if (strcmp(pre, "finished") == 0) shorter = 0; /* skipped below, nothing to extend */
+    if (shorter && !opts->extend && !opts->quiet)
+        fprintf(stderr, "[%s] note: run %s has the first %ld steps of this run; --extend continues it instead "
+                "of training from step 0\n", s->key, from, from_steps);
     char status[32], dir[1024];
     rc = bfn_db_run_register(db, &info, status, sizeof status);
     if (rc != BFN_OK) goto done;
+    if ((rc = record_alias(db, s->key, bfn_cfg_str(cfg, "experiment.name"))) != BFN_OK) goto done;
     if (strcmp(status, "finished") == 0 && !opts->force) {
         if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
         goto done;
     }
+    /* The stored config is the one the run now trains with (the cadence keys
+     * may differ from the first invocation's). */
+    if ((rc = bfn_db_run_update_config(db, s->key, tr.config_text, config_json)) != BFN_OK) goto done;
+    if ((rc = bfn_runs_config_view(db)) != BFN_OK) goto done;
     bfn_run_dir(s->key, dir, sizeof dir);
     if ((rc = mkdir_p(dir)) != BFN_OK) goto done;
+    if (opts->extend && shorter) {
+        if ((rc = bfn_extend_seed(db, s->key, from, from_steps, want)) != BFN_OK) goto done;
+        snprintf(tr.extend_from, sizeof tr.extend_from, "%s", from);
+        if (!opts->quiet)
+            fprintf(stderr, "[%s] extending run %s: train.steps %ld -> %ld\n", s->key, from, from_steps, want);
+    }
     tr.adam = (bfn_adamw_cfg){
         .lr = (float)bfn_cfg_real(cfg, "train.lr"), .beta1 = (float)bfn_cfg_real(cfg, "train.adam_beta1"),
         .beta2 = (float)bfn_cfg_real(cfg, "train.adam_beta2"), .eps = (float)bfn_cfg_real(cfg, "train.adam_eps"),
@@ -359,6 +419,7 @@ done:
     free(tr.perm);
     if (tr.w.x) bfn_work_free(&tr.w);
     free(tr.config_text);
+    free(config_json);
     bfn_setup_close(s);
     return rc;
 }

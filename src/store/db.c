@@ -125,6 +125,41 @@ static const char *const migrations[] = {
     "  FROM metric m"
     "  JOIN (SELECT run, name, MAX(step) AS step FROM metric GROUP BY run, name) l"
     "    ON l.run = m.run AND l.name = m.name AND l.step = m.step;",
+    /* 1 -> 2, the researcher's workflow: evaluation identity (eval seed,
+     * receiver floor, checkpoint sha256) so stored evaluations are reused;
+     * the resolved config as JSON; tags, notes and a history per run; views
+     * of the latest evaluations per unit. Self-contained: it touches no
+     * column another migration adds. */
+    "ALTER TABLE eval ADD COLUMN eval_seed INTEGER;"
+    "ALTER TABLE eval ADD COLUMN receiver_floor TEXT;"
+    "ALTER TABLE eval ADD COLUMN ckpt_sha256 TEXT;"
+    "ALTER TABLE curve ADD COLUMN eval_seed INTEGER;"
+    "ALTER TABLE curve ADD COLUMN receiver_floor TEXT;"
+    "ALTER TABLE run ADD COLUMN config_json TEXT;"
+    "CREATE TABLE run_tag("
+    "  run TEXT NOT NULL REFERENCES run(key) ON DELETE CASCADE,"
+    "  tag TEXT NOT NULL,"
+    "  PRIMARY KEY (run, tag)) WITHOUT ROWID;"
+    "CREATE TABLE run_note("
+    "  run TEXT NOT NULL REFERENCES run(key) ON DELETE CASCADE,"
+    "  at TEXT NOT NULL,"
+    "  note TEXT NOT NULL);"
+    "CREATE TABLE run_history("
+    "  run TEXT NOT NULL REFERENCES run(key) ON DELETE CASCADE,"
+    "  at TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  detail TEXT);"
+    "DROP VIEW eval_latest;"
+    "CREATE VIEW eval_latest AS"
+    "  SELECT e.run, r.experiment, r.profile, e.split, e.n, e.ckpt_step, e.repeats,"
+    "    e.loss, e.loss_se, e.recon, e.recon_se, e.total, e.total_se, e.unit, e.eval_seed, e.receiver_floor"
+    "  FROM eval e"
+    "  JOIN (SELECT run, split, n, MAX(ckpt_step) AS ckpt_step FROM eval GROUP BY run, split, n) l"
+    "    ON l.run = e.run AND l.split = e.split AND l.n = e.n AND l.ckpt_step = e.ckpt_step"
+    "  JOIN run r ON r.key = e.run;"
+    "CREATE VIEW eval_nats_image AS SELECT * FROM eval_latest WHERE unit = 'nats/image';"
+    "CREATE VIEW eval_bits_dim AS SELECT * FROM eval_latest WHERE unit = 'bits/dim';"
+    "CREATE VIEW eval_bits_char AS SELECT * FROM eval_latest WHERE unit = 'bits/char';",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == BFN_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -142,7 +177,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_RUN_INSERT] =
         "INSERT OR IGNORE INTO run(key, experiment, profile, config, seed, git_commit, git_dirty,"
-        " lib_versions, host, threads, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'created')",
+        " lib_versions, host, threads, status, config_json)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'created', ?11)",
     [ST_RUN_STATUS] = "SELECT status FROM run WHERE key = ?1",
     [ST_RUN_SET_STATUS] =
         "UPDATE run SET status = ?2, exit_reason = ?3, heartbeat = " SQL_NOW ","
@@ -154,10 +190,11 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_METRIC_TRUNCATE] = "DELETE FROM metric WHERE run = ?1 AND step > ?2",
     [ST_EVAL] =
         "INSERT OR REPLACE INTO eval(run, ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se,"
-        " total, total_se, unit, scale) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        " total, total_se, unit, scale, eval_seed, receiver_floor, ckpt_sha256)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     [ST_CURVE] =
-        "INSERT OR REPLACE INTO curve(run, ckpt_step, name, bin, t, value, se)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR REPLACE INTO curve(run, ckpt_step, name, bin, t, value, se, eval_seed, receiver_floor)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_CHECKPOINT] =
         "INSERT OR REPLACE INTO checkpoint(run, step, path, sha256, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
@@ -428,6 +465,7 @@ int bfn_db_run_register(bfn_db *db, const bfn_run_info *info, char *status, int 
     sqlite3_bind_text(st, 8, info->lib_versions, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, info->host, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, info->threads);
+    sqlite3_bind_text(st, 11, info->config_json, -1, SQLITE_STATIC);
     int rc = step_done(db, st, "registering run");
     if (rc == BFN_OK) rc = read_status(db, info->key, status, n);
     return tx_end(db, rc);
@@ -570,12 +608,15 @@ int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
     sqlite3_bind_text(st, 12, row->unit, -1, SQLITE_STATIC);
     if (row->scale > 0) sqlite3_bind_double(st, 13, row->scale);
     else sqlite3_bind_null(st, 13);
+    sqlite3_bind_int64(st, 14, row->eval_seed);
+    sqlite3_bind_text(st, 15, row->receiver_floor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, row->ckpt_sha256, -1, SQLITE_STATIC);
     return tx_end(db, step_done(db, st, "writing eval row"));
 }
 
 /* Insert or replace one point of a loss-against-time curve. */
 int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
-                 double value, double se) {
+                 double value, double se, long eval_seed, const char *receiver_floor) {
     if (!key || !name) return bfn_error(BFN_EINVAL, "%s: curve row needs a run key and a name", db->path);
     sqlite3_stmt *st = NULL;
     BFN_TRY(get_stmt(db, ST_CURVE, &st));
@@ -587,6 +628,8 @@ int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, 
     sqlite3_bind_double(st, 5, t);
     sqlite3_bind_double(st, 6, value);
     sqlite3_bind_double(st, 7, se);
+    sqlite3_bind_int64(st, 8, eval_seed);
+    sqlite3_bind_text(st, 9, receiver_floor, -1, SQLITE_STATIC);
     return tx_end(db, step_done(db, st, "writing curve row"));
 }
 
@@ -604,4 +647,60 @@ int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, 
     sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
     return tx_end(db, step_done(db, st, "writing checkpoint row"));
+}
+
+/* Run one write statement with text parameters (NULL binds NULL) in its own
+ * transaction; `what` names it in errors. Returns the number of changed rows
+ * in *changes if non-NULL. */
+static int write_texts(bfn_db *db, const char *sql, const char *what, int n, const char *const *vals, int *changes) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return db_fail(db, rc, what);
+    rc = tx_begin(db);
+    if (rc != BFN_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
+    for (int i = 0; i < n; i++) sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE ? BFN_OK : db_fail(db, rc, what);
+    if (changes) *changes = sqlite3_changes(db->h);
+    sqlite3_finalize(st);
+    return tx_end(db, ret);
+}
+
+int bfn_db_run_update_config(bfn_db *db, const char *key, const char *config, const char *config_json) {
+    const char *v[3] = {key, config, config_json};
+    int changes = 0;
+    BFN_TRY(write_texts(db, "UPDATE run SET config = ?2, config_json = ?3 WHERE key = ?1", "updating run config", 3,
+                        v, &changes));
+    if (changes != 1) return bfn_error(BFN_EDB, "%s: updating config of run %s: no such run", db->path, key);
+    return BFN_OK;
+}
+
+int bfn_db_run_history(bfn_db *db, const char *key, const char *event, const char *detail) {
+    const char *v[3] = {key, event, detail};
+    return write_texts(db, "INSERT INTO run_history(run, at, event, detail) VALUES (?1, " SQL_NOW ", ?2, ?3)",
+                       "writing run history", 3, v, NULL);
+}
+
+int bfn_db_run_tag(bfn_db *db, const char *key, const char *tag, int remove) {
+    const char *v[2] = {key, tag};
+    return write_texts(db, remove ? "DELETE FROM run_tag WHERE run = ?1 AND tag = ?2"
+                                  : "INSERT OR IGNORE INTO run_tag(run, tag) VALUES (?1, ?2)",
+                       "writing run tag", 2, v, NULL);
+}
+
+int bfn_db_run_note(bfn_db *db, const char *key, const char *note) {
+    const char *v[2] = {key, note};
+    return write_texts(db, "INSERT INTO run_note(run, at, note) VALUES (?1, " SQL_NOW ", ?2)", "writing run note", 2,
+                       v, NULL);
+}
+
+int bfn_db_run_delete(bfn_db *db, const char *key) {
+    const char *v[1] = {key};
+    int changes = 0;
+    BFN_TRY(write_texts(db, "DELETE FROM run WHERE key = ?1", "deleting run", 1, v, &changes));
+    if (changes != 1) return bfn_error(BFN_EDB, "%s: deleting run %s: no such run", db->path, key);
+    return BFN_OK;
 }

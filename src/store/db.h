@@ -13,7 +13,7 @@
 #ifndef BFN_STORE_DB_H
 #define BFN_STORE_DB_H
 
-#define BFN_DB_SCHEMA_VERSION 1
+#define BFN_DB_SCHEMA_VERSION 2
 
 typedef struct bfn_db bfn_db;
 
@@ -34,6 +34,7 @@ typedef struct {
     const char *lib_versions;
     const char *host;
     int threads;
+    const char *config_json;  /* the same config as a JSON object (may be NULL) */
 } bfn_run_info;
 
 /* Insert the run if new (status 'created'); if it exists, leave it. Copies
@@ -43,6 +44,15 @@ int bfn_db_run_status(bfn_db *db, const char *key, char *status, int n); /* "" i
 /* status: created, running, finished, diverged, failed, interrupted */
 int bfn_db_run_set_status(bfn_db *db, const char *key, const char *status, const char *reason);
 int bfn_db_run_heartbeat(bfn_db *db, const char *key);
+/* Replace a run's stored config (text and JSON), e.g. when --extend raises train.steps. */
+int bfn_db_run_update_config(bfn_db *db, const char *key, const char *config, const char *config_json);
+/* Append an event ("train", "extend", "tag", ...) with free-text detail to the run's history. */
+int bfn_db_run_history(bfn_db *db, const char *key, const char *event, const char *detail);
+/* Add (remove = 0) or remove (1) a tag; add a note. */
+int bfn_db_run_tag(bfn_db *db, const char *key, const char *tag, int remove);
+int bfn_db_run_note(bfn_db *db, const char *key, const char *note);
+/* Delete a run and, by cascade, all its rows (the caller removes its checkpoint files). */
+int bfn_db_run_delete(bfn_db *db, const char *key);
 
 /* Metrics are buffered and written in one transaction by bfn_db_flush (the
  * trainer flushes when it checkpoints). NaN/inf are stored with their kind. */
@@ -60,11 +70,14 @@ typedef struct {
     double loss, loss_se, recon, recon_se, total, total_se; /* in `unit` */
     const char *unit;  /* "nats/image", "bits/dim", "bits/char", "nats/dim" */
     double scale;      /* value in unit = nats per dimension * scale (0: not recorded) */
+    long eval_seed;    /* eval.seed the estimate was drawn with */
+    const char *receiver_floor; /* bfn.receiver_floor: "official" or "exact" (NULL: not recorded) */
+    const char *ckpt_sha256;    /* sha256 of the evaluated checkpoint file (NULL: unknown) */
 } bfn_eval_row;
 /* Insert or replace the row keyed by (run, ckpt_step, split, n). */
 int bfn_db_eval(bfn_db *db, const bfn_eval_row *row);
 int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
-                 double value, double se);
+                 double value, double se, long eval_seed, const char *receiver_floor);
 int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, const char *sha256,
                       const char *kind);
 
