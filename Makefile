@@ -35,7 +35,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: torch-check all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -94,6 +94,17 @@ $(BUILD)/bench: src/tools/bench.c $(BUILD)/libbfn.a
 
 bench: $(BUILD)/bench
 	@$(BUILD)/bench
+
+# Outside CI: import/export against the official PyTorch code (needs
+# python3-torch and a checkout of the official repository; see README).
+$(BUILD)/torch_forward: src/tools/torch_forward.c $(BUILD)/libbfn.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@
+
+torch-check: $(BFN) $(BUILD)/torch_forward
+	@test -n "$(OFFICIAL)" || { echo "usage: make torch-check OFFICIAL=/path/to/bayesian-flow-networks"; exit 2; }
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "torch-check needs python3-torch (apt-get install python3-torch)"; exit 2; }
+	/usr/bin/python3 src/tools/torch_check.py --official "$(OFFICIAL)" --bfn $(BFN) --forward $(BUILD)/torch_forward \
+	  --work $(BUILD)/torch-check $(CHECK_ARGS)
 
 bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick
