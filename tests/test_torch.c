@@ -275,12 +275,19 @@ static void test_import_eval_sample_export(void **state) {
     assert_memory_equal(f1, f2, n1);
     free(f1);
     free(f2);
-    /* Importing again needs --force; an imported run cannot be trained on. */
+    /* The same file again is a no-op (results kept); another file into an
+     * existing run needs --force; an imported run cannot be trained on. */
     char log[400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
     assert_int_equal(sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " 2>%s", dir, dir,
-                        bin(), dir, log), 1);
+                        bin(), dir, log), 0);
     char *msg = slurp(log, NULL);
+    assert_non_null(strstr(msg, "already imported"));
+    free(msg);
+    assert_int_equal(query_long(db, "SELECT count(*) FROM eval"), 2);
+    assert_int_equal(sh(ENV("a") "%s import-torch %s/out2.pt experiments/text8.ini " OVER " 2>%s", dir, dir, bin(),
+                        dir, dir, log), 1);
+    msg = slurp(log, NULL);
     assert_non_null(strstr(msg, "already exists"));
     free(msg);
     assert_int_equal(sh(ENV("a") "%s train experiments/text8.ini " OVER " --force --quiet 2>%s", dir, dir, bin(), dir,

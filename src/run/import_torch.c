@@ -157,12 +157,20 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     bfn_torch_free(&f);
 
     /* Every check passed: the run must not exist yet (unless --force). */
-    char status[32] = "", sha[65] = "", dir[1024], path[1024], ck_sha[65];
+    char status[32] = "", sha[65] = "", dir[1024], path[1024], ck_sha[65], had[65] = "";
     if (rc == BFN_OK) rc = bfn_db_run_status(db, s.key, status, sizeof status);
+    if (rc == BFN_OK) rc = bfn_file_sha256(pt_path, sha);
+    if (rc == BFN_OK && status[0]) rc = bfn_db_import_sha256(db, s.key, had, sizeof had);
+    if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) == 0) {
+        /* The same file into the same run: nothing to do (make targets rerun). */
+        if (!o->quiet) fprintf(stderr, "[%s] %s is already imported; skipping\n", s.key, base_name(pt_path));
+        free(map);
+        bfn_setup_close(&s);
+        return BFN_OK;
+    }
     if (rc == BFN_OK && status[0] && !o->force)
         rc = bfn_error(BFN_EINVAL, "run %s (%s) already exists with status %s; --force replaces it (and deletes its "
                        "results) with the imported weights", s.key, bfn_cfg_str(cfg, "experiment.name"), status);
-    if (rc == BFN_OK) rc = bfn_file_sha256(pt_path, sha);
     char *config_text = rc == BFN_OK ? bfn_config_text(cfg) : NULL;
     const char *commit = "", *libs = "", *host = "";
     int dirty = 0;

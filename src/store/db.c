@@ -691,3 +691,17 @@ int bfn_db_run_import(bfn_db *db, const bfn_run_info *info, const bfn_import_row
     }
     return tx_end(db, rc);
 }
+
+/* sha256 of the file run `key` was imported from ("" if not imported). */
+int bfn_db_import_sha256(bfn_db *db, const char *key, char *out, int n) {
+    out[0] = '\0';
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->h, "SELECT source_sha256 FROM run_import WHERE run = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK) return db_fail(db, rc, "reading run_import");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(out, (size_t)n, "%s", (const char *)sqlite3_column_text(st, 0));
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? BFN_OK : db_fail(db, rc, "reading run_import");
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -78,5 +78,8 @@ typedef struct {
 /* Register a run whose weights were imported (see db.c). */
 int bfn_db_run_import(bfn_db *db, const bfn_run_info *info, const bfn_import_row *imp, const char *ckpt_path,
                       const char *ckpt_sha256, int replace);
+/* sha256 of the file run `key` was imported from into out (size n); "" if
+ * the run was not imported. */
+int bfn_db_import_sha256(bfn_db *db, const char *key, char *out, int n);
 
 #endif
