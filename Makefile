@@ -102,7 +102,7 @@ $(BUILD)/torch_forward: src/tools/torch_forward.c $(BUILD)/libbfn.a
 
 torch-check: $(BFN) $(BUILD)/torch_forward
 	@test -n "$(OFFICIAL)" || { echo "usage: make torch-check OFFICIAL=/path/to/bayesian-flow-networks"; exit 2; }
-	@/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "torch-check needs python3-torch (apt-get install python3-torch)"; exit 2; }
+	@bash src/tools/deps.sh torch
 	/usr/bin/python3 src/tools/torch_check.py --official "$(OFFICIAL)" --bfn $(BFN) --forward $(BUILD)/torch_forward \
 	  --work $(BUILD)/torch-check $(CHECK_ARGS)
 

@@ -192,6 +192,54 @@ static void test_refused_files(void **state) {
     assert_int_equal(bfn_torch_read("tests/fixtures/torch/absent.pt", &f), BFN_EIO);
 }
 
+/* A handmade archive: one tensor of `size` floats at storage offset `off` of
+ * a 4-float storage. */
+static int read_handmade(const char *dir_, int size, int off) {
+    char pk[256];
+    int n = 0;
+#define B(c) (pk[n++] = (char)(c))
+#define S(str) do { const char *s_ = (str); int l_ = (int)strlen(s_); B('X'); B(l_); B(0); B(0); B(0); \
+                    memcpy(pk + n, s_, (size_t)l_); n += l_; } while (0)
+#define G(mod, name) do { B('c'); memcpy(pk + n, mod "\n" name "\n", sizeof(mod "\n" name "\n") - 1); \
+                          n += (int)sizeof(mod "\n" name "\n") - 1; } while (0)
+    B(0x80); B(2); B('}');
+    S("w");
+    G("torch._utils", "_rebuild_tensor_v2");
+    B('('); B('('); S("storage"); G("torch", "FloatStorage"); S("0"); S("cpu"); B('K'); B(4); B('t'); B('Q');
+    B('K'); B(off); B('('); B('K'); B(size); B('t'); B('('); B('K'); B(1); B('t'); B(0x89); B('t'); B('R');
+    B('s'); B('.');
+#undef B
+#undef S
+#undef G
+    float data[4] = {1, 2, 3, 4};
+    char *p = test_path_in(dir_, "hand.pt");
+    bfn_zip_writer w;
+    assert_int_equal(bfn_zip_writer_open(&w, p), BFN_OK);
+    assert_int_equal(bfn_zip_writer_add(&w, "hand/data.pkl", pk, (uint64_t)n), BFN_OK);
+    assert_int_equal(bfn_zip_writer_add(&w, "hand/data/0", data, sizeof data), BFN_OK);
+    assert_int_equal(bfn_zip_writer_close(&w, 1), BFN_OK);
+    bfn_torch_file f;
+    int rc = bfn_torch_read(p, &f);
+    if (rc == BFN_OK) {
+        assert_int_equal(f.n, 1);
+        float v[4];
+        bfn_torch_copy_f32(&f.t[0], v);
+        for (int i = 0; i < size; i++) assert_true(v[i] == data[off + i]);
+        bfn_torch_free(&f);
+    }
+    return rc;
+}
+
+static void test_tensor_extent_checked(void **state) {
+    (void)state;
+    const char *d = test_tmpdir();
+    assert_int_equal(read_handmade(d, 4, 0), BFN_OK);
+    assert_int_equal(read_handmade(d, 2, 2), BFN_OK);
+    assert_int_equal(read_handmade(d, 5, 0), BFN_ECORRUPT);
+    assert_non_null(strstr(bfn_last_error(), "past the end of its storage"));
+    assert_int_equal(read_handmade(d, 2, 3), BFN_ECORRUPT);
+}
+
 /* ---- the CLI -------------------------------------------------------------- */
 
 static char dir[256];
@@ -436,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_truncated_and_damaged),
         cmocka_unit_test(test_pytorch_fixture_reads),
         cmocka_unit_test(test_refused_files),
+        cmocka_unit_test(test_tensor_extent_checked),
         cmocka_unit_test(test_import_eval_sample_export),
         cmocka_unit_test(test_malformed_register_nothing),
     };

@@ -234,12 +234,13 @@ static int reduce(machine *m) {
         if (ns != tv->ndim || tv->offset < 0) return perr(m, "tensor size and stride disagree");
         /* Extent: the largest element index must lie inside the storage. */
         const value *st = &m->v[tv->i];
-        uint64_t last = (uint64_t)tv->offset, elems = st->bytes / (uint64_t)st->i;
+        /* 128-bit: shape and stride are each below 2^63, so no sum of up to
+         * BFN_TORCH_MAX_DIM products overflows. */
+        unsigned __int128 last = (uint64_t)tv->offset, elems = st->bytes / (uint64_t)st->i;
         int empty = 0;
         for (int d = 0; d < tv->ndim; d++) {
             if (tv->shape[d] == 0) empty = 1;
-            else if (tv->shape[d] > (int64_t)1 << 40 || tv->stride[d] > (int64_t)1 << 40) return perr(m, "tensor too large");
-            else last += (uint64_t)(tv->shape[d] - 1) * (uint64_t)tv->stride[d];
+            else last += (unsigned __int128)(uint64_t)(tv->shape[d] - 1) * (uint64_t)tv->stride[d];
         }
         if (!empty && last >= elems) return perr(m, "tensor extends past the end of its storage");
         push(m, t);

@@ -85,7 +85,7 @@ static int read_directory(bfn_zip *z) {
     if (n == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
         if (eocd < 20 || rd32(z->map + eocd - 20) != SIG_Z64_LOC) return corrupt(z, "ZIP64 locator missing");
         uint64_t z64 = rd64(z->map + eocd - 20 + 8);
-        if (z64 > z->len - 56 || rd32(z->map + z64) != SIG_Z64_EOCD) return corrupt(z, "ZIP64 end record missing");
+        if (z->len < 56 || z64 > z->len - 56 || rd32(z->map + z64) != SIG_Z64_EOCD) return corrupt(z, "ZIP64 end record missing");
         n = rd64(z->map + z64 + 32);
         cd_size = rd64(z->map + z64 + 40);
         cd_off = rd64(z->map + z64 + 48);

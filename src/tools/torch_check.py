@@ -134,6 +134,26 @@ def our_eval(key):
     return {n: (l, ls, r, rs) for n, l, ls, r, rs in rows}
 
 
+def our_curve(key):
+    db = sqlite3.connect(f"{W}/bfn.db")
+    return db.execute("SELECT t, value, se FROM curve WHERE run = ? AND name = 'linf' ORDER BY bin", (key,)).fetchall()
+
+
+def official_at_t(bfn, tokens, t, R, batch=100, seed=4):
+    """The official continuous-time loss at a fixed t (BFN.forward with t given): mean and s.e. over R passes."""
+    torch.manual_seed(seed)
+    data = torch.from_numpy(tokens.astype(np.int64))
+    passes = []
+    with torch.no_grad():
+        for _ in range(R):
+            tot = 0.0
+            for i in range(0, len(data), batch):
+                b = data[i:i + batch]
+                tot += bfn(b, t=torch.full(b.shape, t)).item() * len(b)
+            passes.append(tot / len(data))
+    return float(np.mean(passes)), float(np.std(passes, ddof=1) / math.sqrt(R))
+
+
 def run_key(log):
     return log.split("[", 1)[1].split("]", 1)[0]
 
@@ -153,7 +173,7 @@ for skip in (True, False):
         for name, prm in bfn.named_parameters():
             prm.add_(0.05 * torch.randn_like(prm))
     torch.save(bfn.state_dict(), f"{W}/official.pt")
-    ov = overrides(T, C, L, H, skip, ["eval.steps=10,inf", f"eval.repeats={args.repeats}", "eval.t_bins=1",
+    ov = overrides(T, C, L, H, skip, ["eval.steps=10,inf", f"eval.repeats={args.repeats}", "eval.t_bins=4",
                                       "eval.batch=100"])
     log = sh([args.bfn, "import-torch", f"{W}/official.pt", "experiments/text8.ini", "--profile", "smoke",
               "--force", *ov])
@@ -172,6 +192,12 @@ for skip in (True, False):
         if n == 0:
             zr = (r - ro) / math.sqrt(rs ** 2 + rse ** 2)
             print(f"  L^r: bfn eval {r:.5f} ± {rs:.5f}, official {ro:.5f} ± {rse:.5f}: z = {zr:+.2f}")
+    # The same t for both: our loss-against-time curve (one pass, s.e. over
+    # sequences) against BFN.forward(data, t) (passes, s.e. over passes).
+    for t, v, se in our_curve(key):
+        vo, seo = official_at_t(bfn, tokens, t, 10)
+        print(f"  L^inf(t = {t:.3f}): bfn eval {v:.5f} ± {se:.5f}, official {vo:.5f} ± {seo:.5f}: "
+              f"z = {(v - vo) / math.sqrt(se ** 2 + seo ** 2):+.2f}")
 
 print("== export: a run trained here -> bfn export-torch -> official load_state_dict(strict=True)")
 T, C, L, H = 16, 32, 2, 2
