@@ -161,14 +161,15 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (rc == BFN_OK) rc = bfn_db_run_status(db, s.key, status, sizeof status);
     if (rc == BFN_OK) rc = bfn_file_sha256(pt_path, sha);
     if (rc == BFN_OK && status[0]) rc = bfn_db_import_sha256(db, s.key, had, sizeof had);
-    if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) == 0) {
+    bfn_ckpt_path(s.key, "last", path, sizeof path);
+    if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) == 0 && access(path, F_OK) == 0) {
         /* The same file into the same run: nothing to do (make targets rerun). */
         if (!o->quiet) fprintf(stderr, "[%s] %s is already imported; skipping\n", s.key, base_name(pt_path));
         free(map);
         bfn_setup_close(&s);
         return BFN_OK;
     }
-    if (rc == BFN_OK && status[0] && !o->force)
+    if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) != 0)
         rc = bfn_error(BFN_EINVAL, "run %s (%s) already exists with status %s; --force replaces it (and deletes its "
                        "results) with the imported weights", s.key, bfn_cfg_str(cfg, "experiment.name"), status);
     char *config_text = rc == BFN_OK ? bfn_config_text(cfg) : NULL;
@@ -181,7 +182,6 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
         rc = make_dirs(dir);
     }
     if (rc == BFN_OK) {
-        bfn_ckpt_path(s.key, "last", path, sizeof path);
         bfn_ckpt c = {
             .run_key = s.key, .git_commit = commit, .config = config_text, .step = 0, .best_val = NAN,
             .layout = &s.model->layout, .params = s.params, .ema = s.ema,
@@ -209,7 +209,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
         };
         bfn_import_row imp = {.source_name = base_name(pt_path), .source_sha256 = sha,
                               .official_class = arch->official_class, .mapping = map->mapping};
-        rc = bfn_db_run_import(db, &info, &imp, path, ck_sha, o->force);
+        rc = bfn_db_run_import(db, &info, &imp, path, ck_sha, status[0] != 0);
         if (rc != BFN_OK) unlink(path); /* registered nothing: leave no unregistered weights either */
     }
     if (rc == BFN_OK && !o->quiet)

@@ -501,9 +501,18 @@ int bfn_torch_find(const bfn_torch_file *f, const char *name) {
 }
 
 void bfn_torch_copy_f32(const bfn_torch_tensor *t, float *dst) {
-    int64_t idx[BFN_TORCH_MAX_DIM] = {0}, total = 1;
+    int64_t idx[BFN_TORCH_MAX_DIM] = {0}, total = 1, expect = 1;
+    int contiguous = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        contiguous = contiguous && (t->shape[d] == 1 || t->stride[d] == expect);
+        expect *= t->shape[d];
+    }
     for (int d = 0; d < t->ndim; d++) total *= t->shape[d];
     const float *src = (const float *)(const void *)t->storage; /* entries are read little-endian on x86-64 */
+    if (contiguous) { /* the usual case: one block in C order */
+        memcpy(dst, t->storage + (size_t)t->offset * sizeof(float), (size_t)total * sizeof(float));
+        return;
+    }
     for (int64_t k = 0; k < total; k++) {
         int64_t off = t->offset;
         for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
