@@ -162,6 +162,8 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (rc == BFN_OK) rc = bfn_file_sha256(pt_path, sha);
     if (rc == BFN_OK && status[0]) rc = bfn_db_import_sha256(db, s.key, had, sizeof had);
     bfn_ckpt_path(s.key, "last", path, sizeof path);
+    char stage[1100] = "";
+    snprintf(stage, sizeof stage, "%s.import", path);
     if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) == 0 && access(path, F_OK) == 0) {
         /* The same file into the same run: nothing to do (make targets rerun). */
         if (!o->quiet) fprintf(stderr, "[%s] %s is already imported; skipping\n", s.key, base_name(pt_path));
@@ -194,14 +196,12 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
             .attr_value = {"imported", base_name(pt_path), sha, map->mapping,
                            "absent: imported weights only (stored as both /model/params and /model/ema)"},
         };
-        rc = bfn_ckpt_save(path, &c);
+        /* Staged beside last.h5 and renamed over it only once the database
+         * has the run, so a failure leaves a replaced run's files intact. */
+        rc = bfn_ckpt_save(stage, &c);
     }
-    if (rc == BFN_OK) rc = bfn_file_sha256(path, ck_sha);
+    if (rc == BFN_OK) rc = bfn_file_sha256(stage, ck_sha);
     if (rc == BFN_OK) {
-        /* A replaced run's other checkpoints hold other weights. */
-        char other[1024];
-        bfn_ckpt_path(s.key, "best", other, sizeof other);
-        unlink(other);
         bfn_run_info info = {
             .key = s.key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
             .config = config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = commit,
@@ -210,8 +210,15 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
         bfn_import_row imp = {.source_name = base_name(pt_path), .source_sha256 = sha,
                               .official_class = arch->official_class, .mapping = map->mapping};
         rc = bfn_db_run_import(db, &info, &imp, path, ck_sha, status[0] != 0);
-        if (rc != BFN_OK) unlink(path); /* registered nothing: leave no unregistered weights either */
+        if (rc == BFN_OK && rename(stage, path) != 0)
+            rc = bfn_error(BFN_EIO, "%s: cannot rename %s into place: %s", path, stage, strerror(errno));
+        if (rc == BFN_OK) { /* a replaced run's other checkpoints hold other weights */
+            char other[1024];
+            bfn_ckpt_path(s.key, "best", other, sizeof other);
+            unlink(other);
+        }
     }
+    if (rc != BFN_OK && stage[0]) unlink(stage); /* registered nothing: leave no unregistered weights */
     if (rc == BFN_OK && !o->quiet)
         fprintf(stderr, "[%s] imported %s (%s, %d tensors, mapping %s, sha256 %.12s...) into %s; optimiser state "
                 "absent\n", s.key, base_name(pt_path), arch->official_class, map->n + map->n_fixed, map->mapping, sha,
