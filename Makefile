@@ -35,7 +35,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: test-slurm all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: test-slurm torch-check all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -101,6 +101,17 @@ $(BUILD)/bench: src/tools/bench.c $(BUILD)/libbfn.a
 bench: $(BUILD)/bench
 	@$(BUILD)/bench
 
+# Outside CI: import/export against the official PyTorch code (needs
+# python3-torch and a checkout of the official repository; see README).
+$(BUILD)/torch_forward: src/tools/torch_forward.c $(BUILD)/libbfn.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@
+
+torch-check: $(BFN) $(BUILD)/torch_forward
+	@test -n "$(OFFICIAL)" || { echo "usage: make torch-check OFFICIAL=/path/to/bayesian-flow-networks"; exit 2; }
+	@bash src/tools/deps.sh torch
+	/usr/bin/python3 src/tools/torch_check.py --official "$(OFFICIAL)" --bfn $(BFN) --forward $(BUILD)/torch_forward \
+	  --work $(BUILD)/torch-check $(CHECK_ARGS)
+
 bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick
 
@@ -124,6 +135,54 @@ TABLE = $(BFN) table paper/reference
 TABLES = paper/tables/$(PROFILE)
 CIFAR_RUNS = cifar_cts256 cifar_disc256 cifar_cts16 cifar_disc16
 
+# make tableN FROM=official: the same tables from the authors' released
+# checkpoints (README: "Reproduce the paper from the released checkpoints"),
+# imported with bfn import-torch into runs of experiments/official_*.ini and
+# evaluated here. PRETRAINED is the directory holding the .pt files (default
+# pretrained-BFNs, the official README's git clone); OFFICIAL_CTS256 names the
+# continuous-loss CIFAR-10 file; OPROFILE=quick evaluates text8 on a subset;
+# OARGS="key=value ..." adds config overrides (they change the run key).
+ifeq ($(FROM),official)
+PRETRAINED ?= pretrained-BFNs
+OFFICIAL_CTS256 ?=
+OPROFILE ?= official
+OIMPORT = $(BFN) import-torch
+
+table2: $(BFN)
+	$(OIMPORT) $(PRETRAINED)/mnist_ema.pt experiments/official_mnist.ini --profile official $(OARGS)
+	$(BFN) eval experiments/official_mnist.ini --profile official $(OARGS)
+	@mkdir -p paper/tables
+	$(TABLE)/table2_official.tsv --profile official --out paper/tables/table2_official.md
+	@echo "wrote paper/tables/table2_official.md (and .tex)"
+
+table3: $(BFN)
+	$(OIMPORT) $(PRETRAINED)/cifar10_256d_ema.pt experiments/official_cifar.ini --profile cifar256 $(OARGS)
+	$(OIMPORT) $(PRETRAINED)/cifar10_16d_ema.pt experiments/official_cifar.ini --profile cifar16 $(OARGS)
+	@test -n "$(OFFICIAL_CTS256)" || { echo "set OFFICIAL_CTS256=FILE.pt (the continuous-loss CIFAR-10 model)"; exit 2; }
+	$(OIMPORT) $(PRETRAINED)/$(OFFICIAL_CTS256) experiments/official_cifar.ini --profile cts256 $(OARGS)
+	@for p in cifar256 cifar16 cts256; do $(BFN) eval experiments/official_cifar.ini --profile $$p $(OARGS) || exit 1; done
+	@mkdir -p paper/tables
+	$(BFN) table paper/reference/table3_official.tsv --out paper/tables/table3_official.md
+	@echo "wrote paper/tables/table3_official.md (and .tex)"
+
+table1:
+	@echo "table1 compares with other published models; use make table2 table3 FROM=official"; exit 2
+
+text-run: $(BFN)
+	$(OIMPORT) $(PRETRAINED)/text8_ema.pt experiments/official_text8.ini --profile $(OPROFILE) $(OARGS)
+	$(BFN) eval experiments/official_text8.ini --profile $(OPROFILE) $(OARGS)
+
+table4: text-run
+	@mkdir -p paper/tables
+	$(TABLE)/table4_official.tsv --profile $(OPROFILE) --out paper/tables/table4_official.md
+	@echo "wrote paper/tables/table4_official.md (and .tex)"
+
+table5: text-run
+	@mkdir -p paper/tables
+	$(TABLE)/table5_official.tsv --profile $(OPROFILE) --out paper/tables/table5_official.md
+	@echo "wrote paper/tables/table5_official.md (and .tex)"
+
+else
 table2: $(BFN) data
 	$(BFN) run experiments/mnist.ini --profile $(PROFILE)
 	@mkdir -p $(TABLES) plots
@@ -160,6 +219,8 @@ table5: text-run
 	$(TABLE)/table5.tsv --profile $(PROFILE) --out $(TABLES)/table5.md
 	@$(FIGURES)
 	@echo "wrote $(TABLES)/table5.md (and .tex)"
+
+endif
 
 tables: table1 table2 table3 table4 table5
 

@@ -49,6 +49,10 @@ int bfn_transformer_create(bfn_model **out, int seq_len, int in_ch, int out_ch, 
 /* Test hook: make the transformer's backward also accumulate dL/d(input)
  * into dinput (max_batch * in_dim floats); NULL turns it off. */
 int bfn_transformer_set_input_grad(bfn_model *m, float *dinput);
+/* The fixed sinusoidal position table (seq_len, n_embd) the adapter adds
+ * (the official TextInputAdapter's pos_embedding buffer), or NULL if m is
+ * not a transformer. */
+const float *bfn_transformer_pos_table(const bfn_model *m);
 
 static inline void bfn_model_free(bfn_model *m) { if (m) m->ops->destroy(m); }
 

@@ -386,3 +386,7 @@ int bfn_transformer_set_input_grad(bfn_model *m, float *dinput) {
     ((tf_impl *)m->impl)->dinput = dinput;
     return BFN_OK;
 }
+
+const float *bfn_transformer_pos_table(const bfn_model *m) {
+    return m && m->ops == &tf_ops ? ((const tf_impl *)m->impl)->pos : NULL;
+}

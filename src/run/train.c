@@ -258,6 +258,11 @@ static int try_resume(trainer *tr, int *resumed) {
     *resumed = 0;
     bfn_ckpt_path(tr->s.key, "last", path, sizeof path);
     if (access(path, F_OK) != 0) return BFN_OK;
+    char prov[32];
+    BFN_TRY(bfn_ckpt_root_attr(path, "provenance", prov, sizeof prov));
+    if (strcmp(prov, "imported") == 0)
+        return bfn_error(BFN_EINVAL, "%s: run %s holds weights imported from a PyTorch checkpoint (bfn import-torch); "
+                         "its optimiser state is absent, so it cannot be resumed or trained further", path, tr->s.key);
     bfn_ckpt c = ckpt_view(tr);
     /* A run seeded by --extend starts from the shorter run's checkpoint. */
     if (tr->extend_from[0]) c.run_key = tr->extend_from;

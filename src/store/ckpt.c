@@ -144,6 +144,9 @@ static int write_header(hid_t file, const bfn_ckpt *c, const char *tmp) {
         put_str_attr(file, "config", c->config) < 0 ||
         put_str_attr(file, "config_sha256", text_sha256(c->config ? c->config : "", digest)) < 0)
         return bfn_error(BFN_EIO, "%s: writing root attributes: %s", tmp, h5_reason());
+    for (int i = 0; i < c->n_attr; i++)
+        if (put_str_attr(file, c->attr_name[i], c->attr_value[i]) < 0)
+            return bfn_error(BFN_EIO, "%s: writing root attribute %s: %s", tmp, c->attr_name[i], h5_reason());
     hid_t g = make_group(file, "state");
     int ok = g >= 0 && put_num_attr(g, "step", H5T_STD_I64LE, H5T_NATIVE_LONG, &c->step) >= 0 &&
              put_num_attr(g, "best_val", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &c->best_val) >= 0 &&
@@ -225,6 +228,8 @@ static int check_ckpt(const char *path, const bfn_ckpt *c) {
         if (!t->name[0] || strchr(t->name, '/') || strcmp(t->name, ".") == 0)
             return bfn_error(BFN_EINVAL, "%s: tensor name '%s' cannot be an HDF5 name", path, t->name);
     }
+    if (c->n_attr < 0 || c->n_attr > BFN_CKPT_MAX_ATTR)
+        return bfn_error(BFN_EINVAL, "%s: %d extra attributes (at most %d)", path, c->n_attr, BFN_CKPT_MAX_ATTR);
     if (c->n_rng < 0 || c->n_rng > BFN_CKPT_MAX_RNG)
         return bfn_error(BFN_EINVAL, "%s: %d RNG streams (at most %d)", path, c->n_rng, BFN_CKPT_MAX_RNG);
     for (int i = 0; i < c->n_rng; i++) {
@@ -548,6 +553,24 @@ int bfn_ckpt_load(const char *path, bfn_ckpt *c, char **config_out) {
         *config_out = NULL;
     }
     return rc;
+}
+
+int bfn_ckpt_root_attr(const char *path, const char *name, char *out, int n) {
+    out[0] = '\0';
+    h5_init();
+    if (access(path, F_OK) != 0) return bfn_error(BFN_EIO, "%s: cannot open checkpoint: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) {
+        h5_reason();
+        return bfn_error(BFN_ECORRUPT, "%s: not an HDF5 file (corrupt, or not a checkpoint)", path);
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) return bfn_error(BFN_ECORRUPT, "%s: cannot open (truncated or corrupt): %s", path, h5_reason());
+    char *v = NULL;
+    if (get_str_attr(file, name, &v) == 0) snprintf(out, (size_t)n, "%s", v);
+    free(v);
+    H5Fclose(file);
+    H5Eclear2(H5E_DEFAULT);
+    return BFN_OK;
 }
 
 /* sha256 of a file's bytes as 64 lowercase hex digits (libmd). */

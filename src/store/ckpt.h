@@ -23,6 +23,7 @@
 
 #define BFN_CKPT_VERSION 1
 #define BFN_CKPT_MAX_RNG 4
+#define BFN_CKPT_MAX_ATTR 8
 
 typedef struct {
     /* identity */
@@ -41,6 +42,10 @@ typedef struct {
     int n_rng;
     const char *rng_name[BFN_CKPT_MAX_RNG];
     gsl_rng *rng[BFN_CKPT_MAX_RNG];
+    /* Extra root string attributes written on save (not read on load), e.g.
+     * an imported run's provenance (run/import_torch.c). */
+    int n_attr;
+    const char *attr_name[BFN_CKPT_MAX_ATTR], *attr_value[BFN_CKPT_MAX_ATTR];
 } bfn_ckpt;
 
 int bfn_ckpt_save(const char *path, const bfn_ckpt *c);
@@ -52,6 +57,10 @@ int bfn_ckpt_save(const char *path, const bfn_ckpt *c);
  * and c->adam are set only on success; on failure tensor buffers and RNG
  * states may be partly overwritten. A missing file is BFN_EIO. */
 int bfn_ckpt_load(const char *path, bfn_ckpt *c, char **config_out);
+/* Root string attribute `name` of the checkpoint at path into out (size n);
+ * "" when the attribute is absent. BFN_EIO/BFN_ECORRUPT if the file cannot
+ * be opened as HDF5. */
+int bfn_ckpt_root_attr(const char *path, const char *name, char *out, int n);
 /* sha256 of a file as 64 hex chars + NUL (libmd). */
 int bfn_file_sha256(const char *path, char hex[65]);
 

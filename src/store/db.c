@@ -1,6 +1,6 @@
 /* db.c: the SQLite results store (schema, migrations, buffered metrics).
  *
- * Schema, version 1 (datetimes are ISO-8601 UTC text, "2024-05-01T12:00:00.000Z"):
+ * Schema, version 2 (datetimes are ISO-8601 UTC text, "2024-05-01T12:00:00.000Z"):
  *
  *   schema_version(version INTEGER NOT NULL)            exactly one row
  *   run(key TEXT PK,             hash of the canonical resolved config
@@ -23,6 +23,12 @@
  *       PK (run, ckpt_step, name, bin): loss-against-time curves.
  *   checkpoint(run -> run(key), step, path, sha256, kind)
  *       PK (run, step, kind); kind e.g. "last", "best", "every".
+ *   run_import(run -> run(key) PK, source_name, source_sha256, official_class, mapping,
+ *              provenance 'imported', optimiser_state 'absent', imported)
+ *       one row per run whose weights came from a PyTorch checkpoint (bfn
+ *       import-torch): the file's base name and sha256, the official network
+ *       class and tensor-mapping version ("GPT/1"); such a run has no
+ *       optimiser state and cannot be resumed.
  *   All foreign keys are ON DELETE CASCADE: deleting a run deletes its rows.
  *
  * Views for plain `sqlite3` queries:
@@ -160,6 +166,16 @@ static const char *const migrations[] = {
     "CREATE VIEW eval_nats_image AS SELECT * FROM eval_latest WHERE unit = 'nats/image';"
     "CREATE VIEW eval_bits_dim AS SELECT * FROM eval_latest WHERE unit = 'bits/dim';"
     "CREATE VIEW eval_bits_char AS SELECT * FROM eval_latest WHERE unit = 'bits/char';",
+    /* 2 -> 3: runs imported from PyTorch checkpoints (bfn import-torch). */
+    "CREATE TABLE run_import("
+    "  run TEXT NOT NULL PRIMARY KEY REFERENCES run(key) ON DELETE CASCADE,"
+    "  source_name TEXT NOT NULL,"
+    "  source_sha256 TEXT NOT NULL,"
+    "  official_class TEXT NOT NULL,"
+    "  mapping TEXT NOT NULL,"
+    "  provenance TEXT NOT NULL DEFAULT 'imported',"
+    "  optimiser_state TEXT NOT NULL DEFAULT 'absent',"
+    "  imported TEXT NOT NULL) WITHOUT ROWID;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == BFN_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -703,4 +719,88 @@ int bfn_db_run_delete(bfn_db *db, const char *key) {
     BFN_TRY(write_texts(db, "DELETE FROM run WHERE key = ?1", "deleting run", 1, v, &changes));
     if (changes != 1) return bfn_error(BFN_EDB, "%s: deleting run %s: no such run", db->path, key);
     return BFN_OK;
+}
+
+/* Register an imported run in one transaction: the run (status finished,
+ * exit_reason naming the source), its checkpoint row and its run_import
+ * row. An existing run of that key is refused unless replace is set, in
+ * which case it and all its rows (metrics, evaluations, curves) are
+ * deleted first: they describe other weights. */
+int bfn_db_run_import(bfn_db *db, const bfn_run_info *info, const bfn_import_row *imp, const char *ckpt_path,
+                      const char *ckpt_sha256, int replace) {
+    BFN_TRY(tx_begin(db));
+    const char *sql[4] = {
+        "DELETE FROM run WHERE key = ?1",
+        "INSERT INTO run(key, experiment, profile, config, seed, git_commit, git_dirty, lib_versions, host, threads,"
+        " status, exit_reason, started, heartbeat, finished) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+        " 'finished', ?11, " SQL_NOW ", " SQL_NOW ", " SQL_NOW ")",
+        "INSERT INTO checkpoint(run, step, path, sha256, kind) VALUES (?1, 0, ?2, ?3, 'last')",
+        "INSERT INTO run_import(run, source_name, source_sha256, official_class, mapping, imported)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, " SQL_NOW ")",
+    };
+    char reason[512];
+    snprintf(reason, sizeof reason, "imported from %s (sha256 %.12s..., mapping %s); optimiser state absent",
+             imp->source_name, imp->source_sha256, imp->mapping);
+    int rc = BFN_OK;
+    long exists = 0;
+    int found = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(db, sqlite3_errcode(db->h), "checking for the run");
+    if (rc == BFN_OK) {
+        sqlite3_bind_text(st, 1, info->key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) exists = sqlite3_column_int64(st, 0), found = 1;
+        if (!found) rc = db_fail(db, sqlite3_errcode(db->h), "checking for the run");
+    }
+    sqlite3_finalize(st);
+    if (rc == BFN_OK && exists && !replace)
+        rc = bfn_error(BFN_EINVAL, "%s: run %s already exists; --force replaces it (and deletes its results) with the "
+                       "imported weights", db->path, info->key);
+    for (int q = replace ? 0 : 1; q < 4 && rc == BFN_OK; q++) {
+        st = NULL;
+        int e = sqlite3_prepare_v2(db->h, sql[q], -1, &st, NULL);
+        if (e != SQLITE_OK) {
+            rc = db_fail(db, e, "preparing the import");
+            break;
+        }
+        sqlite3_bind_text(st, 1, info->key, -1, SQLITE_STATIC);
+        if (q == 1) {
+            sqlite3_bind_text(st, 2, info->experiment, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, info->profile, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, info->config, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 5, info->seed);
+            sqlite3_bind_text(st, 6, info->git_commit, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 7, info->git_dirty);
+            sqlite3_bind_text(st, 8, info->lib_versions, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 9, info->host, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 10, info->threads);
+            sqlite3_bind_text(st, 11, reason, -1, SQLITE_TRANSIENT);
+        } else if (q == 2) {
+            sqlite3_bind_text(st, 2, ckpt_path, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, ckpt_sha256, -1, SQLITE_STATIC);
+        } else if (q == 3) {
+            sqlite3_bind_text(st, 2, imp->source_name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, imp->source_sha256, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 4, imp->official_class, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, imp->mapping, -1, SQLITE_STATIC);
+        }
+        e = sqlite3_step(st);
+        if (e != SQLITE_DONE) rc = db_fail(db, e, "registering the imported run");
+        sqlite3_finalize(st);
+    }
+    return tx_end(db, rc);
+}
+
+/* sha256 of the file run `key` was imported from ("" if not imported). */
+int bfn_db_import_sha256(bfn_db *db, const char *key, char *out, int n) {
+    out[0] = '\0';
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->h, "SELECT source_sha256 FROM run_import WHERE run = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK) return db_fail(db, rc, "reading run_import");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(out, (size_t)n, "%s", (const char *)sqlite3_column_text(st, 0));
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? BFN_OK : db_fail(db, rc, "reading run_import");
+    sqlite3_finalize(st);
+    return ret;
 }

@@ -9,11 +9,12 @@
  *        n = 0 means n = infinity (continuous-time loss)
  *   curve(run, ckpt_step, name, bin, t, value, se)      loss-against-time curves
  *   checkpoint(run, step, path, sha256, kind)
+ *   run_import(run, source_name, source_sha256, official_class, mapping, provenance, optimiser_state, imported)
  * WAL journal, busy timeout, foreign keys on, writers use BEGIN IMMEDIATE. */
 #ifndef BFN_STORE_DB_H
 #define BFN_STORE_DB_H
 
-#define BFN_DB_SCHEMA_VERSION 2
+#define BFN_DB_SCHEMA_VERSION 3
 
 typedef struct bfn_db bfn_db;
 
@@ -80,5 +81,18 @@ int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, 
                  double value, double se, long eval_seed, const char *receiver_floor);
 int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, const char *sha256,
                       const char *kind);
+
+typedef struct {
+    const char *source_name;    /* base name of the .pt file */
+    const char *source_sha256;  /* of the whole file */
+    const char *official_class; /* "GPT" */
+    const char *mapping;        /* "GPT/1" */
+} bfn_import_row;
+/* Register a run whose weights were imported (see db.c). */
+int bfn_db_run_import(bfn_db *db, const bfn_run_info *info, const bfn_import_row *imp, const char *ckpt_path,
+                      const char *ckpt_sha256, int replace);
+/* sha256 of the file run `key` was imported from into out (size n); "" if
+ * the run was not imported. */
+int bfn_db_import_sha256(bfn_db *db, const char *key, char *out, int n);
 
 #endif

@@ -1,0 +1,68 @@
+/* torchmap.h: which official PyTorch tensor is which of ours.
+ *
+ * The official code (github.com/nnaisense/bayesian-flow-networks) names its
+ * tensors by module path; a released checkpoint is BFN.state_dict(), so every
+ * name carries the prefix "net." (a bare network's state_dict has none). One
+ * architecture = one table of name patterns (ours <-> theirs, "%d" standing
+ * for a block index) plus the official buffers we compute instead of storing
+ * (checked on import, written on export). The registry also names the
+ * official classes we recognise but cannot map yet, so importing their
+ * checkpoints fails with a message that says so.
+ *
+ * Adding an architecture: write its rule table (and fixed-buffer function if
+ * it has buffers) and add one line to the registry in torchmap.c. */
+#ifndef BFN_RUN_TORCHMAP_H
+#define BFN_RUN_TORCHMAP_H
+
+#include "models/model.h"
+#include "store/torchfile.h"
+
+#define BFN_TORCH_NAME 160
+#define BFN_TORCH_MAX_FIXED 4
+
+typedef struct {
+    const char *ours;   /* pattern over our tensor names, e.g. "h.%d.ln1.weight" */
+    const char *theirs; /* the official name, e.g. "transformer.h.%d.ln_1.weight" */
+} bfn_torch_rule;
+
+/* An official buffer we do not store: its value derives from our model. */
+typedef struct {
+    char theirs[BFN_TORCH_NAME];
+    int ndim;
+    int shape[4];
+    const float *data; /* owned by the model */
+    double tol;        /* import accepts |theirs - ours| <= tol elementwise */
+} bfn_torch_fixed;
+
+typedef struct bfn_torch_arch {
+    const char *official_class; /* e.g. "GPT" */
+    const char *what;           /* for messages: "the text8 transformer" */
+    const char *marker;         /* a tensor only this class has (prefix stripped) */
+    const char *arch;           /* our model.arch (model->ops->name), NULL if none yet */
+    int version;                /* bump when the table changes meaning */
+    const bfn_torch_rule *rules; /* NULL: recognised but not supported yet */
+    int n_rules;
+    int (*fixed)(const bfn_model *m, bfn_torch_fixed *out, int *n);
+    const char *not_yet;        /* message when rules == NULL */
+} bfn_torch_arch;
+
+/* The full correspondence for one model. */
+typedef struct {
+    const bfn_torch_arch *arch;
+    char mapping[64];                      /* "GPT/1": class and table version */
+    int n;                                 /* == model layout n_tensors */
+    char theirs[BFN_MAX_TENSORS][BFN_TORCH_NAME]; /* official name of our tensor i (no prefix) */
+    int n_fixed;
+    bfn_torch_fixed fixed[BFN_TORCH_MAX_FIXED];
+} bfn_torch_map;
+
+/* The official class of a state_dict, from its tensor names; *prefix is ""
+ * or "net." (BFN.state_dict()). Unrecognised: BFN_EINVAL naming the file. */
+int bfn_torch_detect(const bfn_torch_file *f, const char *path, const bfn_torch_arch **arch, const char **prefix);
+/* Registry entry for our model.arch, or NULL. */
+const bfn_torch_arch *bfn_torch_arch_for_model(const bfn_model *m);
+/* Build the correspondence of every tensor of m. BFN_EINVAL if the
+ * architecture has no table yet or a tensor of ours matches no rule. */
+int bfn_torch_map_build(const bfn_torch_arch *a, const bfn_model *m, bfn_torch_map *out);
+
+#endif
