@@ -140,6 +140,25 @@ static void test_resume_bitwise(void **state) {
     assert_int_equal(sh("cmp -s %s/a/runs/%s/best.h5 %s/b/runs/%s/best.h5 || h5diff -q %s/a/runs/%s/best.h5 "
                         "%s/b/runs/%s/best.h5", dir, key, dir, key, dir, key, dir, key), 0);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+
+    /* A stop signal at step 23 (a multiple of neither log_every = 5 nor
+     * ckpt_every = 10) and at step 37 by USR1: the checkpoint written on the
+     * signal carries the running metric sums, so the step-25 and step-40
+     * rows average the same steps as the uninterrupted run's. */
+    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s --quiet 2>/dev/null", dir, dir,
+                        bin(), ini), 130);
+    char dbc[300];
+    snprintf(dbc, sizeof dbc, "%s/c.db", dir);
+    assert_int_equal(query_long(dbc, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
+    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s --quiet 2>/dev/null", dir, dir,
+                        bin(), ini), 130);
+    assert_int_equal(sh(ENV("c") "%s train %s --quiet", dir, dir, bin(), ini), 0);
+    ma = query_dump(dba, sql);
+    char *mc = query_dump(dbc, sql);
+    assert_string_equal(ma, mc);
+    free(ma);
+    free(mc);
+    assert_int_equal(sh("h5diff %s/a/runs/%s/last.h5 %s/c/runs/%s/last.h5", dir, key, dir, key), 0);
     free(key);
 }
 

@@ -97,6 +97,10 @@ typedef struct {
     long epoch, pos, step;
     double best_val;
     long best_step;
+    /* the metric row being accumulated: checkpointed, so a row that
+     * straddles a stop and resume averages the same steps */
+    double loss_acc, norm_acc;
+    long acc_n;
     char *config_text;
     const char *commit;
 } trainer;
@@ -125,6 +129,7 @@ static bfn_ckpt ckpt_view(trainer *tr) {
         .step = tr->step, .best_val = tr->best_val, .best_step = tr->best_step,
         .data_epoch = tr->epoch, .data_pos = tr->pos,
         .data_seed = (unsigned long)bfn_cfg_int(s->cfg, "train.seed"),
+        .log_loss_sum = tr->loss_acc, .log_grad_norm_sum = tr->norm_acc, .log_count = tr->acc_n,
         .layout = &s->model->layout, .params = s->params, .ema = s->ema,
         .adam_m = s->adam_m, .adam_v = s->adam_v, .adam = tr->adam,
         .n_rng = 2, .rng_name = {"noise", "text_order"}, .rng = {tr->noise, tr->text_order},
@@ -171,9 +176,17 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
      * step, or make a step's loss NaN. */
     const char *die_at = getenv("BFN_DIE_AT_STEP");
     const char *nan_at = getenv("BFN_FAULT_NAN_AT_STEP");
+    /* ... or deliver a stop signal to ourselves after a step ("23:TERM",
+     * "23:USR1", "23:INT"), as Slurm or a user would, at an exact step. */
+    const char *sig_at = getenv("BFN_FAULT_SIGNAL_AT_STEP");
+    long sig_step = sig_at ? atol(sig_at) : -1;
+    int sig_num = !sig_at || !strchr(sig_at, ':') ? SIGTERM
+                  : strcmp(strchr(sig_at, ':') + 1, "USR1") == 0 ? SIGUSR1
+                  : strcmp(strchr(sig_at, ':') + 1, "INT") == 0  ? SIGINT
+                                                                  : SIGTERM;
     const int tty = isatty(2) && !opts->quiet;
-    double loss_acc = 0, norm_acc = 0, t0 = now_sec();
-    long acc_n = 0, step0 = tr->step;
+    double t0 = now_sec();
+    long step0 = tr->step;
     if (!s->data.is_text) epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
 
     while (tr->step < steps) {
@@ -206,19 +219,19 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
         double norm = bfn_clip_grad_norm(s->grads, s->n_params, clip);
         bfn_adamw_step(&tr->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, tr->step);
-        loss_acc += loss;
-        norm_acc += norm;
-        acc_n++;
+        tr->loss_acc += loss;
+        tr->norm_acc += norm;
+        tr->acc_n++;
 
         if (tr->step % log_every == 0 || tr->step == steps) {
-            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.loss", tr->step, loss_acc / acc_n));
-            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.grad_norm", tr->step, norm_acc / acc_n));
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.loss", tr->step, tr->loss_acc / tr->acc_n));
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.grad_norm", tr->step, tr->norm_acc / tr->acc_n));
             if (!opts->quiet) {
                 double rate = (tr->step - step0) / (now_sec() - t0 + 1e-9);
-                progress(tr, steps, loss_acc / acc_n, rate, tty);
+                progress(tr, steps, tr->loss_acc / tr->acc_n, rate, tty);
             }
-            loss_acc = norm_acc = 0;
-            acc_n = 0;
+            tr->loss_acc = tr->norm_acc = 0;
+            tr->acc_n = 0;
         }
         if (tr->step % val_every == 0 || tr->step == steps) {
             double v = validate(tr);
@@ -230,6 +243,7 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
             }
         }
         if (die_at && tr->step == atol(die_at)) raise(SIGKILL);
+        if (tr->step == sig_step) raise(sig_num);
         if (tr->step % ckpt_every == 0 || tr->step == steps || stop_requested) {
             BFN_TRY(save_checkpoint(tr, "last"));
             if (keep_every > 0 && tr->step % keep_every == 0) {
@@ -276,6 +290,9 @@ static int try_resume(trainer *tr, int *resumed) {
     tr->best_step = c.best_step;
     tr->epoch = c.data_epoch;
     tr->pos = c.data_pos;
+    tr->loss_acc = c.log_loss_sum;
+    tr->norm_acc = c.log_grad_norm_sum;
+    tr->acc_n = c.log_count;
     BFN_TRY(bfn_db_metrics_truncate(tr->db, tr->s.key, tr->step));
     *resumed = 1;
     return BFN_OK;

@@ -150,7 +150,10 @@ static int write_header(hid_t file, const bfn_ckpt *c, const char *tmp) {
              put_num_attr(g, "best_step", H5T_STD_I64LE, H5T_NATIVE_LONG, &c->best_step) >= 0 &&
              put_num_attr(g, "data_epoch", H5T_STD_I64LE, H5T_NATIVE_LONG, &c->data_epoch) >= 0 &&
              put_num_attr(g, "data_pos", H5T_STD_I64LE, H5T_NATIVE_LONG, &c->data_pos) >= 0 &&
-             put_num_attr(g, "data_seed", H5T_STD_U64LE, H5T_NATIVE_ULONG, &c->data_seed) >= 0;
+             put_num_attr(g, "data_seed", H5T_STD_U64LE, H5T_NATIVE_ULONG, &c->data_seed) >= 0 &&
+             put_num_attr(g, "log_loss_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &c->log_loss_sum) >= 0 &&
+             put_num_attr(g, "log_grad_norm_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &c->log_grad_norm_sum) >= 0 &&
+             put_num_attr(g, "log_count", H5T_STD_I64LE, H5T_NATIVE_LONG, &c->log_count) >= 0;
     close_group(g);
     return ok ? BFN_OK : bfn_error(BFN_EIO, "%s: writing /state: %s", tmp, h5_reason());
 }
@@ -473,8 +476,8 @@ static int load_file(hid_t file, const char *path, bfn_ckpt *c, char **config_ou
     BFN_TRY(rc);
 
     /* scalars into temporaries: c changes only once everything has loaded */
-    long step, best_step, data_epoch, data_pos;
-    double best_val;
+    long step, best_step, data_epoch, data_pos, log_count = 0;
+    double best_val, log_loss_sum = 0, log_grad_norm_sum = 0;
     unsigned long data_seed;
     bfn_adamw_cfg a;
     hid_t g = item_exists(file, "/state") ? H5Gopen2(file, "/state", H5P_DEFAULT) : -1;
@@ -484,6 +487,18 @@ static int load_file(hid_t file, const char *path, bfn_ckpt *c, char **config_ou
              get_num_attr(g, "data_epoch", H5T_INTEGER, H5T_NATIVE_LONG, &data_epoch) >= 0 &&
              get_num_attr(g, "data_pos", H5T_INTEGER, H5T_NATIVE_LONG, &data_pos) >= 0 &&
              get_num_attr(g, "data_seed", H5T_INTEGER, H5T_NATIVE_ULONG, &data_seed) >= 0;
+    /* The metric sums came later (same format version): optional, but all
+     * three or none, and a present one must read. */
+    int n_log = 0;
+    if (ok) {
+        const char *log_attr[3] = {"log_loss_sum", "log_grad_norm_sum", "log_count"};
+        for (int i = 0; i < 3; i++) n_log += H5Aexists(g, log_attr[i]) > 0;
+        if (n_log == 3)
+            ok = get_num_attr(g, "log_loss_sum", H5T_FLOAT, H5T_NATIVE_DOUBLE, &log_loss_sum) >= 0 &&
+                 get_num_attr(g, "log_grad_norm_sum", H5T_FLOAT, H5T_NATIVE_DOUBLE, &log_grad_norm_sum) >= 0 &&
+                 get_num_attr(g, "log_count", H5T_INTEGER, H5T_NATIVE_LONG, &log_count) >= 0 && log_count >= 0;
+        else ok = n_log == 0;
+    }
     close_group(g);
     if (!ok) return bfn_error(BFN_ECORRUPT, "%s: missing or damaged /state attributes", path);
     g = item_exists(file, "/optim") ? H5Gopen2(file, "/optim", H5P_DEFAULT) : -1;
@@ -519,6 +534,9 @@ static int load_file(hid_t file, const char *path, bfn_ckpt *c, char **config_ou
     c->data_epoch = data_epoch;
     c->data_pos = data_pos;
     c->data_seed = data_seed;
+    c->log_loss_sum = log_loss_sum;
+    c->log_grad_norm_sum = log_grad_norm_sum;
+    c->log_count = log_count;
     c->adam = a;
     return BFN_OK;
 }
