@@ -224,6 +224,41 @@ static void test_eval_table_sample(void **state) {
     free(png);
 }
 
+/* A stop signal during evaluation (also under `bfn run`, whose training
+ * phase installed the handlers) stops it with exit 130; the evaluation is
+ * written whole or not at all, so no partial set of n is left for tables.
+ * An unregistered run is refused before anything is computed. */
+static void test_eval_stop(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/q.db", dir);
+    assert_int_equal(sh("cp %s/a.db %s && sqlite3 %s 'DELETE FROM eval; DELETE FROM curve'", dir, db, db), 0);
+#define ENV_S "BFN_RESULTS=%s/a BFN_DB=%s/q.db OMP_NUM_THREADS=1 "
+    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=1 %s run %s --quiet 2>%s/q.log", dir, dir, bin(), ini,
+                        dir), 130);
+    snprintf(p, sizeof p, "%s/q.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "stopped by signal"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 0);
+    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=2 %s eval %s --quiet 2>/dev/null", dir, dir, bin(), ini),
+                     130);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+    assert_int_equal(sh(ENV_S "%s eval %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 2);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 6);
+#undef ENV_S
+    /* A database without the run: refused at once, naming the run. */
+    assert_int_equal(sh("BFN_RESULTS=%s/a BFN_DB=%s/empty.db %s eval %s --quiet 2>%s/u.log", dir, dir, bin(), ini,
+                        dir), 1);
+    snprintf(p, sizeof p, "%s/u.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "not in this database"));
+    free(log);
+}
+
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
 static void test_bad_input(void **state) {
     (void)state;
@@ -422,6 +457,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
+        cmocka_unit_test(test_eval_stop),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_diverged),
         cmocka_unit_test(test_nstep_training),

@@ -31,9 +31,7 @@
 #include "run/step.h"
 #include "store/ckpt.h"
 #include "util/err.h"
-
-static volatile sig_atomic_t stop_requested = 0;
-static void on_stop_signal(int sig) { stop_requested = sig; }
+#include "util/stop.h"
 
 static double now_sec(void) {
     struct timespec ts;
@@ -244,7 +242,8 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         }
         if (die_at && tr->step == atol(die_at)) raise(SIGKILL);
         if (tr->step == sig_step) raise(sig_num);
-        if (tr->step % ckpt_every == 0 || tr->step == steps || stop_requested) {
+        const int stop = bfn_stop_requested();
+        if (tr->step % ckpt_every == 0 || tr->step == steps || stop) {
             BFN_TRY(save_checkpoint(tr, "last"));
             if (keep_every > 0 && tr->step % keep_every == 0) {
                 char kind[32];
@@ -252,11 +251,11 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
                 BFN_TRY(save_checkpoint(tr, kind));
             }
         }
-        if (stop_requested) {
+        if (stop) {
             if (tty) fputc('\n', stderr);
             bfn_db_run_set_status(tr->db, s->key, "interrupted", "stopped by signal; resume by running again");
             return bfn_error(BFN_EINTR, "run %s stopped by signal %d at step %ld; checkpoint written", s->key,
-                             (int)stop_requested, tr->step);
+                             stop, tr->step);
         }
     }
     if (tty) fputc('\n', stderr);
@@ -347,11 +346,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
                 s->threads, resumed ? "; resuming" : "");
     if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
     if ((rc = bfn_db_run_set_status(db, s->key, "running", "")) != BFN_OK) goto done;
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* Slurm --signal=USR1@120 */
+    bfn_stop_install();
     double t_start = now_sec();
     long step_start = tr.step;
     rc = train_loop(&tr, opts);

@@ -550,12 +550,9 @@ int bfn_db_metrics_truncate(bfn_db *db, const char *key, long after) {
     return tx_end(db, step_done(db, st, "truncating metrics"));
 }
 
-/* Insert or replace one evaluation row keyed by (run, ckpt_step, split, n). */
-int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
+/* Bind and step one eval row with the cached statement (no transaction). */
+static int put_eval_row(bfn_db *db, sqlite3_stmt *st, const bfn_eval_row *row) {
     if (!row->key || !row->split) return bfn_error(BFN_EINVAL, "%s: eval row needs a run key and a split", db->path);
-    sqlite3_stmt *st = NULL;
-    BFN_TRY(get_stmt(db, ST_EVAL, &st));
-    BFN_TRY(tx_begin(db));
     sqlite3_bind_text(st, 1, row->key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, row->ckpt_step);
     sqlite3_bind_text(st, 3, row->split, -1, SQLITE_STATIC);
@@ -570,16 +567,13 @@ int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
     sqlite3_bind_text(st, 12, row->unit, -1, SQLITE_STATIC);
     if (row->scale > 0) sqlite3_bind_double(st, 13, row->scale);
     else sqlite3_bind_null(st, 13);
-    return tx_end(db, step_done(db, st, "writing eval row"));
+    return step_done(db, st, "writing eval row");
 }
 
-/* Insert or replace one point of a loss-against-time curve. */
-int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
-                 double value, double se) {
+/* Bind and step one curve point with the cached statement (no transaction). */
+static int put_curve_point(bfn_db *db, sqlite3_stmt *st, const char *key, long ckpt_step, const char *name, int bin,
+                           double t, double value, double se) {
     if (!key || !name) return bfn_error(BFN_EINVAL, "%s: curve row needs a run key and a name", db->path);
-    sqlite3_stmt *st = NULL;
-    BFN_TRY(get_stmt(db, ST_CURVE, &st));
-    BFN_TRY(tx_begin(db));
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, ckpt_step);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -587,7 +581,39 @@ int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, 
     sqlite3_bind_double(st, 5, t);
     sqlite3_bind_double(st, 6, value);
     sqlite3_bind_double(st, 7, se);
-    return tx_end(db, step_done(db, st, "writing curve row"));
+    return step_done(db, st, "writing curve row");
+}
+
+/* Insert or replace one evaluation row keyed by (run, ckpt_step, split, n). */
+int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_EVAL, &st));
+    BFN_TRY(tx_begin(db));
+    return tx_end(db, put_eval_row(db, st, row));
+}
+
+/* Insert or replace one point of a loss-against-time curve. */
+int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
+                 double value, double se) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_CURVE, &st));
+    BFN_TRY(tx_begin(db));
+    return tx_end(db, put_curve_point(db, st, key, ckpt_step, name, bin, t, value, se));
+}
+
+/* A whole evaluation in one transaction (see db.h). */
+int bfn_db_eval_commit(bfn_db *db, const char *key, long ckpt_step, const bfn_eval_row *rows, int n_rows,
+                       const bfn_curve_point *curve, int n_curve) {
+    sqlite3_stmt *se = NULL, *sc = NULL;
+    BFN_TRY(get_stmt(db, ST_EVAL, &se));
+    BFN_TRY(get_stmt(db, ST_CURVE, &sc));
+    BFN_TRY(tx_begin(db));
+    int rc = BFN_OK;
+    for (int i = 0; i < n_rows && rc == BFN_OK; i++) rc = put_eval_row(db, se, &rows[i]);
+    for (int i = 0; i < n_curve && rc == BFN_OK; i++)
+        rc = put_curve_point(db, sc, key, ckpt_step, curve[i].name, curve[i].bin, curve[i].t, curve[i].value,
+                             curve[i].se);
+    return tx_end(db, rc);
 }
 
 /* Record a written checkpoint file (insert or replace by run, step, kind). */

@@ -65,6 +65,17 @@ typedef struct {
 int bfn_db_eval(bfn_db *db, const bfn_eval_row *row);
 int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
                  double value, double se);
+/* One point of a loss-against-time curve (bfn_db_eval_commit). */
+typedef struct {
+    const char *name; /* "linf", "recon" */
+    int bin;
+    double t, value, se;
+} bfn_curve_point;
+/* Write one whole evaluation of (key, ckpt_step) in one transaction: every
+ * eval row (all n, all repeats) and every curve point, so a reader never
+ * sees part of an evaluation. */
+int bfn_db_eval_commit(bfn_db *db, const char *key, long ckpt_step, const bfn_eval_row *rows, int n_rows,
+                       const bfn_curve_point *curve, int n_curve);
 int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, const char *sha256,
                       const char *kind);
 
