@@ -7,6 +7,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include "store/ckpt.h"
+
 static char dir[256];
 static char ini[300];
 
@@ -259,6 +261,39 @@ static void test_eval_stop(void **state) {
     free(log);
 }
 
+/* Disk full while writing a checkpoint (RLIMIT_FSIZE with SIGXFSZ ignored:
+ * writes past the limit fail with EFBIG, as on a full disk with ENOSPC):
+ * exit 1 with the reason, no crash in HDF5's shutdown, the old checkpoint
+ * intact, and the next run resumes from it. */
+static void test_disk_full(void **state) {
+    (void)state;
+    char p[500], db[300];
+    int st = sh(ENV("f") "BFN_DIE_AT_STEP=15 %s train %s model.hidden=256 --quiet 2>/dev/null", dir, dir, bin(), ini);
+    assert_true(st == 137);
+    snprintf(db, sizeof db, "%s/f.db", dir);
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    char ck[400], sha[65], sha2[65];
+    snprintf(ck, sizeof ck, "%s/f/runs/%s/last.h5", dir, key);
+    assert_int_equal(bfn_file_sha256(ck, sha), BFN_OK);
+    /* 400 KiB: above the database and its WAL, below one checkpoint (~850 KB). */
+    st = sh("bash -c \"trap '' XFSZ; ulimit -f 400; " ENV("f") "%s train %s model.hidden=256 --quiet\" 2>%s/f.log", dir, dir, bin(),
+            ini, dir);
+    snprintf(p, sizeof p, "%s/f.log", dir);
+    char *log = slurp(p);
+    assert_int_equal(st, 1);
+    assert_non_null(strstr(log, "File too large"));
+    assert_null(strstr(log, "Sanitizer"));
+    free(log);
+    assert_int_equal(bfn_file_sha256(ck, sha2), BFN_OK);
+    assert_string_equal(sha, sha2);
+    snprintf(p, sizeof p, "%s.tmp", ck);
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(sh(ENV("f") "%s train %s model.hidden=256 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+    free(key);
+}
+
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
 static void test_bad_input(void **state) {
     (void)state;
@@ -458,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_eval_stop),
+        cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_diverged),
         cmocka_unit_test(test_nstep_training),
