@@ -294,6 +294,89 @@ static void test_disk_full(void **state) {
     free(key);
 }
 
+/* Poll `sql` (a count) on db until it is >= want, for up to 60 s. */
+static int wait_for(const char *db, const char *sql, long want) {
+    for (int i = 0; i < 600; i++) {
+        if (access(db, F_OK) == 0 && query_long(db, sql) >= want) return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+/* One owner per run. A killed trainer leaves its run 'running'; `bfn runs`
+ * sees the owner process is gone and shows (and stores) it as interrupted,
+ * and the next start takes it over. A second trainer of a live run names
+ * the holder and exits 1, or waits with --wait. A checkpoint recorded in the
+ * database but deleted from disk is refused unless --force. */
+static void test_owner_and_lock(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/o.db", dir);
+    assert_int_equal(sh(ENV("o") "BFN_DIE_AT_STEP=15 %s train %s --quiet 2>/dev/null", dir, dir, bin(), ini), 137);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid > 0 AND "
+                                    "owner_host <> '' AND owner_start LIKE '%:%'"), 1);
+    assert_int_equal(sh(ENV("o") "%s runs > %s/runs.txt", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/runs.txt", dir);
+    char *out = slurp(p);
+    assert_non_null(strstr(out, "interrupted"));
+    assert_null(strstr(out, "running"));
+    free(out);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'interrupted' AND "
+                                    "exit_reason LIKE '%is gone%'"), 1);
+
+    /* The checkpoint the database records is gone: refused, then --force. */
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    assert_int_equal(sh("mv %s/o/runs/%s/last.h5 %s/o/last.h5.away", dir, key, dir), 0);
+    assert_int_equal(sh(ENV("o") "%s train %s --quiet 2>%s/o1.log", dir, dir, bin(), ini, dir), 1);
+    snprintf(p, sizeof p, "%s/o1.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "missing"));
+    assert_non_null(strstr(log, "--force"));
+    free(log);
+    assert_int_equal(sh("mv %s/o/last.h5.away %s/o/runs/%s/last.h5", dir, dir, key), 0);
+
+    /* A live holder: the second process names it and exits 1. */
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/holder.log & echo $! > %s/holder.pid",
+                        dir, dir, bin(), ini, dir, dir), 0);
+    snprintf(p, sizeof p, "%s/holder.pid", dir);
+    char *pid = slurp(p);
+    pid[strcspn(pid, "\n")] = '\0';
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", pid);
+    assert_true(wait_for(db, sql, 1));
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/o2.log", dir, dir, bin(), ini, dir),
+                     1);
+    snprintf(p, sizeof p, "%s/o2.log", dir);
+    log = slurp(p);
+    char want[64];
+    snprintf(want, sizeof want, "pid %s", pid);
+    assert_non_null(strstr(log, want));
+    free(log);
+    /* --wait: blocks until the holder stops (SIGTERM: checkpoint, exit 130),
+     * then takes the run over and resumes. */
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --wait 2>%s/o3.log & echo $! > %s/waiter.pid",
+                        dir, dir, bin(), ini, dir, dir), 0);
+    snprintf(p, sizeof p, "%s/o3.log", dir);
+    for (int i = 0; i < 600 && !((log = slurp(p)) && strstr(log, "waiting for")); i++) {
+        free(log);
+        usleep(100000);
+    }
+    assert_non_null(strstr(log, want));
+    free(log);
+    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid, pid), 0);
+    snprintf(p, sizeof p, "%s/waiter.pid", dir);
+    char *wpid = slurp(p);
+    wpid[strcspn(wpid, "\n")] = '\0';
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", wpid);
+    assert_true(wait_for(db, sql, 1));
+    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", wpid, wpid), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
+    free(wpid);
+    free(pid);
+    free(key);
+}
+
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
 static void test_bad_input(void **state) {
     (void)state;
@@ -494,6 +577,7 @@ int main(void) {
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_eval_stop),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_owner_and_lock),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_diverged),
         cmocka_unit_test(test_nstep_training),

@@ -1,6 +1,7 @@
 /* main.c: the `bfn` command line. The only place that prints errors and
  * chooses exit codes; everything below returns BFN_* codes. */
 #include <cblas.h>
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,19 +47,35 @@ static const char *USAGE =
     "  --profile NAME    profile section of the experiment file (smoke, small, paper, ...)\n"
     "  --threads N       OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --db PATH         results database (default results/bfn.db, or $BFN_DB)\n"
-    "  --force           train again even if the run finished\n"
+    "  --force           train again even if the run finished (or restart one whose checkpoint is gone)\n"
+    "  --wait            if another process is training the same run, wait for it instead of failing\n"
     "  --quiet           no progress output\n"
     "  key=value         override any config key, e.g. train.steps=200 (see `bfn train --help`)\n";
 
 typedef struct {
     const char *cmd;
     const char *profile, *out, *slurm;
-    int force, quiet, threads, help, jobs;
+    int force, quiet, threads, help, jobs, wait;
     int n_pos;
     char *pos[16];
     int n_over;
     char *over[64];
 } cli;
+
+/* A whole-string integer in [lo, hi] for option `opt`; else a message and -1. */
+static int parse_count(const char *opt, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        char shown[64];
+        bfn_escape_text(s, shown, sizeof shown);
+        fprintf(stderr, "bfn: %s '%s' is not an integer in [%d, %d]\n", opt, shown, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
 
 static int parse_cli(int argc, char **argv, cli *c) {
     memset(c, 0, sizeof *c);
@@ -69,15 +86,22 @@ static int parse_cli(int argc, char **argv, cli *c) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) c->help = 1;
         else if (strcmp(a, "--force") == 0) c->force = 1;
         else if (strcmp(a, "--quiet") == 0) c->quiet = 1;
+        else if (strcmp(a, "--wait") == 0) c->wait = 1;
         else if (strcmp(a, "--profile") == 0 && i + 1 < argc) c->profile = argv[++i];
         else if (strcmp(a, "--out") == 0 && i + 1 < argc) c->out = argv[++i];
-        else if (strcmp(a, "--threads") == 0 && i + 1 < argc) c->threads = atoi(argv[++i]);
-        else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) c->jobs = atoi(argv[++i]);
-        else if (strncmp(a, "-j", 2) == 0 && a[2]) c->jobs = atoi(a + 2);
+        else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            if (parse_count("--threads", argv[++i], 1, 4096, &c->threads) != 0) return -1;
+        } else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) {
+            if (parse_count("-j", argv[++i], 1, 4096, &c->jobs) != 0) return -1;
+        } else if (strncmp(a, "-j", 2) == 0 && a[2]) {
+            if (parse_count("-j", a + 2, 1, 4096, &c->jobs) != 0) return -1;
+        }
         else if (strcmp(a, "--slurm") == 0 && i + 1 < argc) c->slurm = argv[++i];
         else if (strcmp(a, "--db") == 0 && i + 1 < argc) setenv("BFN_DB", argv[++i], 1);
         else if (strncmp(a, "--", 2) == 0) {
-            fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", a);
+            char shown[256];
+            bfn_escape_text(a, shown, sizeof shown);
+            fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", shown);
             return -1;
         } else if (strchr(a, '=') && c->n_over < 64) c->over[c->n_over++] = argv[i];
         else if (c->n_pos < 16) c->pos[c->n_pos++] = argv[i];
@@ -86,7 +110,8 @@ static int parse_cli(int argc, char **argv, cli *c) {
 }
 
 static int fail(int rc) {
-    fprintf(stderr, "bfn: %s\n", bfn_last_error());
+    char shown[4200];
+    fprintf(stderr, "bfn: %s\n", bfn_escape_text(bfn_last_error(), shown, sizeof shown));
     return rc == BFN_EINTR ? 130 : rc == BFN_EDIVERGED ? 3 : 1;
 }
 
@@ -127,7 +152,7 @@ static int cmd_experiment(const cli *c) {
     int do_train = strcmp(c->cmd, "train") == 0 || strcmp(c->cmd, "run") == 0;
     int do_eval = strcmp(c->cmd, "eval") == 0 || strcmp(c->cmd, "run") == 0;
     if (do_train) {
-        bfn_train_opts to = {.quiet = c->quiet, .force = c->force};
+        bfn_train_opts to = {.quiet = c->quiet, .force = c->force, .wait = c->wait};
         rc = bfn_train(cfg, db, &to);
     }
     if (rc == BFN_OK && do_eval) {
@@ -202,6 +227,13 @@ static int cmd_db(const cli *c) {
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
+    /* Runs left 'running' by a process that is gone show as interrupted. */
+    int n_stale = 0;
+    rc = bfn_db_reap_stale(db, &n_stale);
+    if (rc != BFN_OK) {
+        bfn_db_close(db);
+        return fail(rc);
+    }
     if (strcmp(c->cmd, "runs") == 0) rc = bfn_runs_list(db, stdout);
     else if (strcmp(c->cmd, "diff") == 0) rc = bfn_runs_diff(db, c->pos[0], c->pos[1], c->profile, stdout);
     else if (strcmp(c->cmd, "export") == 0)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -31,6 +33,7 @@
 #include "run/step.h"
 #include "store/ckpt.h"
 #include "util/err.h"
+#include "util/owner.h"
 #include "util/stop.h"
 
 static double now_sec(void) {
@@ -262,6 +265,59 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
     return BFN_OK;
 }
 
+/* One owner per run: an exclusive advisory lock (flock) on the run's
+ * directory, held until the process exits or bfn_train returns. If another
+ * process holds it, name that process (from the database) and fail with
+ * BFN_EBUSY, or, with opts->wait, block until it is released (a stop
+ * signal ends the wait). */
+static int lock_run_dir(const char *dir, const char *key, bfn_db *db, const bfn_train_opts *opts, int *fd_out) {
+    *fd_out = -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return bfn_error(BFN_EIO, "%s: cannot open run directory: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        *fd_out = fd;
+        return BFN_OK;
+    }
+    int e = errno;
+    if (e != EWOULDBLOCK) {
+        close(fd);
+        return bfn_error(BFN_EIO, "%s: cannot lock run directory: %s", dir, strerror(e));
+    }
+    bfn_owner holder;
+    char who[300] = "another process";
+    if (bfn_db_run_owner(db, key, &holder) == BFN_OK && holder.pid > 0)
+        snprintf(who, sizeof who, "pid %ld on %s", holder.pid, holder.host);
+    if (!opts->wait) {
+        close(fd);
+        return bfn_error(BFN_EBUSY, "run %s is being trained by %s (lock on %s); wait for it, or pass --wait", key,
+                         who, dir);
+    }
+    if (!opts->quiet) fprintf(stderr, "[%s] waiting for %s, which holds the run\n", key, who);
+    bfn_stop_install(); /* no SA_RESTART: a stop signal interrupts flock */
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR && !bfn_stop_requested()) continue;
+        e = errno;
+        close(fd);
+        if (e == EINTR) return bfn_error(BFN_EINTR, "run %s: stopped by signal while waiting for %s", key, who);
+        return bfn_error(BFN_EIO, "%s: cannot lock run directory: %s", dir, strerror(e));
+    }
+    *fd_out = fd;
+    return BFN_OK;
+}
+
+/* A run whose database records a 'last' checkpoint that is gone from disk
+ * would silently start again from step 0: refuse unless --force. */
+static int check_checkpoint_present(trainer *tr, int force) {
+    long step;
+    char recorded[1024], path[1024];
+    BFN_TRY(bfn_db_checkpoint_latest(tr->db, tr->s.key, "last", &step, recorded, sizeof recorded));
+    bfn_ckpt_path(tr->s.key, "last", path, sizeof path);
+    if (step < 0 || access(path, F_OK) == 0 || force) return BFN_OK;
+    return bfn_error(BFN_EIO, "%s: checkpoint of run %s at step %ld is recorded in the database but missing; "
+                     "refusing to restart from step 0 (restore the file, or pass --force to start over)", path,
+                     tr->s.key, step);
+}
+
 /* Restore from the last checkpoint if there is one. Returns 1 if resumed. */
 static int try_resume(trainer *tr, int *resumed) {
     char path[1024];
@@ -315,6 +371,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
     };
     char status[32], dir[1024];
+    int lock_fd = -1;
     rc = bfn_db_run_register(db, &info, status, sizeof status);
     if (rc != BFN_OK) goto done;
     if (strcmp(status, "finished") == 0 && !opts->force) {
@@ -323,6 +380,22 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     }
     bfn_run_dir(s->key, dir, sizeof dir);
     if ((rc = mkdir_p(dir)) != BFN_OK) goto done;
+    /* One owner: the directory lock (same machine, and any shared file
+     * system with working flock), then the claim in the database (any
+     * process using this database); a run whose owner is gone is taken over. */
+    if ((rc = lock_run_dir(dir, s->key, db, opts, &lock_fd)) != BFN_OK) goto done;
+    bfn_owner self, holder;
+    bfn_owner_self(&self);
+    rc = bfn_db_run_claim(db, s->key, &self, &holder, status, sizeof status, opts->force);
+    if (rc == BFN_EBUSY)
+        bfn_error(rc, "run %s is being trained by pid %ld on %s (recorded in %s); wait for it, or if that process "
+                  "is gone, pass --force to take the run over", s->key, holder.pid, holder.host, bfn_db_path());
+    if (rc == BFN_EBUSY && opts->force) rc = bfn_db_run_claim(db, s->key, &self, &holder, status, sizeof status, 1);
+    if (rc != BFN_OK) goto done;
+    if (strcmp(status, "finished") == 0 && !opts->force) { /* finished while we waited */
+        if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
+        goto done;
+    }
     tr.adam = (bfn_adamw_cfg){
         .lr = (float)bfn_cfg_real(cfg, "train.lr"), .beta1 = (float)bfn_cfg_real(cfg, "train.adam_beta1"),
         .beta2 = (float)bfn_cfg_real(cfg, "train.adam_beta2"), .eps = (float)bfn_cfg_real(cfg, "train.adam_eps"),
@@ -338,6 +411,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     bfn_work_alloc(&tr.w, s, B);
     bfn_setup_init_params(s);
     int resumed = 0;
+    if ((rc = check_checkpoint_present(&tr, opts->force)) != BFN_OK) goto done;
     if ((rc = try_resume(&tr, &resumed)) != BFN_OK) goto done;
     if (!resumed && (rc = bfn_db_metrics_truncate(db, s->key, 0)) != BFN_OK) goto done;
     if (!opts->quiet)
@@ -345,7 +419,6 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
                 bfn_cfg_str(cfg, "experiment.name"), bfn_config_profile(cfg), s->data.name, s->n_params,
                 s->threads, resumed ? "; resuming" : "");
     if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
-    if ((rc = bfn_db_run_set_status(db, s->key, "running", "")) != BFN_OK) goto done;
     bfn_stop_install();
     double t_start = now_sec();
     long step_start = tr.step;
@@ -366,6 +439,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         bfn_error(rc, "%s", why);
     }
 done:
+    if (lock_fd >= 0) close(lock_fd);
     if (tr.noise) gsl_rng_free(tr.noise);
     if (tr.text_order) gsl_rng_free(tr.text_order);
     free(tr.perm);
