@@ -426,6 +426,21 @@ static void test_bad_input(void **state) {
     log = slurp(p);
     assert_non_null(strstr(log, "newer"));
     free(log);
+    /* --threads must be a whole positive integer (it was silently 0 = all). */
+    assert_int_equal(sh(ENV("a") "%s eval %s --threads abc 2>%s/e6.log", dir, dir, bin(), ini, dir), 2);
+    snprintf(p, sizeof p, "%s/e6.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "--threads 'abc' is not an integer"));
+    free(log);
+    assert_int_equal(sh(ENV("a") "%s eval %s --threads 2x 2>/dev/null", dir, dir, bin(), ini), 2);
+    /* Control bytes from the command line or a file are not echoed raw. */
+    assert_int_equal(sh(ENV("a") "%s train \"$(printf 'x\\033[31m\\001.ini')\" 2>%s/e7.log", dir, dir, bin(),
+                        dir), 1);
+    snprintf(p, sizeof p, "%s/e7.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "x\\x1b[31m\\x01.ini"));
+    assert_null(strchr(log, '\033'));
+    free(log);
     char *evals_after = query_dump(db, "SELECT * FROM eval ORDER BY n");
     assert_string_equal(evals, evals_after);
     free(evals);
