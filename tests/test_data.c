@@ -125,6 +125,43 @@ static void test_idx_gzip_truncated(void **state) {
     assert_null(im.pixels);
 }
 
+/* The gzip trailer (CRC-32 and length of the data, RFC 1952) is checked: a
+ * file without it, with a flipped CRC or length bit, with a flipped data
+ * bit, or with bytes after it is refused, never loaded as (corrupted)
+ * pixels. (zlib alone catches all but the last.) */
+static void test_idx_gzip_trailer(void **state) {
+    const char *dir = test_tmpdir();
+    uint8_t buf[256];
+    size_t n = idx3_bytes(buf, 8, 3, N_IMG);
+    write_gz(test_path_in(dir, "img.gz"), buf, n);
+    FILE *f = fopen(test_path_in(dir, "img.gz"), "rb");
+    uint8_t gz[512], bad[512];
+    size_t gz_len = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    assert_true(gz_len > 30);
+    bfn_images im;
+    const char *why[] = {"no trailer", "CRC bit", "length bit", "data bit", "half trailer", "bytes appended"};
+    for (int k = 0; k < 6; k++) {
+        memcpy(bad, gz, gz_len);
+        size_t len = gz_len;
+        if (k == 5) memcpy(bad + len, "garbage!", 8), len += 8; /* zlib's gzread ignores these */
+        if (k == 0) len -= 8;
+        if (k == 1) bad[gz_len - 7] ^= 0x04;
+        if (k == 2) bad[gz_len - 4] ^= 0x01;
+        if (k == 3) bad[12] ^= 0x01;
+        if (k == 4) len -= 4;
+        test_write_file(test_path_in(dir, "bad.gz"), bad, len);
+        int rc = bfn_idx_load(test_path_in(dir, "bad.gz"), NULL, &im);
+        if (rc == BFN_OK) {
+            print_error("gzip with a damaged trailer (%s) was accepted\n", why[k]);
+            bfn_images_free(&im);
+            fail();
+        }
+        assert_int_equal(rc, BFN_ECORRUPT);
+        assert_error_mentions("bad.gz");
+    }
+}
+
 static void test_idx_truncated(void **state) {
     const char *dir = test_tmpdir();
     uint8_t buf[256];
@@ -484,6 +521,7 @@ int main(void) {
         cmocka_unit_test(test_idx_gzip),
         cmocka_unit_test(test_idx_gzip_truncated),
         cmocka_unit_test(test_idx_truncated),
+        cmocka_unit_test(test_idx_gzip_trailer),
         cmocka_unit_test(test_idx_trailing_bytes),
         cmocka_unit_test(test_idx_wrong_magic),
         cmocka_unit_test(test_idx_label_count_mismatch),
