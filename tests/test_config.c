@@ -2,6 +2,9 @@
  * the run key. */
 #include "testutil.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "run/config.h"
 #include "util/err.h"
 
@@ -149,6 +152,50 @@ static void test_duplicates_and_empty(void **state) {
     bfn_config_free(c);
 }
 
+/* Write `bytes` to path and give it modification time `sec`. */
+static void write_with_mtime(const char *path, const char *bytes, long sec) {
+    test_write_file(path, bytes, strlen(bytes));
+    struct timespec t[2] = {{sec, 0}, {sec, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+static void idx_run_key(const char *ini_text, char key[17]) {
+    const char *path = write_ini(ini_text);
+    bfn_config *c = NULL;
+    assert_int_equal(bfn_config_load(&c, path, NULL, 0, NULL), BFN_OK);
+    bfn_config_run_key(c, key);
+    bfn_config_free(c);
+}
+
+/* The run key of an idx: dataset covers the files' contents (a replaced
+ * data file is a new run, not a finished one), not only their paths; the
+ * same contents give the same key. */
+static void test_run_key_idx_content(void **state) {
+    (void)state;
+    char data[300], ini_text[700], k1[17], k2[17], k3[17], k4[17];
+    snprintf(data, sizeof data, "%s/images.idx", test_tmpdir());
+    snprintf(ini_text, sizeof ini_text, "[data]\ndataset = idx:%s\n", data);
+    write_with_mtime(data, "first contents", 1000000);
+    idx_run_key(ini_text, k1);
+    idx_run_key(ini_text, k2);
+    assert_string_equal(k1, k2);
+    write_with_mtime(data, "other contents", 2000000); /* same size, replaced */
+    idx_run_key(ini_text, k3);
+    assert_string_not_equal(k1, k3);
+    write_with_mtime(data, "first contents", 3000000); /* back: same contents, new mtime */
+    idx_run_key(ini_text, k4);
+    assert_string_equal(k1, k4);
+    /* labels file too */
+    char labels[320];
+    snprintf(labels, sizeof labels, "%s.labels", data);
+    snprintf(ini_text, sizeof ini_text, "[data]\ndataset = idx:%s:%s\n", data, labels);
+    write_with_mtime(labels, "L1", 1000000);
+    idx_run_key(ini_text, k1);
+    write_with_mtime(labels, "L2", 2000000);
+    idx_run_key(ini_text, k2);
+    assert_string_not_equal(k1, k2);
+}
+
 /* Control bytes and invalid UTF-8 are escaped; valid UTF-8 passes. */
 static void test_escape_text(void **state) {
     (void)state;
@@ -202,6 +249,7 @@ int main(void) {
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_duplicates_and_empty),
         cmocka_unit_test(test_escape_text),
+        cmocka_unit_test(test_run_key_idx_content),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/file_digest.h"
 #include "util/ini.h"
 
 typedef enum { T_INT, T_REAL, T_STR, T_ENUM, T_LIST } key_type;
@@ -489,6 +490,24 @@ void bfn_config_run_key(const bfn_config *c, char key[17]) {
             size_t n;
             while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
             fclose(f);
+        }
+    }
+    /* So is a bring-your-own IDX dataset: a replaced data file is a new run,
+     * not one skipped as finished. The contents' SHA-256 (cached by size and
+     * mtime) stands in for the bytes; an unreadable file is reported when
+     * the dataset is loaded. */
+    const char *dataset = bfn_cfg_str(c, "data.dataset");
+    if (strncmp(dataset, "idx:", 4) == 0) {
+        char paths[1024];
+        snprintf(paths, sizeof paths, "%s", dataset + 4);
+        char *colon = strchr(paths, ':');
+        if (colon) *colon = '\0';
+        const char *files[2] = {paths, colon ? colon + 1 : NULL};
+        for (int i = 0; i < 2 && files[i]; i++) {
+            uint8_t d[32];
+            if (bfn_file_digest_cached(files[i], d) != BFN_OK) continue;
+            SHA256Update(&ctx, (const uint8_t *)"\nidx-content ", 13);
+            SHA256Update(&ctx, d, sizeof d);
         }
     }
     SHA256Final(digest, &ctx);
