@@ -8,9 +8,12 @@
 #include "testutil.h"
 
 #include <png.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/images.h"
+#include "util/atomic_file.h"
 #include "util/err.h"
 
 /* 3 images of 2x3 pixels, values 10*i + j, labels 7, 0, 9. */
@@ -18,6 +21,15 @@ enum { N_IMG = 3, IMG_H = 2, IMG_W = 3, IMG_DIM = IMG_H * IMG_W };
 static const uint8_t LABELS[N_IMG] = {7, 0, 9};
 
 static uint8_t pixel_value(int i, int j) { return (uint8_t)(10 * i + j + 1); }
+
+/* fsync, counted: this definition in the test program replaces libc's for
+ * the library code linked into it, so a test can see that a write was made
+ * durable (the real call goes to the kernel directly). */
+static int n_fsync;
+int fsync(int fd) {
+    n_fsync++;
+    return (int)syscall(SYS_fsync, fd);
+}
 
 /* Bytes of an idx3 file: magic 00 00 08 03, then n, h, w big-endian, then
  * the payload. Returns the length written into out. */
@@ -160,6 +172,21 @@ static void test_idx_gzip_trailer(void **state) {
         assert_int_equal(rc, BFN_ECORRUPT);
         assert_error_mentions("bad.gz");
     }
+}
+
+/* bfn_atomic_write (the IDX and token caches) fsyncs the file before the
+ * rename and the directory after it, as checkpoints do. */
+static void test_atomic_write_durable(void **state) {
+    const char *dir = test_tmpdir();
+    int before = n_fsync;
+    assert_int_equal(bfn_atomic_write(test_path_in(dir, "f"), "head", 4, "body", 4), BFN_OK);
+    assert_true(n_fsync - before >= 2);
+    char got[9] = {0};
+    FILE *f = fopen(test_path_in(dir, "f"), "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(got, 1, 8, f), 8);
+    fclose(f);
+    assert_string_equal(got, "headbody");
 }
 
 static void test_idx_truncated(void **state) {
@@ -522,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_idx_gzip_truncated),
         cmocka_unit_test(test_idx_truncated),
         cmocka_unit_test(test_idx_gzip_trailer),
+        cmocka_unit_test(test_atomic_write_durable),
         cmocka_unit_test(test_idx_trailing_bytes),
         cmocka_unit_test(test_idx_wrong_magic),
         cmocka_unit_test(test_idx_label_count_mismatch),
