@@ -5,12 +5,19 @@
 
 #include "run/sweep.h"
 
+/* A base experiment the seeds name by this fixed path (the sweep resolves
+ * `experiment` against the working directory, which libFuzzer needs for its
+ * corpus, so no chdir): written once per process, atomically. */
+#define SWEEP_BASE "/tmp/bfn-fuzz-sweep-base.ini"
+
 static int fuzz_sweep(const uint8_t *data, size_t size) {
-    /* a base experiment the sweep may name as "base.ini" */
-    static const char base[] = "[experiment]\nname = b\n[train]\nsteps = 1\n[profile small]\ntrain.steps = 2\n";
-    fuzz_file("base.ini", base, sizeof base - 1);
+    static int base_written;
+    if (!base_written) {
+        static const char base[] = "[experiment]\nname = b\n[train]\nsteps = 1\n[profile small]\ntrain.steps = 2\n";
+        if (rename(fuzz_file("base.ini", base, sizeof base - 1), SWEEP_BASE) != 0) abort();
+        base_written = 1;
+    }
     const char *path = fuzz_file("s.sweep", data, size);
-    if (chdir(fuzz_tmpdir()) != 0) abort(); /* relative names resolve here */
     bfn_sweep_opts o = {.quiet = 1, .slurm_out = fuzz_path("job.sh")};
     bfn_sweep(path, "/bin/false", &o);
     return 0;
