@@ -441,6 +441,17 @@ static void test_bad_input(void **state) {
     assert_non_null(strstr(log, "x\\x1b[31m\\x01.ini"));
     assert_null(strchr(log, '\033'));
     free(log);
+    /* A sweep's jobs must be a positive integer (it was atoi'ed: -3 ran anyway). */
+    char sw[400];
+    snprintf(sw, sizeof sw, "%s/bad.sweep", dir);
+    char swtext[600];
+    snprintf(swtext, sizeof swtext, "[sweep]\nexperiment = %s\njobs = -3\n[run r]\ntrain.seed = 1\n", ini);
+    test_write_file(sw, swtext, strlen(swtext));
+    assert_int_equal(sh(ENV("a") "%s sweep %s --slurm %s/job.sh 2>%s/e8.log", dir, dir, bin(), sw, dir, dir), 1);
+    snprintf(p, sizeof p, "%s/e8.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "bad.sweep:3: jobs = '-3' is not an integer"));
+    free(log);
     char *evals_after = query_dump(db, "SELECT * FROM eval ORDER BY n");
     assert_string_equal(evals, evals_after);
     free(evals);

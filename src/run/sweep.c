@@ -64,7 +64,13 @@ static int sweep_handler(void *user, const char *section, const char *name, cons
     snprintf(where, sizeof where, "%s:%d", s->path, s->line);
     if (strcmp(section, "sweep") == 0) {
         if (strcmp(name, "experiment") == 0) snprintf(s->experiment, sizeof s->experiment, "%s", value);
-        else if (strcmp(name, "jobs") == 0) s->jobs = atoi(value);
+        else if (strcmp(name, "jobs") == 0) {
+            char *end; /* a whole integer in [1, 4096]; was atoi, so "-3" or "two" passed silently */
+            long v = strtol(value, &end, 10);
+            if (!*value || *end || v < 1 || v > 4096)
+                s->rc = bfn_error(BFN_EINVAL, "%s: jobs = '%s' is not an integer in [1, 4096]", where, value);
+            else s->jobs = (int)v;
+        }
         else s->rc = bfn_error(BFN_EINVAL, "%s: unknown key '%s' in [sweep] (experiment, jobs)", where, name);
     } else if (strncmp(section, "run ", 4) == 0) {
         const char *rn = section + 4;
