@@ -349,6 +349,19 @@ static int write_image(const char *tmp, const unsigned char *buf, size_t n) {
     return bfn_error(BFN_EIO, "%s: %s: %s", tmp, what, saved ? strerror(saved) : "short write");
 }
 
+/* Memory the core driver grows by: the whole checkpoint at once (tensors,
+ * RNG states, config, 1 MiB for metadata), so building it never reallocates
+ * and copies the image (with 1 MiB steps a 55 MB checkpoint took 1.75x the
+ * time of writing it with HDF5's file driver). */
+static size_t core_increment(const bfn_ckpt *c) {
+    const float *bufs[G_COUNT] = {c->params, c->ema, c->adam_m, c->adam_v};
+    size_t bytes = (size_t)1 << 20;
+    for (int k = 0; k < G_COUNT; k++)
+        if (bufs[k]) bytes += c->layout->n * sizeof(float);
+    for (int i = 0; i < c->n_rng; i++) bytes += gsl_rng_size(c->rng[i]);
+    return bytes + (c->config ? strlen(c->config) : 0);
+}
+
 /* Build the checkpoint in memory (HDF5's core driver, no backing store),
  * write its image to PATH.tmp, fsync, rename over PATH and fsync the
  * directory. Only our own write() touches the disk, so a full disk is an
@@ -368,7 +381,7 @@ int bfn_ckpt_save(const char *path, const bfn_ckpt *c) {
     /* fcpl is also the root group's creation list: no times there either. */
     if (fcpl >= 0 && fapl >= 0 && H5Pset_obj_track_times(fcpl, 0) >= 0 &&
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) >= 0 &&
-        H5Pset_fapl_core(fapl, 1 << 20, 0) >= 0)
+        H5Pset_fapl_core(fapl, core_increment(c), 0) >= 0)
         file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
     close_plist(fcpl);
     close_plist(fapl);
