@@ -226,7 +226,7 @@ fuzz: $(FUZZ_BINS)
 	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
 	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/crashes/$$t- \
 	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/$$t > $(BUILD)/fuzz/$$t.log 2>&1; rc=$$?; \
-	  grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==ERROR|SUMMARY|Test unit written)" $(BUILD)/fuzz/$$t.log; \
+	  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::|==[0-9]+==ERROR|SUMMARY|Test unit written)" $(BUILD)/fuzz/$$t.log; \
 	  test $$rc -eq 0 || { echo "fuzz_$$t failed: see $(BUILD)/fuzz/$$t.log"; exit 1; }; \
 	done
 
