@@ -35,7 +35,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: test-slurm torch-check all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: test-slurm torch-check fuzz all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -267,3 +267,48 @@ valgrind: $(BFN) data
 
 clean:
 	rm -rf $(BUILD)
+
+# --- fuzzing ---------------------------------------------------------------------
+# make fuzz [FUZZ_SECONDS=120] [FUZZ_TARGETS="ini idx ..."]: each libFuzzer
+# target (tests/fuzz/fuzz_<name>.c, clang, ASan/UBSan) for FUZZ_SECONDS from
+# its seed corpus tests/fuzz/<name>/; new inputs go to build/fuzz/corpus/<name>/
+# and crashes to build/fuzz/crashes/ (add a fixed crash's input to
+# tests/fuzz/<name>/: `make test` replays that corpus, see test_fuzz_corpus.c).
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= ini sweep schedule idx cifar text ckpt
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
+FUZZ_OBJ     := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# clang's -fopenmp would want libomp: use GCC's libgomp, as the rest of the build does.
+FUZZ_CFLAGS   = $(subst -fopenmp,-fopenmp=libgomp,$(filter-out -march=% -fno-math-errno -O2 -g,$(ALL_CFLAGS)))
+
+$(BUILD)/.fuzz-deps-ok: src/tools/fuzz_deps.sh
+	@bash src/tools/fuzz_deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/fuzzobj/%.o: %.c $(HDRS) Makefile | $(BUILD)/.fuzz-deps-ok
+	@mkdir -p $(dir $@)
+	@echo "CC (fuzz) $<"; $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -march=x86-64-v3 -c $< -o $@
+
+$(BUILD)/libbfn-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libbfn-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DBFN_LIBFUZZER -Itests $< $(BUILD)/libbfn-fuzz.a \
+	  $(subst -fopenmp,-fopenmp=libgomp,$(LIBS)) -o $@
+
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(BUILD)/fuzz/crashes
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	  echo "=== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
+	    -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/crashes/$$t- \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/$$t > $(BUILD)/fuzz/$$t.log 2>&1; rc=$$?; \
+	  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::|==[0-9]+==ERROR|SUMMARY|Test unit written)" $(BUILD)/fuzz/$$t.log; \
+	  test $$rc -eq 0 || { echo "fuzz_$$t failed: see $(BUILD)/fuzz/$$t.log"; exit 1; }; \
+	done
+
+$(BUILD)/tests/test_fuzz_corpus: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)

@@ -89,6 +89,9 @@ static void fixture_fill_config(fixture *f, size_t config_len) {
     f->c.data_epoch = 3;
     f->c.data_pos = 517;
     f->c.data_seed = 0xdeadbeefcafef00dUL; /* above 2^63: must stay unsigned */
+    f->c.log_loss_sum = 1.0 / 3.0;
+    f->c.log_grad_norm_sum = 2e300;
+    f->c.log_count = 7;
     f->c.adam = (bfn_adamw_cfg){.lr = 2e-4f, .beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f, .weight_decay = 0.01f,
                                 .ema_decay = 0.9999f};
     for (int i = 0; i < 5; i++) gsl_rng_get(f->rng[0]);
@@ -177,6 +180,9 @@ static void test_roundtrip(void **state) {
     assert_int_equal(b.c.data_epoch, 3);
     assert_int_equal(b.c.data_pos, 517);
     assert_true(b.c.data_seed == 0xdeadbeefcafef00dUL);
+    assert_memory_equal(&b.c.log_loss_sum, &a.c.log_loss_sum, sizeof(double));
+    assert_memory_equal(&b.c.log_grad_norm_sum, &a.c.log_grad_norm_sum, sizeof(double));
+    assert_int_equal(b.c.log_count, 7);
     assert_memory_equal(&b.c.adam, &a.c.adam, sizeof a.c.adam);
     for (int s = 0; s < 2; s++)
         for (int i = 0; i < 100; i++) assert_int_equal(gsl_rng_get(b.rng[s]), gsl_rng_get(a.rng[s]));
@@ -495,6 +501,38 @@ static void test_failed_save_keeps_old(void **state) {
     fixture_free(&b);
 }
 
+/* Delete attribute `name` of /state in place (an older writer's file). */
+static void drop_state_attr(const char *path, const char *name) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    assert_true(H5Adelete_by_name(f, "/state", name, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+}
+
+/* A checkpoint written before the metric sums existed (no log_* attributes
+ * in /state) still loads, with empty sums; one with only some of them is
+ * damaged. */
+static void test_old_checkpoint_without_log_sums(void **state) {
+    char path[300];
+    ckpt_path(path, sizeof path);
+    fixture a, b;
+    save_full(path, &a);
+    drop_state_attr(path, "log_loss_sum");
+    fixture_init(&b, NULL, 0, gsl_rng_mt19937, gsl_rng_taus2, 0xff);
+    assert_int_equal(bfn_ckpt_load(path, &b.c, NULL), BFN_ECORRUPT);
+    assert_non_null(strstr(bfn_last_error(), "/state"));
+    drop_state_attr(path, "log_grad_norm_sum");
+    drop_state_attr(path, "log_count");
+    b.c.log_loss_sum = b.c.log_grad_norm_sum = 5;
+    b.c.log_count = 5;
+    assert_int_equal(bfn_ckpt_load(path, &b.c, NULL), BFN_OK);
+    assert_true(b.c.log_loss_sum == 0 && b.c.log_grad_norm_sum == 0 && b.c.log_count == 0);
+    assert_int_equal(b.c.step, 12345);
+    assert_true(same_tensors(&a, &b));
+    fixture_free(&a);
+    fixture_free(&b);
+}
+
 /* sha256 against the FIPS 180-2 test vectors "abc" and "". */
 static void test_sha256(void **state) {
     char path[300], hex[65];
@@ -528,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_newer_version),
         cmocka_unit_test(test_failed_save_keeps_old),
         cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_old_checkpoint_without_log_sums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,12 @@
 #include "testutil.h"
 
 #include <png.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data/images.h"
+#include "util/atomic_file.h"
 #include "util/err.h"
 
 /* 3 images of 2x3 pixels, values 10*i + j, labels 7, 0, 9. */
@@ -18,6 +21,15 @@ enum { N_IMG = 3, IMG_H = 2, IMG_W = 3, IMG_DIM = IMG_H * IMG_W };
 static const uint8_t LABELS[N_IMG] = {7, 0, 9};
 
 static uint8_t pixel_value(int i, int j) { return (uint8_t)(10 * i + j + 1); }
+
+/* fsync, counted: this definition in the test program replaces libc's for
+ * the library code linked into it, so a test can see that a write was made
+ * durable (the real call goes to the kernel directly). */
+static int n_fsync;
+int fsync(int fd) {
+    n_fsync++;
+    return (int)syscall(SYS_fsync, fd);
+}
 
 /* Bytes of an idx3 file: magic 00 00 08 03, then n, h, w big-endian, then
  * the payload. Returns the length written into out. */
@@ -123,6 +135,58 @@ static void test_idx_gzip_truncated(void **state) {
     assert_int_equal(bfn_idx_load(test_path_in(dir, "img.gz"), NULL, &im), BFN_ECORRUPT);
     assert_error_mentions("img.gz");
     assert_null(im.pixels);
+}
+
+/* The gzip trailer (CRC-32 and length of the data, RFC 1952) is checked: a
+ * file without it, with a flipped CRC or length bit, with a flipped data
+ * bit, or with bytes after it is refused, never loaded as (corrupted)
+ * pixels. (zlib alone catches all but the last.) */
+static void test_idx_gzip_trailer(void **state) {
+    const char *dir = test_tmpdir();
+    uint8_t buf[256];
+    size_t n = idx3_bytes(buf, 8, 3, N_IMG);
+    write_gz(test_path_in(dir, "img.gz"), buf, n);
+    FILE *f = fopen(test_path_in(dir, "img.gz"), "rb");
+    uint8_t gz[512], bad[512];
+    size_t gz_len = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    assert_true(gz_len > 30);
+    bfn_images im;
+    const char *why[] = {"no trailer", "CRC bit", "length bit", "data bit", "half trailer", "bytes appended"};
+    for (int k = 0; k < 6; k++) {
+        memcpy(bad, gz, gz_len);
+        size_t len = gz_len;
+        if (k == 5) memcpy(bad + len, "garbage!", 8), len += 8; /* zlib's gzread ignores these */
+        if (k == 0) len -= 8;
+        if (k == 1) bad[gz_len - 7] ^= 0x04;
+        if (k == 2) bad[gz_len - 4] ^= 0x01;
+        if (k == 3) bad[12] ^= 0x01;
+        if (k == 4) len -= 4;
+        test_write_file(test_path_in(dir, "bad.gz"), bad, len);
+        int rc = bfn_idx_load(test_path_in(dir, "bad.gz"), NULL, &im);
+        if (rc == BFN_OK) {
+            print_error("gzip with a damaged trailer (%s) was accepted\n", why[k]);
+            bfn_images_free(&im);
+            fail();
+        }
+        assert_int_equal(rc, BFN_ECORRUPT);
+        assert_error_mentions("bad.gz");
+    }
+}
+
+/* bfn_atomic_write (the IDX and token caches) fsyncs the file before the
+ * rename and the directory after it, as checkpoints do. */
+static void test_atomic_write_durable(void **state) {
+    const char *dir = test_tmpdir();
+    int before = n_fsync;
+    assert_int_equal(bfn_atomic_write(test_path_in(dir, "f"), "head", 4, "body", 4), BFN_OK);
+    assert_true(n_fsync - before >= 2);
+    char got[9] = {0};
+    FILE *f = fopen(test_path_in(dir, "f"), "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(got, 1, 8, f), 8);
+    fclose(f);
+    assert_string_equal(got, "headbody");
 }
 
 static void test_idx_truncated(void **state) {
@@ -484,6 +548,8 @@ int main(void) {
         cmocka_unit_test(test_idx_gzip),
         cmocka_unit_test(test_idx_gzip_truncated),
         cmocka_unit_test(test_idx_truncated),
+        cmocka_unit_test(test_idx_gzip_trailer),
+        cmocka_unit_test(test_atomic_write_durable),
         cmocka_unit_test(test_idx_trailing_bytes),
         cmocka_unit_test(test_idx_wrong_magic),
         cmocka_unit_test(test_idx_label_count_mismatch),

@@ -7,6 +7,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include "store/ckpt.h"
+
 static char dir[256];
 static char ini[300];
 
@@ -150,6 +152,25 @@ static void test_resume_bitwise(void **state) {
     assert_int_equal(sh("cmp -s %s/a/runs/%s/best.h5 %s/b/runs/%s/best.h5 || h5diff -q %s/a/runs/%s/best.h5 "
                         "%s/b/runs/%s/best.h5", dir, key, dir, key, dir, key, dir, key), 0);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+
+    /* A stop signal at step 23 (a multiple of neither log_every = 5 nor
+     * ckpt_every = 10) and at step 37 by USR1: the checkpoint written on the
+     * signal carries the running metric sums, so the step-25 and step-40
+     * rows average the same steps as the uninterrupted run's. */
+    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s --quiet 2>/dev/null", dir, dir,
+                        bin(), ini), 130);
+    char dbc[300];
+    snprintf(dbc, sizeof dbc, "%s/c.db", dir);
+    assert_int_equal(query_long(dbc, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
+    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s --quiet 2>/dev/null", dir, dir,
+                        bin(), ini), 130);
+    assert_int_equal(sh(ENV("c") "%s train %s --quiet", dir, dir, bin(), ini), 0);
+    ma = query_dump(dba, sql);
+    char *mc = query_dump(dbc, sql);
+    assert_string_equal(ma, mc);
+    free(ma);
+    free(mc);
+    assert_int_equal(sh("h5diff %s/a/runs/%s/last.h5 %s/c/runs/%s/last.h5", dir, key, dir, key), 0);
     free(key);
 }
 
@@ -300,6 +321,157 @@ static void test_seed_replicates(void **state) {
     free(t);
 }
 
+/* A stop signal during evaluation (also under `bfn run`, whose training
+ * phase installed the handlers) stops it with exit 130; the evaluation is
+ * written whole or not at all, so no partial set of n is left for tables.
+ * An unregistered run is refused before anything is computed. */
+static void test_eval_stop(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/q.db", dir);
+    assert_int_equal(sh("cp %s/a.db %s && sqlite3 %s 'DELETE FROM eval; DELETE FROM curve'", dir, db, db), 0);
+#define ENV_S "BFN_RESULTS=%s/a BFN_DB=%s/q.db OMP_NUM_THREADS=1 "
+    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=1 %s run %s --quiet 2>%s/q.log", dir, dir, bin(), ini,
+                        dir), 130);
+    snprintf(p, sizeof p, "%s/q.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "stopped by signal"));
+    free(log);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 0);
+    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=2 %s eval %s --quiet 2>/dev/null", dir, dir, bin(), ini),
+                     130);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+    assert_int_equal(sh(ENV_S "%s eval %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 2);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 6);
+#undef ENV_S
+    /* A database without the run: refused at once, naming the run. */
+    assert_int_equal(sh("BFN_RESULTS=%s/a BFN_DB=%s/empty.db %s eval %s --quiet 2>%s/u.log", dir, dir, bin(), ini,
+                        dir), 1);
+    snprintf(p, sizeof p, "%s/u.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "not in this database"));
+    free(log);
+}
+
+/* Disk full while writing a checkpoint (RLIMIT_FSIZE with SIGXFSZ ignored:
+ * writes past the limit fail with EFBIG, as on a full disk with ENOSPC):
+ * exit 1 with the reason, no crash in HDF5's shutdown, the old checkpoint
+ * intact, and the next run resumes from it. */
+static void test_disk_full(void **state) {
+    (void)state;
+    char p[500], db[300];
+    int st = sh(ENV("f") "BFN_DIE_AT_STEP=15 %s train %s model.hidden=256 --quiet 2>/dev/null", dir, dir, bin(), ini);
+    assert_true(st == 137);
+    snprintf(db, sizeof db, "%s/f.db", dir);
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    char ck[400], sha[65], sha2[65];
+    snprintf(ck, sizeof ck, "%s/f/runs/%s/last.h5", dir, key);
+    assert_int_equal(bfn_file_sha256(ck, sha), BFN_OK);
+    /* 400 KiB: above the database and its WAL, below one checkpoint (~850 KB). */
+    st = sh("bash -c \"trap '' XFSZ; ulimit -f 400; " ENV("f") "%s train %s model.hidden=256 --quiet\" 2>%s/f.log", dir, dir, bin(),
+            ini, dir);
+    snprintf(p, sizeof p, "%s/f.log", dir);
+    char *log = slurp(p);
+    assert_int_equal(st, 1);
+    assert_non_null(strstr(log, "File too large"));
+    assert_null(strstr(log, "Sanitizer"));
+    free(log);
+    assert_int_equal(bfn_file_sha256(ck, sha2), BFN_OK);
+    assert_string_equal(sha, sha2);
+    snprintf(p, sizeof p, "%s.tmp", ck);
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(sh(ENV("f") "%s train %s model.hidden=256 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
+    free(key);
+}
+
+/* Poll `sql` (a count) on db until it is >= want, for up to 60 s. */
+static int wait_for(const char *db, const char *sql, long want) {
+    for (int i = 0; i < 600; i++) {
+        if (access(db, F_OK) == 0 && query_long(db, sql) >= want) return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
+/* One owner per run. A killed trainer leaves its run 'running'; `bfn runs`
+ * sees the owner process is gone and shows (and stores) it as interrupted,
+ * and the next start takes it over. A second trainer of a live run names
+ * the holder and exits 1, or waits with --wait. A checkpoint recorded in the
+ * database but deleted from disk is refused unless --force. */
+static void test_owner_and_lock(void **state) {
+    (void)state;
+    char db[300], p[400];
+    snprintf(db, sizeof db, "%s/o.db", dir);
+    assert_int_equal(sh(ENV("o") "BFN_DIE_AT_STEP=15 %s train %s --quiet 2>/dev/null", dir, dir, bin(), ini), 137);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid > 0 AND "
+                                    "owner_host <> '' AND owner_start LIKE '%:%'"), 1);
+    assert_int_equal(sh(ENV("o") "%s runs > %s/runs.txt", dir, dir, bin(), dir), 0);
+    snprintf(p, sizeof p, "%s/runs.txt", dir);
+    char *out = slurp(p);
+    assert_non_null(strstr(out, "interrupted"));
+    assert_null(strstr(out, "running"));
+    free(out);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'interrupted' AND "
+                                    "exit_reason LIKE '%is gone%'"), 1);
+
+    /* The checkpoint the database records is gone: refused, then --force. */
+    char *key = query_dump(db, "SELECT key FROM run");
+    key[strcspn(key, "\n")] = '\0';
+    assert_int_equal(sh("mv %s/o/runs/%s/last.h5 %s/o/last.h5.away", dir, key, dir), 0);
+    assert_int_equal(sh(ENV("o") "%s train %s --quiet 2>%s/o1.log", dir, dir, bin(), ini, dir), 1);
+    snprintf(p, sizeof p, "%s/o1.log", dir);
+    char *log = slurp(p);
+    assert_non_null(strstr(log, "missing"));
+    assert_non_null(strstr(log, "--force"));
+    free(log);
+    assert_int_equal(sh("mv %s/o/last.h5.away %s/o/runs/%s/last.h5", dir, dir, key), 0);
+
+    /* A live holder: the second process names it and exits 1. */
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/holder.log & echo $! > %s/holder.pid",
+                        dir, dir, bin(), ini, dir, dir), 0);
+    snprintf(p, sizeof p, "%s/holder.pid", dir);
+    char *pid = slurp(p);
+    pid[strcspn(pid, "\n")] = '\0';
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", pid);
+    assert_true(wait_for(db, sql, 1));
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/o2.log", dir, dir, bin(), ini, dir),
+                     1);
+    snprintf(p, sizeof p, "%s/o2.log", dir);
+    log = slurp(p);
+    char want[64];
+    snprintf(want, sizeof want, "pid %s", pid);
+    assert_non_null(strstr(log, want));
+    free(log);
+    /* --wait: blocks until the holder stops (SIGTERM: checkpoint, exit 130),
+     * then takes the run over and resumes. */
+    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --wait 2>%s/o3.log & echo $! > %s/waiter.pid",
+                        dir, dir, bin(), ini, dir, dir), 0);
+    snprintf(p, sizeof p, "%s/o3.log", dir);
+    for (int i = 0; i < 600 && !((log = slurp(p)) && strstr(log, "waiting for")); i++) {
+        free(log);
+        usleep(100000);
+    }
+    assert_non_null(strstr(log, want));
+    free(log);
+    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid, pid), 0);
+    snprintf(p, sizeof p, "%s/waiter.pid", dir);
+    char *wpid = slurp(p);
+    wpid[strcspn(wpid, "\n")] = '\0';
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", wpid);
+    assert_true(wait_for(db, sql, 1));
+    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", wpid, wpid), 0);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
+    free(wpid);
+    free(pid);
+    free(key);
+}
+
 /* Bad input: clear message with file (and line), non-zero exit, no damage. */
 static void test_bad_input(void **state) {
     (void)state;
@@ -348,6 +520,32 @@ static void test_bad_input(void **state) {
     snprintf(p, sizeof p, "%s/e5.log", dir);
     log = slurp(p);
     assert_non_null(strstr(log, "newer"));
+    free(log);
+    /* --threads must be a whole positive integer (it was silently 0 = all). */
+    assert_int_equal(sh(ENV("a") "%s eval %s --threads abc 2>%s/e6.log", dir, dir, bin(), ini, dir), 2);
+    snprintf(p, sizeof p, "%s/e6.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "--threads 'abc' is not an integer"));
+    free(log);
+    assert_int_equal(sh(ENV("a") "%s eval %s --threads 2x 2>/dev/null", dir, dir, bin(), ini), 2);
+    /* Control bytes from the command line or a file are not echoed raw. */
+    assert_int_equal(sh(ENV("a") "%s train \"$(printf 'x\\033[31m\\001.ini')\" 2>%s/e7.log", dir, dir, bin(),
+                        dir), 1);
+    snprintf(p, sizeof p, "%s/e7.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "x\\x1b[31m\\x01.ini"));
+    assert_null(strchr(log, '\033'));
+    free(log);
+    /* A sweep's jobs must be a positive integer (it was atoi'ed: -3 ran anyway). */
+    char sw[400];
+    snprintf(sw, sizeof sw, "%s/bad.sweep", dir);
+    char swtext[600];
+    snprintf(swtext, sizeof swtext, "[sweep]\nexperiment = %s\njobs = -3\n[run r]\ntrain.seed = 1\n", ini);
+    test_write_file(sw, swtext, strlen(swtext));
+    assert_int_equal(sh(ENV("a") "%s sweep %s --slurm %s/job.sh 2>%s/e8.log", dir, dir, bin(), sw, dir, dir), 1);
+    snprintf(p, sizeof p, "%s/e8.log", dir);
+    log = slurp(p);
+    assert_non_null(strstr(log, "bad.sweep:3: jobs = '-3': expected an integer"));
     free(log);
     char *evals_after = query_dump(db, "SELECT * FROM eval ORDER BY n");
     assert_string_equal(evals, evals_after);
@@ -653,6 +851,9 @@ int main(void) {
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_make_paper),
         cmocka_unit_test(test_seed_replicates),
+        cmocka_unit_test(test_eval_stop),
+        cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_owner_and_lock),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_eval_invariance),
         cmocka_unit_test(test_run_management),

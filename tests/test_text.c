@@ -68,6 +68,13 @@ static void test_text8_gzip(void **state) {
     assert_int_equal(n, 200 * (long)strlen(TEXT8_SAMPLE));
     assert_tokens_spell(tok + 199 * strlen(TEXT8_SAMPLE), (long)strlen(TEXT8_SAMPLE), TEXT8_SAMPLE);
     free(tok);
+    /* Bytes after the gzip stream (which zlib's gzread skips) are refused. */
+    FILE *f = fopen(test_path_in(dir, "text8.gz"), "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite("junk", 1, 4, f), 4);
+    fclose(f);
+    assert_int_equal(bfn_text8_load(test_path_in(dir, "text8.gz"), &tok, &n), BFN_ECORRUPT);
+    assert_non_null(strstr(bfn_last_error(), "gzip trailer"));
 }
 
 static void test_text8_bad_character(void **state) {

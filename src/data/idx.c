@@ -8,6 +8,7 @@
 #include "data/images.h"
 #include "util/atomic_file.h"
 #include "util/err.h"
+#include "util/gz_trailer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -20,8 +21,9 @@
 enum { IDX_TYPE_UBYTE = 0x08, IDX_MAX_SIDE = 65535 };
 
 /* Read up to n bytes; returns the count read (short only at end of file) or
- * a negative BFN code with the error recorded. */
-static long gz_read_full(gzFile g, const char *path, void *buf, size_t n) {
+ * a negative BFN code with the error recorded. *crc accumulates the CRC-32
+ * of everything read (for the trailer check). */
+static long gz_read_full(gzFile g, const char *path, void *buf, size_t n, uLong *crc) {
     size_t got = 0;
     while (got < n) {
         size_t want = n - got;
@@ -34,16 +36,17 @@ static long gz_read_full(gzFile g, const char *path, void *buf, size_t n) {
             return bfn_error(BFN_ECORRUPT, "%s: gzip error: %s", path, msg);
         }
         if (r == 0) break;
+        *crc = crc32(*crc, (const Bytef *)buf + got, (uInt)r);
         got += (size_t)r;
     }
     return (long)got;
 }
 
 /* Count the bytes left until end of file (for the "trailing bytes" check). */
-static long gz_count_rest(gzFile g, const char *path) {
+static long gz_count_rest(gzFile g, const char *path, uLong *crc) {
     char scratch[1 << 14];
     long total = 0, r;
-    while ((r = gz_read_full(g, path, scratch, sizeof scratch)) > 0) total += r;
+    while ((r = gz_read_full(g, path, scratch, sizeof scratch, crc)) > 0) total += r;
     return r < 0 ? r : total;
 }
 
@@ -75,7 +78,9 @@ static int idx_read(const char *path, int ndims, uint32_t dims[3], uint8_t **dat
     uint8_t *buf = NULL;
     uint8_t header[4 + 4 * 3];
     size_t header_len = 4 + 4 * (size_t)ndims;
-    long got = gz_read_full(g, path, header, 4);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    unsigned long long total_read = 0;
+    long got = gz_read_full(g, path, header, 4, &crc);
     if (got < 0) { rc = (int)got; goto done; }
     if (got < 4) {
         rc = bfn_error(BFN_ECORRUPT, "%s: file has %ld bytes, too short for an IDX header", path, got);
@@ -96,7 +101,7 @@ static int idx_read(const char *path, int ndims, uint32_t dims[3], uint8_t **dat
                        ndims == 3 ? "images: n, height, width" : "labels: n");
         goto done;
     }
-    got = gz_read_full(g, path, header + 4, header_len - 4);
+    got = gz_read_full(g, path, header + 4, header_len - 4, &crc);
     if (got < 0) { rc = (int)got; goto done; }
     if ((size_t)got < header_len - 4) {
         rc = bfn_error(BFN_ECORRUPT, "%s: file has %ld bytes, too short for its %zu-byte IDX header", path,
@@ -130,13 +135,14 @@ static int idx_read(const char *path, int ndims, uint32_t dims[3], uint8_t **dat
             buf = nbuf;
             cap = ncap;
         }
-        got = gz_read_full(g, path, buf + have, cap - have);
+        got = gz_read_full(g, path, buf + have, cap - have, &crc);
         if (got < 0) { rc = (int)got; goto done; }
         have += (size_t)got;
         if (have < cap) break; /* end of file */
     }
-    long rest = gz_count_rest(g, path);
+    long rest = gz_count_rest(g, path, &crc);
     if (rest < 0) { rc = (int)rest; goto done; }
+    total_read = header_len + have + (unsigned long long)rest;
     if (have != payload || rest != 0) {
         rc = bfn_error(BFN_ECORRUPT, "%s: header says %s but file has %llu bytes (expected %llu)", path, what,
                        (unsigned long long)(header_len + have + (size_t)rest),
@@ -149,6 +155,7 @@ done:;
         rc = bfn_error(BFN_ECORRUPT, "%s: gzip stream ends early (file truncated?)", path);
     else if (rc == BFN_OK && zrc != Z_OK)
         rc = bfn_error(BFN_EIO, "%s: error closing file (zlib code %d)", path, zrc);
+    if (rc == BFN_OK) rc = bfn_gz_check_trailer(path, crc, total_read);
     if (rc != BFN_OK) {
         free(buf);
         return rc;

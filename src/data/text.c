@@ -13,6 +13,7 @@
 #include "data/text.h"
 #include "util/atomic_file.h"
 #include "util/err.h"
+#include "util/gz_trailer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -44,6 +45,7 @@ static int read_all_gz(const char *path, uint8_t **data, long *n) {
     gzbuffer(g, 1 << 17);
     /* For a plain file the size is exact; a gzip file grows the buffer. */
     size_t cap = (size_t)st.st_size + 1, len = 0;
+    uLong crc = crc32(0L, Z_NULL, 0);
     uint8_t *buf = malloc(cap);
     int rc = buf ? BFN_OK : bfn_error(BFN_ENOMEM, "%s: out of memory", path);
     while (rc == BFN_OK) {
@@ -62,10 +64,12 @@ static int read_all_gz(const char *path, uint8_t **data, long *n) {
                                  : bfn_error(BFN_ECORRUPT, "%s: gzip error: %s", path, msg);
         }
         if (r <= 0) break;
+        crc = crc32(crc, buf + len, (uInt)r);
         len += (size_t)r;
     }
     int zrc = gzclose_r(g);
     if (rc == BFN_OK && zrc == Z_BUF_ERROR) rc = bfn_error(BFN_ECORRUPT, "%s: gzip stream ends early", path);
+    if (rc == BFN_OK) rc = bfn_gz_check_trailer(path, crc, (unsigned long long)len);
     if (rc != BFN_OK) {
         free(buf);
         return rc;

@@ -1,4 +1,4 @@
-/* config.c: the configuration schema, INI parsing (libinih), profiles,
+/* config.c: the configuration schema, INI parsing (util/ini.h), profiles,
  * overrides, validation and the canonical text that identifies a run. */
 #include "run/config.h"
 
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "bfn/family.h"
 #include "data/dataset.h"
 #include "util/err.h"
+#include "util/file_digest.h"
+#include "util/ini.h"
 
 /* T_NAME: a name registered in a registry (families, datasets, ...); the
  * registry, not this file, says which names exist. */
@@ -245,78 +245,93 @@ static int set_value(bfn_config *c, const char *key, const char *value, const ch
 
 /* --- INI parsing ------------------------------------------------------------ */
 
+/* A key seen in the file: its section, name and line (duplicate check). */
+typedef struct {
+    char *section, *name;
+    int line;
+} seen_key;
+
 typedef struct {
     bfn_config *cfg;
-    FILE *file;
-    int line;            /* current line, counted by our reader */
+    int line;            /* line of the key being handled */
     const char *profile; /* profile whose section applies */
     int profile_seen;
-    int rc;
+    int n_keys;          /* keys in the file (an empty file is refused) */
     char profiles[512];  /* names of profile sections seen, for errors */
+    seen_key *seen;
+    int n_seen, cap_seen;
 } parse_state;
 
-/* inih reader that counts lines, so every error can name FILE:LINE. */
-static char *counting_reader(char *str, int num, void *stream) {
-    parse_state *ps = stream;
-    char *r = fgets(str, num, ps->file);
-    if (r) ps->line++;
-    return r;
+/* A key given twice in one section is an error naming both lines (the
+ * second would silently win). Sections are compared after trimming, so
+ * "[profile  small]" and "[profile small]" are the same section. */
+static int check_duplicate(parse_state *ps, const char *section, const char *name, int line) {
+    for (int i = 0; i < ps->n_seen; i++)
+        if (strcmp(ps->seen[i].section, section) == 0 && strcmp(ps->seen[i].name, name) == 0)
+            return bfn_error(BFN_EINVAL, "%s:%d: '%s' in [%s] is set twice (first at line %d)", ps->cfg->path, line,
+                             name, section, ps->seen[i].line);
+    if (ps->n_seen == ps->cap_seen) {
+        ps->cap_seen = ps->cap_seen ? 2 * ps->cap_seen : 64;
+        seen_key *p = realloc(ps->seen, (size_t)ps->cap_seen * sizeof *p);
+        if (!p) return bfn_error(BFN_ENOMEM, "%s: out of memory", ps->cfg->path);
+        ps->seen = p;
+    }
+    ps->seen[ps->n_seen++] = (seen_key){bfn_xstrdup(section), bfn_xstrdup(name), line};
+    return BFN_OK;
+}
+
+static void free_seen(parse_state *ps) {
+    for (int i = 0; i < ps->n_seen; i++) {
+        free(ps->seen[i].section);
+        free(ps->seen[i].name);
+    }
+    free(ps->seen);
+    ps->seen = NULL;
+    ps->n_seen = ps->cap_seen = 0;
+}
+
+/* "profile NAME" (any spaces) -> NAME, else NULL. */
+static const char *profile_of(const char *section) {
+    if (strncmp(section, "profile", 7) != 0 || !isspace((unsigned char)section[7])) return NULL;
+    const char *prof = section + 7;
+    while (isspace((unsigned char)*prof)) prof++;
+    return prof;
 }
 
 /* Base pass: [section] name = value sets section.name; [profile X] sections
  * are only checked for unknown keys here and applied in the profile pass. */
-static int ini_base_handler(void *user, const char *section, const char *name, const char *value) {
+static int ini_base_handler(void *user, const char *section, const char *name, const char *value, int line) {
     parse_state *ps = user;
     char origin[600], key[256];
+    ps->line = line;
+    ps->n_keys++;
     snprintf(origin, sizeof origin, "%s:%d", ps->cfg->path, ps->line);
-    if (strncmp(section, "profile ", 8) == 0) {
-        const char *prof = section + 8;
-        while (*prof == ' ') prof++;
+    BFN_TRY(check_duplicate(ps, section, name, line));
+    const char *prof = profile_of(section);
+    if (prof) {
         if (!strstr(ps->profiles, prof) && strlen(ps->profiles) + strlen(prof) + 3 < sizeof ps->profiles) {
             if (ps->profiles[0]) strcat(ps->profiles, ", ");
             strcat(ps->profiles, prof);
         }
-        if (find_key(name) < 0) {
-            ps->rc = bfn_error(BFN_EINVAL, "%s: unknown key '%s' in [%s]", origin, name, section);
-            return 0;
-        }
-        return 1;
+        if (find_key(name) < 0) return bfn_error(BFN_EINVAL, "%s: unknown key '%s' in [%s]", origin, name, section);
+        return BFN_OK;
     }
-    if (strchr(name, '.')) {
-        ps->rc = bfn_error(BFN_EINVAL, "%s: dotted key '%s' belongs in a [profile NAME] section", origin, name);
-        return 0;
-    }
-    snprintf(key, sizeof key, "%s.%s", section, name);
-    int rc = set_value(ps->cfg, key, value, origin);
-    if (rc != BFN_OK) { ps->rc = rc; return 0; }
-    return 1;
-}
-
-/* Run inih over the file with `handler`, counting lines for messages. */
-static int parse_file(const char *path, ini_handler handler, parse_state *ps) {
-    ps->file = fopen(path, "r");
-    if (!ps->file) return bfn_error(BFN_EIO, "%s: cannot open experiment file", path);
-    int err = ini_parse_stream(counting_reader, ps, handler, ps);
-    fclose(ps->file);
-    if (ps->rc != BFN_OK) return ps->rc;
-    if (err > 0) return bfn_error(BFN_EINVAL, "%s:%d: syntax error", path, err);
-    if (err < 0) return bfn_error(BFN_EIO, "%s: cannot read", path);
-    return BFN_OK;
+    if (strchr(name, '.'))
+        return bfn_error(BFN_EINVAL, "%s: dotted key '%s' belongs in a [profile NAME] section", origin, name);
+    if ((size_t)snprintf(key, sizeof key, "%s.%s", section, name) >= sizeof key)
+        return bfn_error(BFN_EINVAL, "%s: unknown key '%.40s...' (see `bfn train --help` for the keys)", origin, key);
+    return set_value(ps->cfg, key, value, origin);
 }
 
 /* Profile pass: apply only [profile NAME] keys (with line numbers). */
-static int ini_profile_handler(void *user, const char *section, const char *name, const char *value) {
+static int ini_profile_handler(void *user, const char *section, const char *name, const char *value, int line) {
     parse_state *ps = user;
-    if (strncmp(section, "profile ", 8) != 0) return 1;
-    const char *prof = section + 8;
-    while (*prof == ' ') prof++;
-    if (strcmp(prof, ps->profile) != 0) return 1;
+    const char *prof = profile_of(section);
+    if (!prof || strcmp(prof, ps->profile) != 0) return BFN_OK;
     ps->profile_seen = 1;
     char origin[600];
-    snprintf(origin, sizeof origin, "%s:%d", ps->cfg->path, ps->line);
-    int rc = set_value(ps->cfg, name, value, origin);
-    if (rc != BFN_OK) { ps->rc = rc; return 0; }
-    return 1;
+    snprintf(origin, sizeof origin, "%s:%d", ps->cfg->path, line);
+    return set_value(ps->cfg, name, value, origin);
 }
 
 static void set_defaults(bfn_config *c) {
@@ -350,8 +365,19 @@ int bfn_config_load(bfn_config **out, const char *path, const char *profile, int
     bfn_config *c = bfn_xcalloc(1, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s", path);
     set_defaults(c);
-    parse_state ps = {.cfg = c, .rc = BFN_OK};
-    int rc = parse_file(path, ini_base_handler, &ps);
+    parse_state ps = {.cfg = c};
+    char *text = NULL;
+    size_t n_text = 0;
+    int rc = bfn_read_file(path, &text, &n_text);
+    if (rc != BFN_OK) {
+        bfn_error_prefix(rc, "experiment file");
+        goto fail;
+    }
+    rc = bfn_ini_parse_text(text, n_text, path, ini_base_handler, &ps);
+    free_seen(&ps);
+    if (rc == BFN_OK && ps.n_keys == 0)
+        rc = bfn_error(BFN_EINVAL, "%s: no settings (an empty experiment file would train a default model; "
+                       "see experiments/ for examples)", path);
     if (rc != BFN_OK) goto fail;
     /* Profile: command line, else the file's experiment.profile. A profile=NAME
      * override is accepted too, so `make table2 PROFILE=smoke` can pass it. */
@@ -360,8 +386,8 @@ int bfn_config_load(bfn_config **out, const char *path, const char *profile, int
         if (strncmp(overrides[i], "profile=", 8) == 0) prof = overrides[i] + 8;
     if (!prof) prof = bfn_cfg_str(c, "experiment.profile");
     snprintf(c->profile, sizeof c->profile, "%s", prof);
-    parse_state pp = {.cfg = c, .profile = prof, .rc = BFN_OK};
-    rc = parse_file(path, ini_profile_handler, &pp);
+    parse_state pp = {.cfg = c, .profile = prof};
+    rc = bfn_ini_parse_text(text, n_text, path, ini_profile_handler, &pp);
     if (rc != BFN_OK) goto fail;
     if (!pp.profile_seen && ps.profiles[0]) {
         rc = bfn_error(BFN_EINVAL, "%s: no [profile %s] (profiles here: %s)", path, prof, ps.profiles);
@@ -371,9 +397,11 @@ int bfn_config_load(bfn_config **out, const char *path, const char *profile, int
     if (rc != BFN_OK) goto fail;
     rc = check_consistency(c);
     if (rc != BFN_OK) goto fail;
+    free(text);
     *out = c;
     return BFN_OK;
 fail:
+    free(text);
     bfn_config_free(c);
     return rc;
 }
@@ -566,6 +594,24 @@ static void run_key_hash(const bfn_config *c, const char *skip, char key[17]) {
             size_t n;
             while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
             fclose(f);
+        }
+    }
+    /* So is a bring-your-own IDX dataset: a replaced data file is a new run,
+     * not one skipped as finished. The contents' SHA-256 (cached by size and
+     * mtime) stands in for the bytes; an unreadable file is reported when
+     * the dataset is loaded. */
+    const char *dataset = bfn_cfg_str(c, "data.dataset");
+    if (strncmp(dataset, "idx:", 4) == 0) {
+        char paths[1024];
+        snprintf(paths, sizeof paths, "%s", dataset + 4);
+        char *colon = strchr(paths, ':');
+        if (colon) *colon = '\0';
+        const char *files[2] = {paths, colon ? colon + 1 : NULL};
+        for (int i = 0; i < 2 && files[i]; i++) {
+            uint8_t d[32];
+            if (bfn_file_digest_cached(files[i], d) != BFN_OK) continue;
+            SHA256Update(&ctx, (const uint8_t *)"\nidx-content ", 13);
+            SHA256Update(&ctx, d, sizeof d);
         }
     }
     SHA256Final(digest, &ctx);

@@ -5,10 +5,17 @@
  * (eval.seed, what the pass estimates, n or time bin, repeat), so asking for
  * n = 100 alone or inside any list of n gives bitwise the same numbers.
  * Stored rows with the same checkpoint (sha256), n, repeats, eval seed and
- * receiver floor are reused unless opts->reeval. */
+ * receiver floor are reused unless opts->reeval.
+ *
+ * One evaluation (every n, every repeat, the curves) is written in one
+ * transaction at the end, so tables never read part of one. A stop signal
+ * (SIGINT/SIGTERM/SIGUSR1) is honoured after the current test pass: the
+ * unfinished evaluation is dropped, earlier ones are untouched, and the
+ * caller exits 130. */
 #include "run/evaluate.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,7 @@
 #include "run/step.h"
 #include "store/ckpt.h"
 #include "util/err.h"
+#include "util/stop.h"
 
 /* What a pass estimates: the tag is part of the stream's seed. */
 enum { STREAM_LOSS = 1, STREAM_RECON = 2, STREAM_CURVE_LINF = 3, STREAM_CURVE_RECON = 4 };
@@ -132,7 +140,25 @@ static void progress_end(const progress_t *p) {
     if (!p->quiet && p->tty) fputs("\r\033[K", stderr);
 }
 
+/* BFN_EINTR naming the run if a stop was requested. */
+static int check_stop(const char *key) {
+    int sig = bfn_stop_requested();
+    if (!sig) return BFN_OK;
+    return bfn_error(BFN_EINTR, "evaluation of run %s stopped by signal %d; its rows were not written "
+                     "(earlier evaluations are kept); run again to evaluate", key, sig);
+}
+
 int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
+    bfn_stop_install();
+    /* The rows reference the run: refuse before computing anything. */
+    char key[17], status[32];
+    bfn_config_run_key(cfg, key);
+    BFN_TRY(bfn_db_run_status(db, key, status, sizeof status));
+    if (!status[0])
+        return bfn_error(BFN_EINVAL, "run %s is not in this database (%s); train it with the same --db/BFN_DB "
+                         "first", key, bfn_db_path());
+    /* Fault injection for the tests: a SIGTERM after the k-th n's rows. */
+    const char *sig_at = getenv("BFN_FAULT_SIGNAL_AT_EVAL");
     bfn_loaded_run run;
     const char *kind = bfn_cfg_str(cfg, "eval.checkpoint");
     BFN_TRY(bfn_load_run(&run, cfg, (int)bfn_cfg_int(cfg, "eval.batch"), kind));
@@ -174,13 +200,22 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats, eval seed %ld, "
                 "receiver floor %s\n", s->key, run.step, kind, s->data.n[BFN_SPLIT_TEST], R, seed, floor_);
     /* L^r does not depend on n: estimate it once and pair it with every n. */
+    int n_rows = 0;
+    bfn_eval_row rows[BFN_MAX_LIST];
+    bfn_curve_point *curve = bfn_xmalloc((size_t)(2 * T + 1) * sizeof *curve);
+    int n_curve = 0;
+    if (!opts->quiet)
+        fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats, eval seed %ld, "
+                "receiver floor %s\n", s->key, run.step, kind, s->data.n[BFN_SPLIT_TEST], R, seed, floor_);
+    /* L^r does not depend on n: estimate it once and pair it with every n. */
     double recon = 0, recon_se = 0;
     if (n_todo) {
         pr.t0 = now_sec();
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < R && rc == BFN_OK; r++) {
             seed_stream(rng, seed, STREAM_RECON, 0, r);
             rpass[r] = test_pass(s, &w, BFN_LOSS_RECON, 0, 1.0, rng, NULL);
             progress(&pr, "L^r", "pass", r + 1, R);
+            rc = check_stop(s->key);
         }
         progress_end(&pr);
         mean_se(rpass, R, &recon, &recon_se);
@@ -194,26 +229,28 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
             continue;
         }
         pr.t0 = now_sec();
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < R && rc == BFN_OK; r++) {
             seed_stream(rng, seed, STREAM_LOSS, n, r);
             pass[r] = test_pass(s, &w, n == 0 ? BFN_LOSS_CTS : BFN_LOSS_NSTEP, n, 0, rng, NULL);
             progress(&pr, label, "pass", r + 1, R);
+            rc = check_stop(s->key);
         }
         progress_end(&pr);
+        if (rc != BFN_OK) break;
         double loss, loss_se;
         mean_se(pass, R, &loss, &loss_se);
         /* The two estimates use independent passes, so their variances add. */
         double total_se = sqrt(loss_se * loss_se + recon_se * recon_se);
-        bfn_eval_row row = {
+        bfn_eval_row row = rows[n_rows++] = (bfn_eval_row){
             .key = s->key, .ckpt_step = run.step, .split = "test", .n = n, .repeats = R,
             .loss = k * loss, .loss_se = k * loss_se, .recon = k * recon, .recon_se = k * recon_se,
             .total = k * (loss + recon), .total_se = k * total_se, .unit = s->unit, .scale = k,
             .eval_seed = seed, .receiver_floor = floor_, .ckpt_sha256 = sha,
         };
-        rc = bfn_db_eval(db, &row);
         if (!opts->quiet)
             fprintf(stderr, "[%s] %-7s L=%.4f±%.4f  L^r=%.4f±%.4f  NLL=%.4f±%.4f %s\n", s->key, label, row.loss,
                     row.loss_se, row.recon, row.recon_se, row.total, row.total_se, s->unit);
+        if (sig_at && atoi(sig_at) == j + 1) raise(SIGTERM);
     }
     /* Loss against time: one pass per bin at the bin centre. */
     long N = s->data.n[BFN_SPLIT_TEST];
@@ -223,15 +260,20 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         seed_stream(rng, seed, STREAM_CURVE_LINF, j, 0);
         double m = test_pass(s, &w, BFN_LOSS_CTS_AT, 0, t, rng, &sq);
         double se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
-        rc = bfn_db_curve(db, s->key, run.step, "linf", j, t, k * m, k * se, seed, floor_);
-        if (rc != BFN_OK) break;
+        curve[n_curve++] = (bfn_curve_point){.name = "linf", .bin = j, .t = t, .value = k * m, .se = k * se,
+                                             .eval_seed = seed, .receiver_floor = floor_};
+        if ((rc = check_stop(s->key)) != BFN_OK) break;
         seed_stream(rng, seed, STREAM_CURVE_RECON, j, 0);
         m = test_pass(s, &w, BFN_LOSS_RECON_AT, 0, t, rng, &sq);
         se = N > 1 ? sqrt(fmax(sq / N - m * m, 0) / (N - 1)) : 0;
-        rc = bfn_db_curve(db, s->key, run.step, "recon", j, t, k * m, k * se, seed, floor_);
+        curve[n_curve++] = (bfn_curve_point){.name = "recon", .bin = j, .t = t, .value = k * m, .se = k * se,
+                                             .eval_seed = seed, .receiver_floor = floor_};
         progress(&pr, "loss against time", "bin", j + 1, T);
+        rc = check_stop(s->key);
     }
     progress_end(&pr);
+    if (rc == BFN_OK) rc = bfn_db_eval_commit(db, s->key, run.step, rows, n_rows, curve, n_curve);
+    free(curve);
     free(pass);
     free(rpass);
     gsl_rng_free(rng);

@@ -2,6 +2,7 @@
  * chooses exit codes; everything below returns BFN_* codes. */
 #include <cblas.h>
 #include <dirent.h>
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,8 @@ static const char *USAGE =
     "  --profile NAME    profile section of the experiment file (smoke, small, paper, ...)\n"
     "  --threads N       OpenMP/OpenBLAS threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --db PATH         results database (default results/bfn.db, or $BFN_DB)\n"
-    "  --force           train again even if the run finished\n"
+    "  --force           train again even if the run finished (or restart one whose checkpoint is gone)\n"
+    "  --wait            if another process is training the same run, wait for it instead of failing\n"
     "  --extend          train/run: continue a finished run to a larger train.steps\n"
     "  --reeval          eval/run: recompute evaluations already stored for this checkpoint and seed\n"
     "  --quiet           no progress output\n"
@@ -69,7 +71,7 @@ static const char *USAGE =
 typedef struct {
     const char *cmd;
     const char *profile, *out, *slurm, *sweep, *tag, *metric;
-    int force, quiet, threads, help, jobs, extend, reeval, yes, csv, remove;
+    int force, quiet, threads, help, jobs, extend, reeval, yes, csv, remove, wait;
     int n_pos;
     char *pos[MAX_POS];
     int n_over;
@@ -83,6 +85,20 @@ typedef struct {
 static const char *const SLURM_OPTS[] = {"time", "mem", "partition", "account", "gres", "qos",
                                          "cpus-per-task", "signal-seconds", "sbatch"};
 
+/* A whole-string integer in [lo, hi] for option `opt`; else a message and -1. */
+static int parse_count(const char *opt, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        char shown[64];
+        bfn_escape_text(s, shown, sizeof shown);
+        fprintf(stderr, "bfn: %s '%s' is not an integer in [%d, %d]\n", opt, shown, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
 
 static int parse_cli(int argc, char **argv, cli *c) {
     memset(c, 0, sizeof *c);
@@ -100,11 +116,16 @@ static int parse_cli(int argc, char **argv, cli *c) {
         else if (strcmp(a, "--remove") == 0) c->remove = 1;
         else if (strcmp(a, "--tag") == 0 && i + 1 < argc) c->tag = argv[++i];
         else if (strcmp(a, "--metric") == 0 && i + 1 < argc) c->metric = argv[++i];
+        else if (strcmp(a, "--wait") == 0) c->wait = 1;
         else if (strcmp(a, "--profile") == 0 && i + 1 < argc) c->profile = argv[++i];
         else if (strcmp(a, "--out") == 0 && i + 1 < argc) c->out = argv[++i];
-        else if (strcmp(a, "--threads") == 0 && i + 1 < argc) c->threads = atoi(argv[++i]);
-        else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) c->jobs = atoi(argv[++i]);
-        else if (strncmp(a, "-j", 2) == 0 && a[2]) c->jobs = atoi(a + 2);
+        else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
+            if (parse_count("--threads", argv[++i], 1, 4096, &c->threads) != 0) return -1;
+        } else if ((strcmp(a, "-j") == 0 || strcmp(a, "--jobs") == 0) && i + 1 < argc) {
+            if (parse_count("-j", argv[++i], 1, 4096, &c->jobs) != 0) return -1;
+        } else if (strncmp(a, "-j", 2) == 0 && a[2]) {
+            if (parse_count("-j", a + 2, 1, 4096, &c->jobs) != 0) return -1;
+        }
         else if (strcmp(a, "--slurm") == 0 && i + 1 < argc) c->slurm = argv[++i];
         else if (strcmp(a, "--sweep") == 0 && i + 1 < argc) c->sweep = argv[++i];
         else if (strcmp(a, "--db") == 0 && i + 1 < argc) setenv("BFN_DB", argv[++i], 1);
@@ -112,7 +133,9 @@ static int parse_cli(int argc, char **argv, cli *c) {
             size_t k = 0;
             while (k < sizeof SLURM_OPTS / sizeof SLURM_OPTS[0] && strcmp(a + 2, SLURM_OPTS[k]) != 0) k++;
             if (k == sizeof SLURM_OPTS / sizeof SLURM_OPTS[0] || i + 1 >= argc) {
-                fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", a);
+                char shown[256];
+                bfn_escape_text(a, shown, sizeof shown);
+                fprintf(stderr, "bfn: unknown option %s (see bfn --help)\n", shown);
                 return -1;
             }
             if (c->n_slurm_set == 64) {
@@ -147,7 +170,8 @@ static int parse_cli(int argc, char **argv, cli *c) {
 }
 
 static int fail(int rc) {
-    fprintf(stderr, "bfn: %s\n", bfn_last_error());
+    char shown[4200];
+    fprintf(stderr, "bfn: %s\n", bfn_escape_text(bfn_last_error(), shown, sizeof shown));
     return rc == BFN_EINTR ? 130 : rc == BFN_EDIVERGED ? 3 : 1;
 }
 
@@ -221,7 +245,7 @@ static int cmd_experiment(const cli *c) {
     int do_train = strcmp(c->cmd, "train") == 0 || strcmp(c->cmd, "run") == 0;
     int do_eval = strcmp(c->cmd, "eval") == 0 || strcmp(c->cmd, "run") == 0;
     if (do_train) {
-        bfn_train_opts to = {.quiet = c->quiet, .force = c->force, .extend = c->extend};
+        bfn_train_opts to = {.quiet = c->quiet, .force = c->force, .extend = c->extend, .wait = c->wait};
         rc = bfn_train(cfg, db, &to);
     }
     if (rc == BFN_OK && do_eval) {
@@ -304,6 +328,13 @@ static int cmd_db(const cli *c) {
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
     if (rc != BFN_OK) return fail(rc);
+    /* Runs left 'running' by a process that is gone show as interrupted. */
+    int n_stale = 0;
+    rc = bfn_db_reap_stale(db, &n_stale);
+    if (rc != BFN_OK) {
+        bfn_db_close(db);
+        return fail(rc);
+    }
     if (strcmp(c->cmd, "runs") == 0) {
         rc = bfn_runs_config_view(db);
         if (rc == BFN_OK) rc = bfn_runs_list(db, c->tag, stdout);

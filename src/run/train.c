@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,9 +35,8 @@
 #include "run/step.h"
 #include "store/ckpt.h"
 #include "util/err.h"
-
-static volatile sig_atomic_t stop_requested = 0;
-static void on_stop_signal(int sig) { stop_requested = sig; }
+#include "util/owner.h"
+#include "util/stop.h"
 
 static double now_sec(void) {
     struct timespec ts;
@@ -99,6 +100,10 @@ typedef struct {
     long epoch, pos, step;
     double best_val;
     long best_step;
+    /* the metric row being accumulated: checkpointed, so a row that
+     * straddles a stop and resume averages the same steps */
+    double loss_acc, norm_acc;
+    long acc_n;
     char *config_text;
     const char *commit;
     char extend_from[17]; /* run whose checkpoint seeds this one (--extend), or "" */
@@ -128,6 +133,7 @@ static bfn_ckpt ckpt_view(trainer *tr) {
         .step = tr->step, .best_val = tr->best_val, .best_step = tr->best_step,
         .data_epoch = tr->epoch, .data_pos = tr->pos,
         .data_seed = (unsigned long)bfn_cfg_int(s->cfg, "train.seed"),
+        .log_loss_sum = tr->loss_acc, .log_grad_norm_sum = tr->norm_acc, .log_count = tr->acc_n,
         .layout = &s->model->layout, .params = s->params, .ema = s->ema,
         .adam_m = s->adam_m, .adam_v = s->adam_v, .adam = tr->adam,
         .n_rng = 2, .rng_name = {"noise", "text_order"}, .rng = {tr->noise, tr->text_order},
@@ -174,9 +180,17 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
      * step, or make a step's loss NaN. */
     const char *die_at = getenv("BFN_DIE_AT_STEP");
     const char *nan_at = getenv("BFN_FAULT_NAN_AT_STEP");
+    /* ... or deliver a stop signal to ourselves after a step ("23:TERM",
+     * "23:USR1", "23:INT"), as Slurm or a user would, at an exact step. */
+    const char *sig_at = getenv("BFN_FAULT_SIGNAL_AT_STEP");
+    long sig_step = sig_at ? atol(sig_at) : -1;
+    int sig_num = !sig_at || !strchr(sig_at, ':') ? SIGTERM
+                  : strcmp(strchr(sig_at, ':') + 1, "USR1") == 0 ? SIGUSR1
+                  : strcmp(strchr(sig_at, ':') + 1, "INT") == 0  ? SIGINT
+                                                                  : SIGTERM;
     const int tty = isatty(2) && !opts->quiet;
-    double loss_acc = 0, norm_acc = 0, t0 = now_sec();
-    long acc_n = 0, step0 = tr->step;
+    double t0 = now_sec();
+    long step0 = tr->step;
     if (!s->data.is_text) epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
 
     while (tr->step < steps) {
@@ -209,19 +223,19 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
         double norm = bfn_clip_grad_norm(s->grads, s->n_params, clip);
         bfn_adamw_step(&tr->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, tr->step);
-        loss_acc += loss;
-        norm_acc += norm;
-        acc_n++;
+        tr->loss_acc += loss;
+        tr->norm_acc += norm;
+        tr->acc_n++;
 
         if (tr->step % log_every == 0 || tr->step == steps) {
-            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.loss", tr->step, loss_acc / acc_n));
-            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.grad_norm", tr->step, norm_acc / acc_n));
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.loss", tr->step, tr->loss_acc / tr->acc_n));
+            BFN_TRY(bfn_db_metric(tr->db, s->key, "train.grad_norm", tr->step, tr->norm_acc / tr->acc_n));
             if (!opts->quiet) {
                 double rate = (tr->step - step0) / (now_sec() - t0 + 1e-9);
-                progress(tr, steps, loss_acc / acc_n, rate, tty);
+                progress(tr, steps, tr->loss_acc / tr->acc_n, rate, tty);
             }
-            loss_acc = norm_acc = 0;
-            acc_n = 0;
+            tr->loss_acc = tr->norm_acc = 0;
+            tr->acc_n = 0;
         }
         if (tr->step % val_every == 0 || tr->step == steps) {
             double v = validate(tr);
@@ -233,7 +247,9 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
             }
         }
         if (die_at && tr->step == atol(die_at)) raise(SIGKILL);
-        if (tr->step % ckpt_every == 0 || tr->step == steps || stop_requested) {
+        if (tr->step == sig_step) raise(sig_num);
+        const int stop = bfn_stop_requested();
+        if (tr->step % ckpt_every == 0 || tr->step == steps || stop) {
             BFN_TRY(save_checkpoint(tr, "last"));
             if (keep_every > 0 && tr->step % keep_every == 0) {
                 char kind[32];
@@ -241,15 +257,68 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
                 BFN_TRY(save_checkpoint(tr, kind));
             }
         }
-        if (stop_requested) {
+        if (stop) {
             if (tty) fputc('\n', stderr);
             bfn_db_run_set_status(tr->db, s->key, "interrupted", "stopped by signal; resume by running again");
             return bfn_error(BFN_EINTR, "run %s stopped by signal %d at step %ld; checkpoint written", s->key,
-                             (int)stop_requested, tr->step);
+                             stop, tr->step);
         }
     }
     if (tty) fputc('\n', stderr);
     return BFN_OK;
+}
+
+/* One owner per run: an exclusive advisory lock (flock) on the run's
+ * directory, held until the process exits or bfn_train returns. If another
+ * process holds it, name that process (from the database) and fail with
+ * BFN_EBUSY, or, with opts->wait, block until it is released (a stop
+ * signal ends the wait). */
+static int lock_run_dir(const char *dir, const char *key, bfn_db *db, const bfn_train_opts *opts, int *fd_out) {
+    *fd_out = -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return bfn_error(BFN_EIO, "%s: cannot open run directory: %s", dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        *fd_out = fd;
+        return BFN_OK;
+    }
+    int e = errno;
+    if (e != EWOULDBLOCK) {
+        close(fd);
+        return bfn_error(BFN_EIO, "%s: cannot lock run directory: %s", dir, strerror(e));
+    }
+    bfn_owner holder;
+    char who[300] = "another process";
+    if (bfn_db_run_owner(db, key, &holder) == BFN_OK && holder.pid > 0)
+        snprintf(who, sizeof who, "pid %ld on %s", holder.pid, holder.host);
+    if (!opts->wait) {
+        close(fd);
+        return bfn_error(BFN_EBUSY, "run %s is being trained by %s (lock on %s); wait for it, or pass --wait", key,
+                         who, dir);
+    }
+    if (!opts->quiet) fprintf(stderr, "[%s] waiting for %s, which holds the run\n", key, who);
+    bfn_stop_install(); /* no SA_RESTART: a stop signal interrupts flock */
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR && !bfn_stop_requested()) continue;
+        e = errno;
+        close(fd);
+        if (e == EINTR) return bfn_error(BFN_EINTR, "run %s: stopped by signal while waiting for %s", key, who);
+        return bfn_error(BFN_EIO, "%s: cannot lock run directory: %s", dir, strerror(e));
+    }
+    *fd_out = fd;
+    return BFN_OK;
+}
+
+/* A run whose database records a 'last' checkpoint that is gone from disk
+ * would silently start again from step 0: refuse unless --force. */
+static int check_checkpoint_present(trainer *tr, int force) {
+    long step;
+    char recorded[1024], path[1024];
+    BFN_TRY(bfn_db_checkpoint_latest(tr->db, tr->s.key, "last", &step, recorded, sizeof recorded));
+    bfn_ckpt_path(tr->s.key, "last", path, sizeof path);
+    if (step < 0 || access(path, F_OK) == 0 || force) return BFN_OK;
+    return bfn_error(BFN_EIO, "%s: checkpoint of run %s at step %ld is recorded in the database but missing; "
+                     "refusing to restart from step 0 (restore the file, or pass --force to start over)", path,
+                     tr->s.key, step);
 }
 
 /* Restore from the last checkpoint if there is one. Returns 1 if resumed. */
@@ -287,6 +356,9 @@ static int try_resume(trainer *tr, int *resumed) {
     tr->best_step = c.best_step;
     tr->epoch = c.data_epoch;
     tr->pos = c.data_pos;
+    tr->loss_acc = c.log_loss_sum;
+    tr->norm_acc = c.log_grad_norm_sum;
+    tr->acc_n = c.log_count;
     BFN_TRY(bfn_db_metrics_truncate(tr->db, tr->s.key, tr->step));
     *resumed = 1;
     return BFN_OK;
@@ -317,7 +389,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     int B = (int)bfn_cfg_int(cfg, "train.batch");
     BFN_TRY(bfn_setup_open(&tr.s, cfg, B));
     bfn_setup *s = &tr.s;
-    int rc;
+    int rc, lock_fd = -1; /* the run directory's lock, held while training */
     tr.config_text = bfn_config_text(cfg);
     char *config_json = bfn_config_json(cfg);
     const char *libs, *host;
@@ -366,6 +438,23 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     if ((rc = bfn_runs_config_view(db)) != BFN_OK) goto done;
     bfn_run_dir(s->key, dir, sizeof dir);
     if ((rc = mkdir_p(dir)) != BFN_OK) goto done;
+    /* One owner: the directory lock (same machine, and any shared file
+     * system with working flock), then the claim in the database (any
+     * process using this database); a run whose owner is gone is taken over. */
+    if ((rc = lock_run_dir(dir, s->key, db, opts, &lock_fd)) != BFN_OK) goto done;
+    bfn_owner self, holder;
+    bfn_owner_self(&self);
+    rc = bfn_db_run_claim(db, s->key, &self, &holder, status, sizeof status, opts->force);
+    if (rc == BFN_EBUSY)
+        bfn_error(rc, "run %s is being trained by pid %ld on %s (recorded in %s); wait for it, or if that process "
+                  "is gone, pass --force to take the run over", s->key, holder.pid, holder.host, bfn_db_path());
+    if (rc == BFN_EBUSY && opts->force) rc = bfn_db_run_claim(db, s->key, &self, &holder, status, sizeof status, 1);
+    if (rc != BFN_OK) goto done;
+    if (strcmp(status, "finished") == 0 && !opts->force) { /* finished while we waited */
+        if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
+        goto done;
+    }
+    /* Owning the run now: an extension copies the shorter run's checkpoint and rows into it. */
     if (opts->extend && shorter) {
         if ((rc = bfn_extend_seed(db, s->key, from, from_steps, want)) != BFN_OK) goto done;
         snprintf(tr.extend_from, sizeof tr.extend_from, "%s", from);
@@ -387,6 +476,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     bfn_work_alloc(&tr.w, s, B);
     bfn_setup_init_params(s);
     int resumed = 0;
+    if ((rc = check_checkpoint_present(&tr, opts->force)) != BFN_OK) goto done;
     if ((rc = try_resume(&tr, &resumed)) != BFN_OK) goto done;
     if (!resumed && (rc = bfn_db_metrics_truncate(db, s->key, 0)) != BFN_OK) goto done;
     if (!opts->quiet)
@@ -394,12 +484,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
                 bfn_cfg_str(cfg, "experiment.name"), bfn_config_profile(cfg), s->data.name, s->n_params,
                 s->threads, resumed ? "; resuming" : "");
     if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
-    if ((rc = bfn_db_run_set_status(db, s->key, "running", "")) != BFN_OK) goto done;
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL); /* Slurm --signal=USR1@120 */
+    bfn_stop_install();
     double t_start = now_sec();
     long step_start = tr.step;
     rc = train_loop(&tr, opts);
@@ -419,6 +504,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         bfn_error(rc, "%s", why);
     }
 done:
+    if (lock_fd >= 0) close(lock_fd);
     if (tr.noise) gsl_rng_free(tr.noise);
     if (tr.text_order) gsl_rng_free(tr.text_order);
     free(tr.perm);

@@ -7,8 +7,9 @@
 
 typedef struct {
     int quiet;       /* no progress output */
-    int force;       /* train again even if the run finished */
+    int force;       /* train again even if the run finished; restart if its checkpoint is missing */
     int extend;      /* start from the finished shorter run with the same other settings (extend.h) */
+    int wait;        /* if another process holds the run, wait for it instead of failing */
 } bfn_train_opts;
 
 /* Train the run described by cfg, logging to db and checkpointing under

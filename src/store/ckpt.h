@@ -3,7 +3,10 @@
  * Layout (format "bfn-harness-checkpoint", version BFN_CKPT_VERSION):
  *   /            attrs: format, version, run_key, git_commit, config (text),
  *                config_sha256 (hex sha256 of config, checked on load)
- *   /state       attrs: step, best_val, best_step, data_epoch, data_pos, data_seed
+ *   /state       attrs: step, best_val, best_step, data_epoch, data_pos, data_seed,
+ *                log_loss_sum, log_grad_norm_sum, log_count (the training
+ *                metrics summed since the last logged row, so a resumed run
+ *                logs the same averages; absent in older files: read as 0)
  *   /model/params/<tensor name>  float32, shape as in the layout
  *   /model/ema/<tensor name>
  *   /optim/adam_m/<tensor name>, /optim/adam_v/<tensor name>
@@ -34,6 +37,10 @@ typedef struct {
     long best_step;
     long data_epoch, data_pos;
     unsigned long data_seed;
+    /* running sums of the metric row being accumulated (train.loss,
+     * train.grad_norm) and the number of steps in them */
+    double log_loss_sum, log_grad_norm_sum;
+    long log_count;
     /* tensors: buffers of layout->n floats, owned by the caller */
     const bfn_param_layout *layout;
     float *params, *ema, *adam_m, *adam_v;

@@ -31,6 +31,11 @@
  *       optimiser state and cannot be resumed.
  *   All foreign keys are ON DELETE CASCADE: deleting a run deletes its rows.
  *
+ * Version 2 adds run.owner_host, run.owner_pid, run.owner_start: the process
+ * that last claimed the run for training (start = "BOOT_ID:START_TICKS",
+ * see util/owner.h), so a 'running' run whose process is gone can be told
+ * from a live one.
+ *
  * Views for plain `sqlite3` queries:
  *   run_summary(key, experiment, profile, status, started, finished, heartbeat,
  *               exit_reason, seed, last_ckpt)
@@ -40,7 +45,9 @@
  *   metric_last(run, name, step, value): per (run, name) the last logged value,
  *               with 'nan', 'inf', '-inf' spelt out as text.
  *
- * Connection: WAL journal, foreign_keys=ON, synchronous=NORMAL, busy timeout
+ * Connection: WAL journal, foreign_keys=ON, synchronous=NORMAL (FULL for the
+ * writes that record checkpoints and run status, which must survive a power
+ * loss as the fsynced checkpoint files do), busy timeout
  * 10 s (environment variable BFN_DB_BUSY_TIMEOUT_MS overrides it, for tests).
  * Every writer runs in BEGIN IMMEDIATE so a writer never has to upgrade a
  * read lock (which could fail with SQLITE_BUSY without waiting). The DB must
@@ -176,6 +183,11 @@ static const char *const migrations[] = {
     "  provenance TEXT NOT NULL DEFAULT 'imported',"
     "  optimiser_state TEXT NOT NULL DEFAULT 'absent',"
     "  imported TEXT NOT NULL) WITHOUT ROWID;",
+    /* 3 -> 4: the process that owns (trains) a run: a 'running' run whose
+     * owner is gone is shown and taken over as interrupted. */
+    "ALTER TABLE run ADD COLUMN owner_host TEXT;"
+    "ALTER TABLE run ADD COLUMN owner_pid INTEGER;"
+    "ALTER TABLE run ADD COLUMN owner_start TEXT;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == BFN_DB_SCHEMA_VERSION,
                "one migration per schema version");
@@ -185,6 +197,7 @@ enum {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_RUN_INSERT, ST_RUN_STATUS, ST_RUN_SET_STATUS, ST_RUN_HEARTBEAT,
     ST_METRIC, ST_METRIC_TRUNCATE, ST_EVAL, ST_CURVE, ST_CHECKPOINT,
+    ST_SYNC_FULL, ST_SYNC_NORMAL, ST_RUN_OWNER, ST_RUN_CLAIM, ST_RUN_RUNNING, ST_CKPT_LATEST,
     ST_COUNT
 };
 static const char *const stmt_sql[ST_COUNT] = {
@@ -213,6 +226,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_CHECKPOINT] =
         "INSERT OR REPLACE INTO checkpoint(run, step, path, sha256, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_SYNC_FULL] = "PRAGMA synchronous=FULL",
+    [ST_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+    [ST_RUN_OWNER] = "SELECT status, owner_host, owner_pid, owner_start FROM run WHERE key = ?1",
+    [ST_RUN_CLAIM] =
+        "UPDATE run SET status = 'running', exit_reason = NULL, owner_host = ?2, owner_pid = ?3, owner_start = ?4,"
+        " heartbeat = " SQL_NOW ", started = COALESCE(started, " SQL_NOW "), finished = NULL WHERE key = ?1",
+    [ST_RUN_RUNNING] = "SELECT key, owner_host, owner_pid, owner_start FROM run WHERE status = 'running'",
+    [ST_CKPT_LATEST] = "SELECT step, path FROM checkpoint WHERE run = ?1 AND kind = ?2 ORDER BY step DESC LIMIT 1",
 };
 
 /* One buffered metric row; key and name are indices into the interned
@@ -299,6 +320,27 @@ static int tx_end(bfn_db *db, int rc) {
         return rc;
     }
     return tx_commit(db);
+}
+
+/* synchronous=FULL (full = 1) or back to NORMAL, outside any transaction:
+ * FULL makes a WAL commit durable before it returns. */
+static int set_sync(bfn_db *db, int full) {
+    return exec_cached(db, full ? ST_SYNC_FULL : ST_SYNC_NORMAL, "setting synchronous");
+}
+
+/* Finish a durable write: tx_end, then back to synchronous=NORMAL. */
+static int tx_end_durable(bfn_db *db, int rc) {
+    rc = tx_end(db, rc);
+    int rs = set_sync(db, 0);
+    return rc != BFN_OK ? rc : rs;
+}
+
+/* Begin a durable write: synchronous=FULL, then BEGIN IMMEDIATE. */
+static int tx_begin_durable(bfn_db *db) {
+    BFN_TRY(set_sync(db, 1));
+    int rc = tx_begin(db);
+    if (rc != BFN_OK) set_sync(db, 0);
+    return rc;
 }
 
 /* Execute SQL text with no results (schema work at open time). */
@@ -501,14 +543,14 @@ int bfn_db_run_set_status(bfn_db *db, const char *key, const char *status, const
     if (!ok) return bfn_error(BFN_EINVAL, "%s: unknown run status '%s'", db->path, status ? status : "(null)");
     sqlite3_stmt *st = NULL;
     BFN_TRY(get_stmt(db, ST_RUN_SET_STATUS, &st));
-    BFN_TRY(tx_begin(db));
+    BFN_TRY(tx_begin_durable(db));
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
     int rc = step_done(db, st, "setting run status");
     if (rc == BFN_OK && sqlite3_changes(db->h) != 1)
         rc = bfn_error(BFN_EDB, "%s: setting status of run %s: no such run", db->path, key);
-    return tx_end(db, rc);
+    return tx_end_durable(db, rc);
 }
 
 int bfn_db_run_heartbeat(bfn_db *db, const char *key) {
@@ -604,12 +646,9 @@ int bfn_db_metrics_truncate(bfn_db *db, const char *key, long after) {
     return tx_end(db, step_done(db, st, "truncating metrics"));
 }
 
-/* Insert or replace one evaluation row keyed by (run, ckpt_step, split, n). */
-int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
+/* Bind and step one eval row with the cached statement (no transaction). */
+static int put_eval_row(bfn_db *db, sqlite3_stmt *st, const bfn_eval_row *row) {
     if (!row->key || !row->split) return bfn_error(BFN_EINVAL, "%s: eval row needs a run key and a split", db->path);
-    sqlite3_stmt *st = NULL;
-    BFN_TRY(get_stmt(db, ST_EVAL, &st));
-    BFN_TRY(tx_begin(db));
     sqlite3_bind_text(st, 1, row->key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, row->ckpt_step);
     sqlite3_bind_text(st, 3, row->split, -1, SQLITE_STATIC);
@@ -627,16 +666,13 @@ int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
     sqlite3_bind_int64(st, 14, row->eval_seed);
     sqlite3_bind_text(st, 15, row->receiver_floor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 16, row->ckpt_sha256, -1, SQLITE_STATIC);
-    return tx_end(db, step_done(db, st, "writing eval row"));
+    return step_done(db, st, "writing eval row");
 }
 
-/* Insert or replace one point of a loss-against-time curve. */
-int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
-                 double value, double se, long eval_seed, const char *receiver_floor) {
+/* Bind and step one curve point with the cached statement (no transaction). */
+static int put_curve_point(bfn_db *db, sqlite3_stmt *st, const char *key, long ckpt_step, const char *name, int bin,
+                           double t, double value, double se, long eval_seed, const char *receiver_floor) {
     if (!key || !name) return bfn_error(BFN_EINVAL, "%s: curve row needs a run key and a name", db->path);
-    sqlite3_stmt *st = NULL;
-    BFN_TRY(get_stmt(db, ST_CURVE, &st));
-    BFN_TRY(tx_begin(db));
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, ckpt_step);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
@@ -646,7 +682,39 @@ int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, 
     sqlite3_bind_double(st, 7, se);
     sqlite3_bind_int64(st, 8, eval_seed);
     sqlite3_bind_text(st, 9, receiver_floor, -1, SQLITE_STATIC);
-    return tx_end(db, step_done(db, st, "writing curve row"));
+    return step_done(db, st, "writing curve row");
+}
+
+/* Insert or replace one evaluation row keyed by (run, ckpt_step, split, n). */
+int bfn_db_eval(bfn_db *db, const bfn_eval_row *row) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_EVAL, &st));
+    BFN_TRY(tx_begin(db));
+    return tx_end(db, put_eval_row(db, st, row));
+}
+
+/* Insert or replace one point of a loss-against-time curve. */
+int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
+                 double value, double se, long eval_seed, const char *receiver_floor) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_CURVE, &st));
+    BFN_TRY(tx_begin(db));
+    return tx_end(db, put_curve_point(db, st, key, ckpt_step, name, bin, t, value, se, eval_seed, receiver_floor));
+}
+
+/* A whole evaluation in one transaction (see db.h). */
+int bfn_db_eval_commit(bfn_db *db, const char *key, long ckpt_step, const bfn_eval_row *rows, int n_rows,
+                       const bfn_curve_point *curve, int n_curve) {
+    sqlite3_stmt *se = NULL, *sc = NULL;
+    BFN_TRY(get_stmt(db, ST_EVAL, &se));
+    BFN_TRY(get_stmt(db, ST_CURVE, &sc));
+    BFN_TRY(tx_begin(db));
+    int rc = BFN_OK;
+    for (int i = 0; i < n_rows && rc == BFN_OK; i++) rc = put_eval_row(db, se, &rows[i]);
+    for (int i = 0; i < n_curve && rc == BFN_OK; i++)
+        rc = put_curve_point(db, sc, key, ckpt_step, curve[i].name, curve[i].bin, curve[i].t, curve[i].value,
+                             curve[i].se, curve[i].eval_seed, curve[i].receiver_floor);
+    return tx_end(db, rc);
 }
 
 /* Record a written checkpoint file (insert or replace by run, step, kind). */
@@ -656,13 +724,122 @@ int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, 
         return bfn_error(BFN_EINVAL, "%s: checkpoint row needs a run key, path and kind", db->path);
     sqlite3_stmt *st = NULL;
     BFN_TRY(get_stmt(db, ST_CHECKPOINT, &st));
-    BFN_TRY(tx_begin(db));
+    BFN_TRY(tx_begin_durable(db));
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, step);
     sqlite3_bind_text(st, 3, path, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
-    return tx_end(db, step_done(db, st, "writing checkpoint row"));
+    return tx_end_durable(db, step_done(db, st, "writing checkpoint row"));
+}
+
+/* Owner columns of the current row of st (columns 1..3) into o. */
+static void owner_from_row(sqlite3_stmt *st, bfn_owner *o) {
+    memset(o, 0, sizeof *o);
+    copy_text(o->host, (int)sizeof o->host, sqlite3_column_text(st, 1));
+    o->pid = (long)sqlite3_column_int64(st, 2);
+    copy_text(o->start, (int)sizeof o->start, sqlite3_column_text(st, 3));
+}
+
+/* Status and owner of key (status "" if there is no such run). */
+static int read_owner(bfn_db *db, const char *key, char *status, int n, bfn_owner *o) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_RUN_OWNER, &st));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = BFN_OK;
+    memset(o, 0, sizeof *o);
+    copy_text(status, n, NULL);
+    if (rc == SQLITE_ROW) {
+        copy_text(status, n, sqlite3_column_text(st, 0));
+        owner_from_row(st, o);
+    } else if (rc != SQLITE_DONE) {
+        ret = db_fail(db, rc, "reading run owner");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int bfn_db_run_owner(bfn_db *db, const char *key, bfn_owner *owner) {
+    char status[32];
+    return read_owner(db, key, status, sizeof status, owner);
+}
+
+static int same_owner(const bfn_owner *a, const bfn_owner *b) {
+    return strcmp(a->host, b->host) == 0 && a->pid == b->pid && strcmp(a->start, b->start) == 0;
+}
+
+int bfn_db_checkpoint_latest(bfn_db *db, const char *key, const char *kind, long *step, char *path, int n) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_CKPT_LATEST, &st));
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = BFN_OK;
+    *step = -1;
+    copy_text(path, n, NULL);
+    if (rc == SQLITE_ROW) {
+        *step = (long)sqlite3_column_int64(st, 0);
+        copy_text(path, n, sqlite3_column_text(st, 1));
+    } else if (rc != SQLITE_DONE) {
+        ret = db_fail(db, rc, "reading checkpoints");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int bfn_db_run_claim(bfn_db *db, const char *key, const bfn_owner *self, bfn_owner *holder, char *status, int n,
+                     int take_finished) {
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_RUN_CLAIM, &st));
+    BFN_TRY(tx_begin_durable(db));
+    int rc = read_owner(db, key, status, n, holder);
+    if (rc == BFN_OK && !status[0]) rc = bfn_error(BFN_EDB, "%s: claiming run %s: no such run", db->path, key);
+    if (rc == BFN_OK && strcmp(status, "running") == 0 && holder->pid > 0 && !same_owner(holder, self) &&
+        bfn_owner_alive(holder))
+        rc = bfn_error(BFN_EBUSY, "run %s is being trained by pid %ld on %s", key, holder->pid, holder->host);
+    if (rc == BFN_OK && (take_finished || strcmp(status, "finished") != 0)) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, self->host, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, self->pid);
+        sqlite3_bind_text(st, 4, self->start, -1, SQLITE_STATIC);
+        rc = step_done(db, st, "claiming run");
+    }
+    return tx_end_durable(db, rc);
+}
+
+int bfn_db_reap_stale(bfn_db *db, int *n_marked) {
+    *n_marked = 0;
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_RUN_RUNNING, &st));
+    /* Collect first (no write while the read statement is open). */
+    char (*keys)[32] = NULL;
+    char (*why)[300] = NULL;
+    int n = 0, cap = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bfn_owner o;
+        owner_from_row(st, &o);
+        if (o.pid <= 0 || bfn_owner_alive(&o)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            keys = realloc(keys, (size_t)cap * sizeof *keys);
+            why = realloc(why, (size_t)cap * sizeof *why);
+            if (!keys || !why) abort();
+        }
+        copy_text(keys[n], (int)sizeof keys[n], sqlite3_column_text(st, 0));
+        snprintf(why[n], sizeof why[n], "owner process %ld on %s is gone (killed or lost its terminal); "
+                 "run again to resume", o.pid, o.host);
+        n++;
+    }
+    int ret = rc == SQLITE_DONE ? BFN_OK : db_fail(db, rc, "listing running runs");
+    sqlite3_reset(st);
+    for (int i = 0; i < n && ret == BFN_OK; i++) {
+        ret = bfn_db_run_set_status(db, keys[i], "interrupted", why[i]);
+        if (ret == BFN_OK) (*n_marked)++;
+    }
+    free(keys);
+    free(why);
+    return ret;
 }
 
 /* Run one write statement with text parameters (NULL binds NULL) in its own

@@ -3,7 +3,8 @@
  * Schema (version BFN_DB_SCHEMA_VERSION, documented in README.md):
  *   schema_version(version)
  *   run(key PK, experiment, profile, config, seed, git_commit, git_dirty, lib_versions,
- *       host, threads, status, exit_reason, started, heartbeat, finished)
+ *       host, threads, status, exit_reason, started, heartbeat, finished,
+ *       owner_host, owner_pid, owner_start)     the process that trains it
  *   metric(run, name, step, value, kind)        kind: 0 finite, 1 NaN, 2 +inf, 3 -inf
  *   eval(run, ckpt_step, split, n, repeats, loss, loss_se, recon, recon_se, total, total_se, unit, scale)
  *        n = 0 means n = infinity (continuous-time loss)
@@ -14,7 +15,9 @@
 #ifndef BFN_STORE_DB_H
 #define BFN_STORE_DB_H
 
-#define BFN_DB_SCHEMA_VERSION 3
+#define BFN_DB_SCHEMA_VERSION 4
+
+#include "util/owner.h"
 
 typedef struct bfn_db bfn_db;
 
@@ -54,6 +57,18 @@ int bfn_db_run_tag(bfn_db *db, const char *key, const char *tag, int remove);
 int bfn_db_run_note(bfn_db *db, const char *key, const char *note);
 /* Delete a run and, by cascade, all its rows (the caller removes its checkpoint files). */
 int bfn_db_run_delete(bfn_db *db, const char *key);
+/* Claim the run for process `self` in one write transaction: if it is
+ * 'running' under another owner that is alive (bfn_owner_alive), fill
+ * holder and return BFN_EBUSY naming it; otherwise record self as the owner
+ * and set the status to 'running'. status receives the status before the
+ * claim (a finished run is claimed only if take_finished). */
+int bfn_db_run_claim(bfn_db *db, const char *key, const bfn_owner *self, bfn_owner *holder, char *status, int n,
+                     int take_finished);
+/* The recorded owner of a run (empty host and pid 0 if none). */
+int bfn_db_run_owner(bfn_db *db, const char *key, bfn_owner *owner);
+/* Mark 'running' runs whose owner process on this host is gone (SIGKILL,
+ * broken pipe, power loss) as 'interrupted'; *n_marked counts them. */
+int bfn_db_reap_stale(bfn_db *db, int *n_marked);
 
 /* Metrics are buffered and written in one transaction by bfn_db_flush (the
  * trainer flushes when it checkpoints). NaN/inf are stored with their kind. */
@@ -79,6 +94,21 @@ typedef struct {
 int bfn_db_eval(bfn_db *db, const bfn_eval_row *row);
 int bfn_db_curve(bfn_db *db, const char *key, long ckpt_step, const char *name, int bin, double t,
                  double value, double se, long eval_seed, const char *receiver_floor);
+/* One point of a loss-against-time curve (bfn_db_eval_commit). */
+typedef struct {
+    const char *name; /* "linf", "recon" */
+    int bin;
+    double t, value, se;
+    long eval_seed;             /* the evaluation's identity, as in bfn_eval_row */
+    const char *receiver_floor;
+} bfn_curve_point;
+/* Write one whole evaluation of (key, ckpt_step) in one transaction: every
+ * eval row (all n, all repeats) and every curve point, so a reader never
+ * sees part of an evaluation. */
+int bfn_db_eval_commit(bfn_db *db, const char *key, long ckpt_step, const bfn_eval_row *rows, int n_rows,
+                       const bfn_curve_point *curve, int n_curve);
+/* The newest recorded checkpoint of `kind` for key: step (-1 if none) and path. */
+int bfn_db_checkpoint_latest(bfn_db *db, const char *key, const char *kind, long *step, char *path, int n);
 int bfn_db_checkpoint(bfn_db *db, const char *key, long step, const char *path, const char *sha256,
                       const char *kind);
 

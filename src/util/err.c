@@ -73,3 +73,45 @@ char *bfn_xstrdup_at(const char *s, const char *file, int line) {
     memcpy(p, s, n);
     return p;
 }
+
+/* Length of the valid UTF-8 sequence (2..4 bytes) starting at s, or 0. */
+static size_t utf8_len(const unsigned char *s) {
+    size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    if (s[0] >= 0xf5) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    /* overlong 3- and 4-byte forms, surrogates, and code points above U+10FFFF */
+    if (len == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+    if (len == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+    return len;
+}
+
+char *bfn_escape_text(const char *s, char *out, size_t n) {
+    if (n == 0) return out;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t used = 0;
+    while (*p) {
+        char piece[8];
+        size_t plen, adv;
+        if (*p >= 0x20 && *p < 0x7f) {
+            piece[0] = (char)*p;
+            plen = adv = 1;
+        } else if (*p >= 0x80 && (adv = utf8_len(p)) > 0) {
+            memcpy(piece, p, adv);
+            plen = adv;
+        } else {
+            snprintf(piece, sizeof piece, "\\x%02x", *p);
+            plen = 4;
+            adv = 1;
+        }
+        if (used + plen + 4 > n) { /* keep room for "..." and the NUL */
+            snprintf(out + used, n - used, "...");
+            return out;
+        }
+        memcpy(out + used, piece, plen);
+        used += plen;
+        p += adv;
+    }
+    out[used] = '\0';
+    return out;
+}

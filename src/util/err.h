@@ -17,7 +17,8 @@ enum {
     BFN_ENOMEM = -4,
     BFN_EDB = -5,      /* SQLite error (locked, newer schema, ...) */
     BFN_EDIVERGED = -6,/* NaN/inf loss */
-    BFN_EINTR = -7     /* interrupted by a signal (checkpoint written) */
+    BFN_EINTR = -7,    /* interrupted by a signal (checkpoint written) */
+    BFN_EBUSY = -8     /* the run is owned by another live process */
 };
 
 /* Record an error message (printf-style) and return `code`, so callers can
@@ -28,6 +29,13 @@ int bfn_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int bfn_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *bfn_last_error(void);
 void bfn_clear_error(void);
+
+/* Copy s into out (size n, always NUL-terminated) with control bytes and
+ * bytes that are not part of valid UTF-8 written as \xHH, so text from a
+ * file or the command line never puts control codes or binary garbage on
+ * the terminal (printable ASCII and valid UTF-8 pass unchanged). A cut-off
+ * copy ends in "...". Returns out. */
+char *bfn_escape_text(const char *s, char *out, size_t n);
 
 /* Allocation that cannot fail silently: on failure it prints the call site
  * and aborts. Used for sizes computed from validated configuration, where an
