@@ -160,8 +160,11 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
     /* Fault injection for the tests: a SIGTERM after the k-th n's rows. */
     const char *sig_at = getenv("BFN_FAULT_SIGNAL_AT_EVAL");
     bfn_loaded_run run;
-    const char *kind = bfn_cfg_str(cfg, "eval.checkpoint");
-    BFN_TRY(bfn_load_run(&run, cfg, (int)bfn_cfg_int(cfg, "eval.batch"), kind));
+    bfn_spec spec;
+    bfn_spec_resolve(&spec, cfg);
+    const bfn_eval_spec *es = &spec.eval;
+    const char *kind = es->checkpoint;
+    BFN_TRY(bfn_load_run(&run, cfg, (int)es->batch, kind));
     bfn_setup *s = &run.s;
     char ckpt[1024], sha[65];
     bfn_ckpt_path(s->key, kind, ckpt, sizeof ckpt);
@@ -170,12 +173,11 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         bfn_unload_run(&run);
         return rc;
     }
-    const long seed = bfn_cfg_int(cfg, "eval.seed");
-    const char *floor_ = bfn_cfg_str(cfg, "bfn.receiver_floor");
-    int steps[BFN_MAX_LIST];
-    int n_steps = bfn_cfg_int_list(cfg, "eval.steps", steps, BFN_MAX_LIST);
-    const int R = (int)bfn_cfg_int(cfg, "eval.repeats");
-    const int T = (int)bfn_cfg_int(cfg, "eval.t_bins");
+    const long seed = (long)es->seed;
+    const char *floor_ = spec.bfn.receiver_floor;
+    const int *steps = es->steps, n_steps = es->n_steps;
+    const int R = (int)es->repeats;
+    const int T = (int)es->t_bins;
     /* What is already stored for this checkpoint, seed and floor. */
     int todo[BFN_MAX_LIST], n_todo = 0;
     for (int j = 0; j < n_steps; j++) {
@@ -192,7 +194,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
         return BFN_OK;
     }
     bfn_work w;
-    bfn_work_alloc(&w, s, (int)bfn_cfg_int(cfg, "eval.batch"));
+    bfn_work_alloc(&w, s, (int)es->batch);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     double *pass = bfn_xmalloc((size_t)R * sizeof *pass), *rpass = bfn_xmalloc((size_t)R * sizeof *rpass);
     const double k = s->unit_scale;

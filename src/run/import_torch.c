@@ -187,10 +187,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
         bfn_ckpt c = {
             .run_key = s.key, .git_commit = commit, .config = config_text, .step = 0, .best_val = NAN,
             .layout = &s.model->layout, .params = s.params, .ema = s.ema,
-            .adam = {.lr = (float)bfn_cfg_real(cfg, "train.lr"), .beta1 = (float)bfn_cfg_real(cfg, "train.adam_beta1"),
-                     .beta2 = (float)bfn_cfg_real(cfg, "train.adam_beta2"), .eps = (float)bfn_cfg_real(cfg, "train.adam_eps"),
-                     .weight_decay = (float)bfn_cfg_real(cfg, "train.weight_decay"),
-                     .ema_decay = (float)bfn_cfg_real(cfg, "train.ema_decay")},
+            .adam = bfn_spec_adamw(&s.spec.train),
             .n_attr = 5,
             .attr_name = {"provenance", "import_source", "import_sha256", "import_mapping", "optimiser_state"},
             .attr_value = {"imported", base_name(pt_path), sha, map->mapping,
@@ -204,7 +201,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (rc == BFN_OK) {
         bfn_run_info info = {
             .key = s.key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
-            .config = config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = commit,
+            .config = config_text, .seed = (long)s.spec.train.seed, .git_commit = commit,
             .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s.threads,
         };
         bfn_import_row imp = {.source_name = base_name(pt_path), .source_sha256 = sha,

@@ -33,6 +33,7 @@ static void resolve_bfn(bfn_spec *s, const bfn_config *c) {
         .receiver_floor = strcmp(bfn_cfg_str(c, "bfn.receiver_floor"), "official") == 0,
         .n_mc = (int)bfn_cfg_int(c, "bfn.mc_samples"),
     };
+    s->bfn.receiver_floor = bfn_cfg_str(c, "bfn.receiver_floor");
     s->bfn.schedule = bfn_cfg_str(c, "bfn.schedule");
     s->bfn.schedule_params = (bfn_schedule_params){
         .beta1 = bfn_cfg_real(c, "bfn.beta1"),
@@ -71,6 +72,13 @@ static void resolve_eval(bfn_spec *s, const bfn_config *c) {
     s->eval.seed = (unsigned long)bfn_cfg_int(c, "eval.seed");
     s->eval.checkpoint = bfn_cfg_str(c, "eval.checkpoint");
     s->eval.unit = bfn_cfg_str(c, "eval.unit");
+}
+
+bfn_adamw_cfg bfn_spec_adamw(const bfn_train_spec *t) {
+    return (bfn_adamw_cfg){
+        .lr = (float)t->lr, .beta1 = (float)t->adam_beta1, .beta2 = (float)t->adam_beta2, .eps = (float)t->adam_eps,
+        .weight_decay = (float)t->weight_decay, .ema_decay = (float)t->ema_decay,
+    };
 }
 
 void bfn_spec_resolve(bfn_spec *s, const bfn_config *c) {

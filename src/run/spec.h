@@ -15,6 +15,7 @@
 #include "bfn/family.h"
 #include "bfn/schedule.h"
 #include "data/dataset.h"
+#include "nn/optim.h"
 #include "run/config.h"
 
 /* Which loss a batch estimates (run/step.h); training uses CTS or NSTEP. */
@@ -26,6 +27,7 @@ typedef struct {
     bfn_family_params params;    /* D is filled from the dataset at setup */
     const char *schedule;        /* bfn.schedule (a registered schedule) */
     bfn_schedule_params schedule_params;
+    const char *receiver_floor;  /* "official" | "exact", as recorded with evaluations */
 } bfn_bfn_spec;
 
 typedef struct {
@@ -59,6 +61,9 @@ typedef struct {
     bfn_sample_spec sample;
     const bfn_config *cfg;       /* for bfn_spec_origin */
 } bfn_spec;
+
+/* The AdamW + EMA settings of a training spec. */
+bfn_adamw_cfg bfn_spec_adamw(const bfn_train_spec *t);
 
 /* Fill s from a resolved (already validated) config. */
 void bfn_spec_resolve(bfn_spec *s, const bfn_config *cfg);

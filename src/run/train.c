@@ -117,8 +117,8 @@ static double validate(trainer *tr) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     /* Same validation noise at every step: differences between validation
      * points reflect the weights, not the noise (common random numbers). */
-    gsl_rng_set(r, (unsigned long)bfn_cfg_int(s->cfg, "train.seed") + 99991UL);
-    int reps = (int)bfn_cfg_int(s->cfg, "train.val_repeats");
+    gsl_rng_set(r, s->spec.train.seed + 99991UL);
+    int reps = (int)s->spec.train.val_repeats;
     double sum = 0;
     for (int rep = 0; rep < reps; rep++)
         sum += bfn_split_pass(s, s->ema, &tr->w, BFN_SPLIT_VAL, BFN_LOSS_CTS, 0, 0, r, NULL);
@@ -132,7 +132,7 @@ static bfn_ckpt ckpt_view(trainer *tr) {
         .run_key = s->key, .git_commit = tr->commit, .config = tr->config_text,
         .step = tr->step, .best_val = tr->best_val, .best_step = tr->best_step,
         .data_epoch = tr->epoch, .data_pos = tr->pos,
-        .data_seed = (unsigned long)bfn_cfg_int(s->cfg, "train.seed"),
+        .data_seed = s->spec.train.seed,
         .log_loss_sum = tr->loss_acc, .log_grad_norm_sum = tr->norm_acc, .log_count = tr->acc_n,
         .layout = &s->model->layout, .params = s->params, .ema = s->ema,
         .adam_m = s->adam_m, .adam_v = s->adam_v, .adam = tr->adam,
@@ -167,14 +167,14 @@ static void progress(const trainer *tr, long steps, double loss, double rate, in
 
 static int train_loop(trainer *tr, const bfn_train_opts *opts) {
     bfn_setup *s = &tr->s;
-    const bfn_config *cfg = s->cfg;
-    const long steps = bfn_cfg_int(cfg, "train.steps");
-    const int B = (int)bfn_cfg_int(cfg, "train.batch");
-    const int nstep = strcmp(bfn_cfg_str(cfg, "train.loss"), "nstep") == 0;
-    const int n = (int)bfn_cfg_int(cfg, "train.loss_steps");
-    const long log_every = bfn_cfg_int(cfg, "train.log_every"), ckpt_every = bfn_cfg_int(cfg, "train.ckpt_every");
-    const long keep_every = bfn_cfg_int(cfg, "train.keep_every"), val_every = bfn_cfg_int(cfg, "train.val_every");
-    const double clip = bfn_cfg_real(cfg, "train.clip");
+    const bfn_train_spec *ts = &s->spec.train;
+    const long steps = ts->steps;
+    const int B = (int)ts->batch;
+    const int nstep = ts->loss == BFN_LOSS_NSTEP;
+    const int n = (int)ts->loss_steps;
+    const long log_every = ts->log_every, ckpt_every = ts->ckpt_every;
+    const long keep_every = ts->keep_every, val_every = ts->val_every;
+    const double clip = ts->clip;
     const long n_train = s->data.n[BFN_SPLIT_TRAIN];
     /* Fault injection for the tests (as SQLite does): die by SIGKILL after a
      * step, or make a step's loss NaN. */
@@ -191,7 +191,7 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
     const int tty = isatty(2) && !opts->quiet;
     double t0 = now_sec();
     long step0 = tr->step;
-    if (!s->data.is_text) epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
+    if (!s->data.is_text) epoch_order(tr->perm, n_train, ts->seed, tr->epoch);
 
     while (tr->step < steps) {
         /* Batch: next B examples of this epoch's order; text: random windows. */
@@ -203,7 +203,7 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
             if (tr->pos == n_train) {
                 tr->epoch++;
                 tr->pos = 0;
-                epoch_order(tr->perm, n_train, (unsigned long)bfn_cfg_int(cfg, "train.seed"), tr->epoch);
+                epoch_order(tr->perm, n_train, ts->seed, tr->epoch);
             }
             tr->w.idx[b] = tr->perm[tr->pos++];
         }
@@ -386,7 +386,9 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.db = db;
-    int B = (int)bfn_cfg_int(cfg, "train.batch");
+    bfn_spec spec;
+    bfn_spec_resolve(&spec, cfg);
+    int B = (int)spec.train.batch;
     BFN_TRY(bfn_setup_open(&tr.s, cfg, B));
     bfn_setup *s = &tr.s;
     int rc, lock_fd = -1; /* the run directory's lock, held while training */
@@ -396,13 +398,13 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     int dirty;
     bfn_provenance(&tr.commit, &dirty, &libs, &host);
     bfn_run_info info = {
-        .key = s->key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
-        .config = tr.config_text, .seed = bfn_cfg_int(cfg, "train.seed"), .git_commit = tr.commit,
+        .key = s->key, .experiment = spec.experiment, .profile = bfn_config_profile(cfg),
+        .config = tr.config_text, .seed = (long)spec.train.seed, .git_commit = tr.commit,
         .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
         .config_json = config_json,
     };
     /* --extend is checked before the run is registered, so a refused one leaves no row. */
-    const long want = bfn_cfg_int(cfg, "train.steps");
+    const long want = spec.train.steps;
     char last[1024], from[17] = "";
     long from_steps = -1;
     bfn_ckpt_path(s->key, "last", last, sizeof last);
@@ -427,7 +429,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     char status[32], dir[1024];
     rc = bfn_db_run_register(db, &info, status, sizeof status);
     if (rc != BFN_OK) goto done;
-    if ((rc = record_alias(db, s->key, bfn_cfg_str(cfg, "experiment.name"))) != BFN_OK) goto done;
+    if ((rc = record_alias(db, s->key, spec.experiment)) != BFN_OK) goto done;
     if (strcmp(status, "finished") == 0 && !opts->force) {
         if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
         goto done;
@@ -461,15 +463,10 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
         if (!opts->quiet)
             fprintf(stderr, "[%s] extending run %s: train.steps %ld -> %ld\n", s->key, from, from_steps, want);
     }
-    tr.adam = (bfn_adamw_cfg){
-        .lr = (float)bfn_cfg_real(cfg, "train.lr"), .beta1 = (float)bfn_cfg_real(cfg, "train.adam_beta1"),
-        .beta2 = (float)bfn_cfg_real(cfg, "train.adam_beta2"), .eps = (float)bfn_cfg_real(cfg, "train.adam_eps"),
-        .weight_decay = (float)bfn_cfg_real(cfg, "train.weight_decay"),
-        .ema_decay = (float)bfn_cfg_real(cfg, "train.ema_decay"),
-    };
+    tr.adam = bfn_spec_adamw(&spec.train);
     tr.noise = gsl_rng_alloc(gsl_rng_mt19937);
     tr.text_order = gsl_rng_alloc(gsl_rng_mt19937);
-    unsigned long seed = (unsigned long)bfn_cfg_int(cfg, "train.seed");
+    unsigned long seed = spec.train.seed;
     gsl_rng_set(tr.noise, seed);
     gsl_rng_set(tr.text_order, seed + 7919UL);
     tr.perm = bfn_xmalloc((size_t)(s->data.n[BFN_SPLIT_TRAIN] + 1) * sizeof(long));
@@ -481,7 +478,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     if (!resumed && (rc = bfn_db_metrics_truncate(db, s->key, 0)) != BFN_OK) goto done;
     if (!opts->quiet)
         fprintf(stderr, "[%s] %s %s: %s, %zu parameters, %d threads%s\n", s->key,
-                bfn_cfg_str(cfg, "experiment.name"), bfn_config_profile(cfg), s->data.name, s->n_params,
+                spec.experiment, bfn_config_profile(cfg), s->data.name, s->n_params,
                 s->threads, resumed ? "; resuming" : "");
     if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
     bfn_stop_install();
