@@ -99,7 +99,7 @@ one_run() {
 }
 
 # The run a table file used for experiment $2 (parsed from paper/tables/tableN.md,
-# "experiment `E`, ... run `KEY`"), else the newest finished evaluated run.
+# "experiment `E`, ... run `KEY`"), else the newest finished run (bfn key), once evaluated.
 table_run() {
     local md=$1 exp=$2 key=""
     if [ -f "$md" ]; then
@@ -111,9 +111,11 @@ table_run() {
         fi
     fi
     if [ -z "$key" ]; then
-        key=$(sql "SELECT key FROM run WHERE (experiment = $(sqlq "$exp") OR key IN (SELECT run FROM run_history
-                   WHERE event = 'alias' AND detail = $(sqlq "$exp"))) AND status = 'finished'
-                   AND profile = $(sqlq "$PROFILE") AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) ORDER BY finished DESC, key LIMIT 1")
+        # The run @exp names everywhere (bfn key), if it has been evaluated.
+        key=$(BFN_DB="$DB" "$BFN" key "@$exp" --profile "$PROFILE" 2>/dev/null)
+        if [ -n "$key" ] && [ -z "$(sql "SELECT 1 FROM eval WHERE run = $(sqlq "$key") LIMIT 1")" ]; then
+            key=""
+        fi
     fi
     printf '%s' "$key"
 }

@@ -79,11 +79,8 @@ beta_curve() {
 
 losses="" betas="" titles=""
 for exp in "$@"; do
-    # By name or alias (an experiment whose settings equal another's shares its run).
-    eq=${exp//\'/\'\'} pq=${profile//\'/\'\'}
-    run=$(sqlite3 "$DB" "SELECT key FROM run WHERE (experiment = '$eq' OR key IN (SELECT run FROM run_history
-          WHERE event = 'alias' AND detail = '$eq')) AND profile = '$pq' AND status = 'finished'
-          ORDER BY finished DESC LIMIT 1")
+    # The run @exp names everywhere (its newest finished run, by name or alias).
+    run=$(BFN_DB="$DB" "$BFN" key "@$exp" --profile "$profile" 2>/dev/null)
     [ -n "$run" ] || { echo "schedules_fig: no finished run of $exp ($profile) in $DB; run 'make schedules PROFILE=$profile'" >&2; exit 1; }
     "$BFN" export "$run" losscurve > "$tmp/$exp.loss.tsv"
     [ "$(wc -l < "$tmp/$exp.loss.tsv")" -gt 1 ] || { echo "schedules_fig: run $run ($exp) has no loss curve (eval.t_bins = 0?)" >&2; exit 1; }

@@ -65,17 +65,18 @@ static void config_value(const char *text, const char *key, char *out, size_t n)
 }
 
 int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_run *out) {
+    /* The run `@experiment` means everywhere (bfn_db_newest_finished); a
+     * table shows it once it has been evaluated. */
+    char key[17];
+    BFN_TRY(bfn_db_newest_finished(db, experiment, profile, key));
+    if (!key[0]) return 0;
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
-    /* By name, or by an alias: another experiment whose settings give the same run key. */
-    const char *sql = "SELECT key, profile, config FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM "
-                      "run_history WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
-                      "AND (?2 IS NULL OR profile = ?2) AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) "
-                      "ORDER BY finished DESC, key LIMIT 1";
+    const char *sql = "SELECT key, profile, config FROM run WHERE key = ?1 AND EXISTS (SELECT 1 FROM eval e "
+                      "WHERE e.run = key)";
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
         return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
-    if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     int found = sqlite3_step(st) == SQLITE_ROW;
     if (found) {
         snprintf(out->key, sizeof out->key, "%s", (const char *)sqlite3_column_text(st, 0));

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "analysis/tabio.h"
 #include "store/db.h"
 #include "util/err.h"
 
@@ -281,6 +282,49 @@ static void test_eval_replace_and_view(void **state) {
     bfn_db_close(db);
 }
 
+/* One definition of "the newest finished run of an experiment" (what every
+ * @EXPERIMENT means): the latest finished time, ties by key, by name or
+ * alias, optionally of one profile; tables use that same run once it is
+ * evaluated, never an older evaluated one. */
+static void test_newest_finished(void **state) {
+    char path[300], key[17];
+    bfn_db *db = open_with_run(path, sizeof path); /* k1: mnist, small, not finished */
+    sqlite3 *h = bfn_db_handle(db);
+    assert_int_equal(bfn_db_newest_finished(db, "mnist", NULL, key), BFN_OK);
+    assert_string_equal(key, ""); /* created, not finished */
+    char status[32];
+    bfn_run_info b = RUN, c = RUN, d = RUN;
+    b.key = "k2";
+    c.key = "k3";
+    c.profile = "smoke";
+    d.key = "k4";
+    d.experiment = "other"; /* shares its settings with mnist: an alias row */
+    assert_int_equal(bfn_db_run_register(db, &b, status, sizeof status), BFN_OK);
+    assert_int_equal(bfn_db_run_register(db, &c, status, sizeof status), BFN_OK);
+    assert_int_equal(bfn_db_run_register(db, &d, status, sizeof status), BFN_OK);
+    assert_int_equal(sqlite3_exec(h, "UPDATE run SET status = 'finished', finished = CASE key "
+                                     "WHEN 'k1' THEN '2026-01-01T00:00:00.000Z' WHEN 'k2' THEN '2026-01-02T00:00:00.000Z' "
+                                     "WHEN 'k3' THEN '2026-01-03T00:00:00.000Z' ELSE '2026-01-04T00:00:00.000Z' END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(bfn_db_newest_finished(db, "mnist", "small", key), BFN_OK);
+    assert_string_equal(key, "k2");
+    assert_int_equal(bfn_db_newest_finished(db, "mnist", NULL, key), BFN_OK);
+    assert_string_equal(key, "k3");
+    assert_int_equal(bfn_db_run_history(db, "k4", "alias", "mnist"), BFN_OK);
+    assert_int_equal(bfn_db_newest_finished(db, "mnist", "small", key), BFN_OK);
+    assert_string_equal(key, "k4");
+    /* Tables take that run once evaluated; an older evaluated one is not used instead. */
+    bfn_eval_row r = {.key = "k1", .ckpt_step = 1, .split = "test", .n = 0, .repeats = 2, .unit = "nats/image"};
+    assert_int_equal(bfn_db_eval(db, &r), BFN_OK);
+    tab_run run;
+    assert_int_equal(tab_find_run(db, "mnist", "small", &run), 0);
+    r.key = "k4";
+    assert_int_equal(bfn_db_eval(db, &r), BFN_OK);
+    assert_int_equal(tab_find_run(db, "mnist", "small", &run), 1);
+    assert_string_equal(run.key, "k4");
+    bfn_db_close(db);
+}
+
 /* curve points replace by (run, ckpt_step, name, bin). */
 static void test_curve(void **state) {
     char path[300];
@@ -484,6 +528,7 @@ int main(void) {
         cmocka_unit_test(test_metric_truncate),
         cmocka_unit_test(test_eval_replace_and_view),
         cmocka_unit_test(test_curve),
+        cmocka_unit_test(test_newest_finished),
         cmocka_unit_test(test_checkpoint_rows_and_views),
         cmocka_unit_test(test_schema_versions),
         cmocka_unit_test(test_not_a_database),

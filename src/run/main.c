@@ -43,6 +43,7 @@ static const char *USAGE =
     "  diff RUN_A RUN_B                       compare two runs' configs, final metrics and NLL\n"
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve|losscurve] [--csv]  a run's rows as TSV or CSV (RUN: key, prefix or @EXPERIMENT)\n"
+    "  key RUN [--profile P]                  the run key RUN names (@EXPERIMENT: its newest finished run)\n"
     "  plot RUN... [--metric M] --out FILE.png  overlay runs: M = train.loss, val.loss, losscurve, nll\n"
     "  tag RUN TAG [--remove]                 tag a run (bfn runs --tag TAG lists the tagged runs)\n"
     "  note RUN TEXT                          attach a note to a run\n"
@@ -315,10 +316,11 @@ static int cmd_data(const cli *c) {
 static int cmd_db(const cli *c) {
     const char *usage = strcmp(c->cmd, "runs") == 0   ? "bfn runs [--tag TAG] [--db PATH]"
                         : strcmp(c->cmd, "diff") == 0 ? "bfn diff RUN_A RUN_B (keys, prefixes or @EXPERIMENT)"
+                        : strcmp(c->cmd, "key") == 0  ? "bfn key RUN|@EXPERIMENT [--profile P] [--db PATH]"
                         : strcmp(c->cmd, "export") == 0
                             ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--csv] [--profile P] [--db PATH]"
                             : "bfn table paper/reference/SPEC.tsv --out FILE.md [--profile P] [--db PATH]";
-    int missing = strcmp(c->cmd, "export") == 0 ? c->n_pos < 1
+    int missing = strcmp(c->cmd, "export") == 0 || strcmp(c->cmd, "key") == 0 ? c->n_pos < 1
                   : strcmp(c->cmd, "diff") == 0 ? c->n_pos < 2
                                                 : strcmp(c->cmd, "table") == 0 && (c->n_pos < 1 || !c->out);
     if (c->help || missing) {
@@ -340,6 +342,10 @@ static int cmd_db(const cli *c) {
         if (rc == BFN_OK) rc = bfn_runs_list(db, c->tag, stdout);
     }
     else if (strcmp(c->cmd, "diff") == 0) rc = bfn_runs_diff(db, c->pos[0], c->pos[1], c->profile, stdout);
+    else if (strcmp(c->cmd, "key") == 0) {
+        char key[17];
+        if ((rc = bfn_runs_resolve(db, c->pos[0], c->profile, key)) == BFN_OK) printf("%s\n", key);
+    }
     else if (strcmp(c->cmd, "export") == 0)
         rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", c->csv, stdout);
     else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
@@ -436,7 +442,8 @@ int main(int argc, char **argv) {
     const char *e = c.cmd;
     if (!strcmp(e, "train") || !strcmp(e, "eval") || !strcmp(e, "run") || !strcmp(e, "sample"))
         return cmd_experiment(&c);
-    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff")) return cmd_db(&c);
+    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff") || !strcmp(e, "key"))
+        return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
     if (!strcmp(e, "merge")) {
         if (c.help || (c.n_pos < 1 && !c.sweep)) {

@@ -47,17 +47,8 @@ int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
     if (spec[0] == '@') {
-        /* By name, or an alias (another experiment with the same run key). */
-        const char *sql = "SELECT key FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
-                          "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
-                          "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return sql_fail(h, "find run");
-        sqlite3_bind_text(st, 1, spec + 1, -1, SQLITE_TRANSIENT);
-        if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
-        int found = sqlite3_step(st) == SQLITE_ROW;
-        if (found) snprintf(key, 17, "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-        if (!found)
+        BFN_TRY(bfn_db_newest_finished(db, spec + 1, profile, key));
+        if (!key[0])
             return bfn_error(BFN_EINVAL, "no finished run of experiment '%s'%s%s (see bfn runs)", spec + 1,
                              profile ? " with profile " : "", profile ? profile : "");
         return BFN_OK;

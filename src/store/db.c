@@ -862,6 +862,23 @@ static int write_texts(bfn_db *db, const char *sql, const char *what, int n, con
     return tx_end(db, ret);
 }
 
+int bfn_db_newest_finished(bfn_db *db, const char *experiment, const char *profile, char key[17]) {
+    const char *sql = "SELECT key FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
+                      "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
+                      "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
+    key[0] = '\0';
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return db_fail(db, rc, "finding the newest finished run");
+    sqlite3_bind_text(st, 1, experiment, -1, SQLITE_STATIC);
+    if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) snprintf(key, 17, "%s", (const char *)sqlite3_column_text(st, 0));
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? BFN_OK : db_fail(db, rc, "finding the newest finished run");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int bfn_db_run_update_config(bfn_db *db, const char *key, const char *config, const char *config_json) {
     const char *v[3] = {key, config, config_json};
     int changes = 0;

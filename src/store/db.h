@@ -57,6 +57,13 @@ int bfn_db_run_tag(bfn_db *db, const char *key, const char *tag, int remove);
 int bfn_db_run_note(bfn_db *db, const char *key, const char *note);
 /* Delete a run and, by cascade, all its rows (the caller removes its checkpoint files). */
 int bfn_db_run_delete(bfn_db *db, const char *key);
+/* The newest finished run of an experiment: the one every `@EXPERIMENT`
+ * (bfn sample/eval/export/diff/plot, tables, figure scripts via `bfn key`)
+ * means. An experiment names its own runs and, through 'alias' history rows,
+ * runs it shares with another experiment of the same settings. Newest = the
+ * latest `finished` time, ties broken by key; profile NULL = any profile.
+ * key[0] = '\0' if there is none. */
+int bfn_db_newest_finished(bfn_db *db, const char *experiment, const char *profile, char key[17]);
 /* Claim the run for process `self` in one write transaction: if it is
  * 'running' under another owner that is alive (bfn_owner_alive), fill
  * holder and return BFN_EBUSY naming it; otherwise record self as the owner
