@@ -27,12 +27,12 @@ do for [fmt in formats] {
     set logscale y
     set grid
     set key top left
-    plot in using 1:(pos($2)):3 with yerrorlines lw 2 lc rgb "#0072B2" title "L∞(x, t) ± s.e."
+    plot in using "t":(pos(column("linf"))):"linf_se" with yerrorlines lw 2 lc rgb "#0072B2" title "L∞(x, t) ± s.e."
     unset logscale y
     set ylabel unit
-    plot in using 1:4 with lines lw 2 lc rgb "#0072B2" title "∫₀ᵗ L∞ dt′", \
-         in using 1:5:6 with yerrorlines lw 2 pt 7 ps 0.5 lc rgb "#D55E00" title "Lʳ(x) at t", \
-         in using 1:7 with lines lw 2 lc rgb "#009E73" title "sum (total loss if stopped at t)"
+    plot in using "t":"linf_integral" with lines lw 2 lc rgb "#0072B2" title "∫₀ᵗ L∞ dt′", \
+         in using "t":"recon":"recon_se" with yerrorlines lw 2 pt 7 ps 0.5 lc rgb "#D55E00" title "Lʳ(x) at t", \
+         in using "t":"total" with lines lw 2 lc rgb "#009E73" title "sum (total loss if stopped at t)"
     unset multiplot
     set output
 }

@@ -27,13 +27,13 @@ nf = words(files)
 array step[nf]
 nmax = 1
 do for [i=1:nf] {
-    stats word(files, i) using 1 nooutput
+    stats word(files, i) using "ckpt_step" nooutput
     step[i] = STATS_max
-    stats word(files, i) using (strcol(3) eq "inf" ? NaN : $3) nooutput
+    stats word(files, i) using (strcol("n") eq "inf" ? NaN : column("n")) nooutput
     nmax = STATS_max > nmax ? STATS_max : nmax
 }
 if (paper ne "") {
-    stats paper using (strcol(1) eq "inf" ? NaN : $1) nooutput
+    stats paper using (strcol("n") eq "inf" ? NaN : column("n")) nooutput
     nmax = STATS_max > nmax ? STATS_max : nmax
 }
 # n = ∞ sits half a decade right of the next power of ten above the largest n.
@@ -42,11 +42,11 @@ xsep = 10 ** (ceil(log10(nmax)) + 0.2)
 xpos(n) = n == 0 ? xinf : n
 col_of(i) = (words(cols) >= i) ? word(cols, i) : "-"
 # Plot helpers: test rows of the newest checkpoint, finite n or n = ∞ only.
-fin(i, v) = (column(1) == step[i] && strcol(2) eq "test" && strcol(3) ne "inf") ? v : NaN
-inf(i, v) = (column(1) == step[i] && strcol(2) eq "test" && strcol(3) eq "inf") ? v : NaN
-pap(i, conf) = (strcol(2) eq col_of(i) && (strcol(4) eq "confirmed") == conf) ? column(3) : NaN
+fin(i, v) = (column("ckpt_step") == step[i] && strcol("split") eq "test" && strcol("n") ne "inf") ? v : NaN
+inf(i, v) = (column("ckpt_step") == step[i] && strcol("split") eq "test" && strcol("n") eq "inf") ? v : NaN
+pap(i, conf) = (strcol("column") eq col_of(i) && (strcol("status") eq "confirmed") == conf) ? column("paper") : NaN
 # any paper value of file i's column (confirmed or not), for the connecting line
-pap2(i) = strcol(2) eq col_of(i) ? column(3) : NaN
+pap2(i) = strcol("column") eq col_of(i) ? column("paper") : NaN
 pxpos(s) = s eq "inf" ? xinf : real(s)
 array pal[8] = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 color(i) = pal[(i - 1) % 8 + 1]
@@ -69,19 +69,19 @@ do for [fmt in formats] {
     if (nf > 1 || (paper ne "" && cols ne "")) { set key outside right top } else { set key top right }
     set arrow 1 from xsep, graph 0 to xsep, graph 1 nohead dt 2 lc rgb "#808080"
     if (paper eq "" || cols eq "") {
-        plot for [i=1:nf] word(files, i) using 3:(fin(i, $9)):(fin(i, $10)) with yerrorlines lw 2 pt 7 ps 0.8 \
+        plot for [i=1:nf] word(files, i) using "n":(fin(i, column("total"))):(fin(i, column("total_se"))) with yerrorlines lw 2 pt 7 ps 0.8 \
                  lc rgb color(i) title word(titles, i), \
-             for [i=1:nf] word(files, i) using (xinf):(inf(i, $9)):(inf(i, $10)) with yerrorbars pt 7 ps 1.2 \
+             for [i=1:nf] word(files, i) using (xinf):(inf(i, column("total"))):(inf(i, column("total_se"))) with yerrorbars pt 7 ps 1.2 \
                  lc rgb color(i) notitle
     } else {
-        plot for [i=1:nf] word(files, i) using 3:(fin(i, $9)):(fin(i, $10)) with yerrorlines lw 2 pt 7 ps 0.8 \
+        plot for [i=1:nf] word(files, i) using "n":(fin(i, column("total"))):(fin(i, column("total_se"))) with yerrorlines lw 2 pt 7 ps 0.8 \
                  lc rgb color(i) title word(titles, i), \
-             for [i=1:nf] word(files, i) using (xinf):(inf(i, $9)):(inf(i, $10)) with yerrorbars pt 7 ps 1.2 \
+             for [i=1:nf] word(files, i) using (xinf):(inf(i, column("total"))):(inf(i, column("total_se"))) with yerrorbars pt 7 ps 1.2 \
                  lc rgb color(i) notitle, \
-             for [i=1:nf] paper using (pxpos(strcol(1))):(strcol(1) eq "inf" ? NaN : pap2(i)) \
+             for [i=1:nf] paper using (pxpos(strcol("n"))):(strcol("n") eq "inf" ? NaN : pap2(i)) \
                  with lines dt 3 lw 1.5 lc rgb color(i) title (col_of(i) eq "-" ? "" : "paper: ".col_of(i)), \
-             for [i=1:nf] paper using (pxpos(strcol(1))):(pap(i, 1)) with points pt 13 ps 1.6 lc rgb color(i) notitle, \
-             for [i=1:nf] paper using (pxpos(strcol(1))):(pap(i, 0)) with points pt 12 ps 1.6 lc rgb color(i) notitle, \
+             for [i=1:nf] paper using (pxpos(strcol("n"))):(pap(i, 1)) with points pt 13 ps 1.6 lc rgb color(i) notitle, \
+             for [i=1:nf] paper using (pxpos(strcol("n"))):(pap(i, 0)) with points pt 12 ps 1.6 lc rgb color(i) notitle, \
              keyentry with points pt 13 ps 1.6 lc rgb "#404040" title "paper value, confirmed", \
              keyentry with points pt 12 ps 1.6 lc rgb "#404040" title "paper value, unconfirmed"
     }

@@ -23,9 +23,9 @@ do for [fmt in formats] {
     set logscale y
     set grid
     set key top right
-    plot for [i=1:words(files)] word(files, i) using ((strcol(1) eq "train.loss") ? $2 : NaN):(pos($3)) \
+    plot for [i=1:words(files)] word(files, i) using ((strcol("name") eq "train.loss") ? column("step") : NaN):(pos(column("value"))) \
              with lines lw 1.5 lc rgb color(i) title word(titles, i)." train", \
-         for [i=1:words(files)] word(files, i) using ((strcol(1) eq "val.loss") ? $2 : NaN):(pos($3)) \
+         for [i=1:words(files)] word(files, i) using ((strcol("name") eq "val.loss") ? column("step") : NaN):(pos(column("value"))) \
              with linespoints pt 7 ps 0.8 lw 2 lc rgb color(i) dt 2 title word(titles, i)." val (EMA)"
     set output
 }
