@@ -12,6 +12,7 @@
 
 #include <ini.h>
 
+#include "models/registry.h"
 #include "util/err.h"
 
 typedef enum { T_INT, T_REAL, T_STR, T_ENUM, T_LIST } key_type;
@@ -61,11 +62,25 @@ static const key_spec SCHEMA[] = {
     {"bfn.recon_std", T_REAL, "0", 0, BIG, NULL,
      "continuous data: std of the L^r score (0 = official: sigma1, or 0.7 sigma1 for 16 bins)"},
 
-    {"model.arch", T_ENUM, "mlp", 0, 0, "mlp|transformer", "network"},
+    {"model.arch", T_STR, "mlp", 0, 0, NULL, "network: mlp, transformer or unet (src/models/registry.c)"},
     {"model.hidden", T_INT, "1024", 1, 1 << 16, NULL, "MLP width / transformer width"},
     {"model.layers", T_INT, "2", 1, 256, NULL, "hidden layers / transformer blocks"},
-    {"model.heads", T_INT, "4", 1, 256, NULL, "attention heads"},
+    {"model.heads", T_INT, "4", 1, 256, NULL, "attention heads (transformer, U-Net attention blocks)"},
     {"model.skip", T_INT, "1", 0, 1, NULL, "transformer: head sees [final LN, input projection]"},
+    {"model.channels", T_INT, "32", 2, 4096, NULL, "U-Net: base width (official model_channels / embedding_dim)"},
+    {"model.channel_mult", T_STR, "1,2,2", 0, 0, NULL,
+     "U-Net: width multiplier per level; each level but the last halves H and W"},
+    {"model.res_blocks", T_INT, "1", 1, 64, NULL, "U-Net: residual blocks per level (down; up has one more)"},
+    {"model.attn_res", T_STR, "none", 0, 0, NULL,
+     "U-Net: down-sampling factors with self-attention, e.g. 8,16 (none: middle block only)"},
+    {"model.groups", T_INT, "32", 1, 4096, NULL, "U-Net: GroupNorm groups (must divide every width)"},
+    {"model.dropout", T_REAL, "0", 0, 0.99, NULL, "U-Net: dropout in every residual block (training only)"},
+    {"model.fourier", T_INT, "0", 0, 1, NULL, "U-Net: append VDM Fourier features of the inputs (2^5, 2^6 cycles)"},
+    {"model.time_input", T_INT, "1", 0, 1, NULL, "U-Net: input adapter appends 2t-1 to every pixel"},
+    {"model.project_input", T_INT, "1", 0, 1, NULL, "U-Net: per-pixel linear to model.channels before conv_in"},
+    {"model.out_channels", T_INT, "0", 0, 4096, NULL, "U-Net: width of the last convolution (0 = model.channels)"},
+    {"model.time_embed", T_ENUM, "ddpm", 0, 0, "ddpm|vdm",
+     "U-Net: time embedding and per-block projection of UNetModel (ddpm) or UNetVDM (vdm)"},
 
     {"train.loss", T_ENUM, "cts", 0, 0, "cts|nstep", "continuous-time L^inf or n-step L^n"},
     {"train.loss_steps", T_INT, "100", 1, 1 << 30, NULL, "n of the n-step training loss"},
@@ -77,6 +92,8 @@ static const key_spec SCHEMA[] = {
     {"train.adam_eps", T_REAL, "1e-8", 0, 1, NULL, "AdamW eps"},
     {"train.weight_decay", T_REAL, "0.01", 0, 10, NULL, "AdamW decoupled weight decay"},
     {"train.ema_decay", T_REAL, "0.9999", 0, 1 - 1e-12, NULL, "EMA decay (evaluation uses the EMA)"},
+    {"train.ema_warmup", T_INT, "0", 0, 1, NULL,
+     "1: EMA decay at step t is min(ema_decay, (1 + t)/(10 + t)), so short runs' EMA does not lag"},
     {"train.clip", T_REAL, "5", 0, BIG, NULL, "gradient-norm clip (0 = off)"},
     {"train.seed", T_INT, "666", 0, BIG, NULL, "seed of initialisation, data order and noise"},
     {"train.log_every", T_INT, "50", 1, BIG, NULL, "steps between training-metric rows"},
@@ -293,6 +310,9 @@ static void set_defaults(bfn_config *c) {
 
 /* Checks that involve several keys. */
 static int check_consistency(const bfn_config *c) {
+    if (!bfn_model_find(bfn_cfg_str(c, "model.arch")))
+        return bfn_error(BFN_EINVAL, "%s: unknown model.arch '%s' (registered: %s)", bfn_cfg_origin(c, "model.arch"),
+                         bfn_cfg_str(c, "model.arch"), bfn_model_names());
     const char *family = bfn_cfg_str(c, "bfn.family");
     const char *sched = bfn_cfg_str(c, "bfn.schedule");
     if (strcmp(sched, "table") == 0 && !bfn_cfg_str(c, "bfn.schedule_table")[0])
@@ -412,9 +432,35 @@ int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max) {
     return n;
 }
 
+/* Keys that every run key has always held, whatever the network; kept so
+ * the keys of existing MLP and transformer runs do not change. Any other
+ * model.* key enters the run key only when the chosen network reads it
+ * (models/registry.c), so tuning one network never disturbs another's runs. */
+static int legacy_model_key(const char *key) {
+    static const char *const legacy[] = {"model.arch", "model.hidden", "model.layers", "model.heads", "model.skip",
+                                         NULL};
+    for (const char *const *k = legacy; *k; k++)
+        if (strcmp(*k, key) == 0) return 1;
+    return 0;
+}
+
+/* Keys added after runs were recorded that enter the run key only when set
+ * to a non-default value (their default reproduces the old behaviour). */
+static int omitted_at_default(const bfn_config *c, int i) {
+    return strcmp(SCHEMA[i].key, "train.ema_warmup") == 0 && strcmp(c->value[i], SCHEMA[i].def) == 0;
+}
+
+/* Whether key i belongs in the run key's text. */
+static int in_run_key(const bfn_config *c, int i) {
+    const char *key = SCHEMA[i].key;
+    if (omitted_at_default(c, i)) return 0;
+    if (strncmp(key, "model.", 6) != 0 || legacy_model_key(key)) return 1;
+    return bfn_model_uses_key(bfn_cfg_str(c, "model.arch"), key);
+}
+
 /* Canonical text: "key = value" per line in schema order, sections filtered
- * by `prefixes` (NULL = all). */
-static char *canonical(const bfn_config *c, const char *const *prefixes) {
+ * by `prefixes` (NULL = all); run_key: only the keys that identify a run. */
+static char *canonical(const bfn_config *c, const char *const *prefixes, int run_key) {
     size_t cap = 4096, len = 0;
     char *s = bfn_xmalloc(cap);
     s[0] = '\0';
@@ -425,6 +471,7 @@ static char *canonical(const bfn_config *c, const char *const *prefixes) {
                 if (strncmp(SCHEMA[i].key, *p, strlen(*p)) == 0) keep = 1;
             if (!keep) continue;
         }
+        if (run_key && !in_run_key(c, i)) continue;
         size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
         if (len + need >= cap) {
             cap = 2 * (cap + need);
@@ -438,7 +485,7 @@ static char *canonical(const bfn_config *c, const char *const *prefixes) {
 }
 
 char *bfn_config_text(const bfn_config *c) {
-    char *body = canonical(c, NULL);
+    char *body = canonical(c, NULL, 0);
     char *s = bfn_xmalloc(strlen(body) + 128);
     sprintf(s, "profile = %s\n%s", c->profile[0] ? c->profile : "default", body);
     free(body);
@@ -447,7 +494,7 @@ char *bfn_config_text(const bfn_config *c) {
 
 void bfn_config_run_key(const bfn_config *c, char key[17]) {
     static const char *const training[] = {"experiment.name", "data.", "bfn.", "model.", "train.", NULL};
-    char *text = canonical(c, training);
+    char *text = canonical(c, training, 1);
     SHA2_CTX ctx;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);
