@@ -84,7 +84,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbfn-san.a tests/testutil.h
 # The tests that go through OpenBLAS's GEMMs run a second time with its AVX2
 # (Haswell) kernels forced, so a bitwise assumption that holds only for the
 # local CPU's kernels (e.g. AVX-512) fails here too, not only on other CPUs.
-BLAS_TESTS := $(BUILD)/tests/test_nn $(BUILD)/tests/test_transformer
+BLAS_TESTS := $(BUILD)/tests/test_nn $(BUILD)/tests/test_transformer $(BUILD)/tests/test_unet
 test: $(TEST_BIN) $(BUILD)/bfn-san $(BFN)
 	@BUILD=$(BUILD) BFN_AVX2_TESTS="$(BLAS_TESTS)" bash tests/run.sh $(TEST_BIN)
 
