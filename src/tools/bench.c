@@ -10,7 +10,14 @@
  *   - the discretised (K = 256, D = 3072) and continuous training steps with
  *     the same MLP shape at B = 32, and the cost of one L^n evaluation pass of
  *     the K = 256 receiver mixture (its share of the step);
- *   - peak resident memory. */
+ *   - the `small` MNIST U-Net training step (experiments/mnist.ini: 32
+ *     channels, multipliers 1-2-2, one residual block per level, batch 64):
+ *     steps/s, GFLOP/s (3 x forward FLOPs) and its share of sgemm at the
+ *     step's two main convolution GEMM shapes;
+ *   - peak resident memory.
+ * `bench --unet THREADS SECONDS` runs only the U-Net step for about SECONDS
+ * and prints its steps/s (bench/unet_vs_torch.sh interleaves it with the
+ * PyTorch reference). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -22,6 +29,7 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "models/unet.h"
 #include "nn/optim.h"
 #include "run/step.h"
 #include "util/err.h"
@@ -108,6 +116,12 @@ static void run_loss_only(void *p) {
     }
 }
 
+/* The `small` MNIST U-Net of experiments/mnist.ini. */
+static const bfn_unet_spec SMALL_UNET = {
+    .img_ch = 1, .height = 28, .width = 28, .in_ch = 1, .out_ch = 1, .channels = 32, .n_levels = 3,
+    .mult = {1, 2, 2}, .res_blocks = 1, .n_attn = 0, .heads = 4, .groups = 32, .dropout = 0, .fourier = 0,
+    .time_input = 1, .project_input = 1, .out_channels = 32, .time_embed = BFN_UNET_TIME_DDPM};
+
 static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer) {
     memset(a, 0, sizeof *a);
     bfn_setup *s = &a->s;
@@ -121,7 +135,9 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
     }
     /* The MLP of the image experiments, or the `small` text transformer
      * (3 blocks, width 192, 4 heads). */
-    if (rc == BFN_OK && transformer)
+    if (rc == BFN_OK && transformer == 2)
+        rc = bfn_unet_create(&s->model, &SMALL_UNET, B);
+    else if (rc == BFN_OK && transformer)
         rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, 3, 4, 192, 1, B);
     else if (rc == BFN_OK)
         rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
@@ -171,7 +187,26 @@ static void set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+/* U-Net step rate alone for about `seconds` (the torch comparison). */
+static int unet_only(int threads, double seconds) {
+    set_threads(threads);
+    step_arg a;
+    setup_step_model(&a, "discrete", 784, 2, 64, 2);
+    a.steps = 1;
+    run_steps(&a); /* warm-up */
+    int n = 0;
+    double t0 = now();
+    while (now() - t0 < seconds || n < 3) {
+        run_steps(&a);
+        n++;
+    }
+    printf("%.4f\n", n / (now() - t0));
+    free_step(&a);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "--unet") == 0) return unet_only(atoi(argv[2]), atof(argv[3]));
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 5;
     printf("bfn-harness bench (medians of %d timed repeats; ratios are within this invocation)\n\n", reps);
@@ -227,6 +262,19 @@ int main(int argc, char **argv) {
             double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 32 / t / 1e9;
             printf("transformer 3x192 T=128 B=32 %5.2f steps/s  %6.0f tokens/s  %6.1f GFLOP/s = %3.0f%% of sgemm\n",
                    1.0 / t, 32 * 128 / t, gf, 100 * gf / peak);
+            free_step(&a);
+        }
+        {
+            step_arg a;
+            setup_step_model(&a, "discrete", 784, 2, 64, 2);
+            a.steps = quick ? 1 : 3;
+            double t = median_time(run_steps, &a, reps) / a.steps;
+            double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 64 / t / 1e9;
+            /* The 3x3 convolutions at 28 x 28 (32 -> 32) and 14 x 14 (64 -> 64). */
+            double s0 = sgemm_gflops(64 * 784, 32, 9 * 32, 1), s1 = sgemm_gflops(64 * 196, 64, 9 * 64, 2);
+            printf("MNIST U-Net small B=64       %5.2f steps/s  %6.1f GFLOP/s = %3.0f%% of sgemm 2048^3, %3.0f%% of "
+                   "sgemm %dx32x288 (%.1f), %3.0f%% of %dx64x576 (%.1f)\n",
+                   1.0 / t, gf, 100 * gf / peak, 100 * gf / s0, 64 * 784, s0, 100 * gf / s1, 64 * 196, s1);
             free_step(&a);
         }
         printf("\n");
