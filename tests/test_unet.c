@@ -152,6 +152,7 @@ static void test_groupnorm(void **state) {
     const size_t n = (size_t)x.B * x.P * x.C;
     x.in = calloc(n, 4), x.out = calloc(n, 4), x.r = calloc(n, 4), x.w = calloc(x.C, 4), x.b = calloc(x.C, 4);
     x.mean = calloc(x.B * x.G, 4), x.rstd = calloc(x.B * x.G, 4);
+    float *scratch = calloc(2 * x.B * x.C, 4);
     fill(x.in, n, -2, 2, r), fill(x.r, n, -1, 1, r), fill(x.w, x.C, 0.5, 1.5, r), fill(x.b, x.C, -1, 1, r);
     gn_loss(&x);
     /* Closed form: each (example, group) of the normalised output, before
@@ -169,11 +170,12 @@ static void test_groupnorm(void **state) {
             assert_close(ss / 10, 1, 1e-4);
         }
     float *din = calloc(n, 4), *dw = calloc(x.C, 4), *db = calloc(x.C, 4);
-    bfn_groupnorm_backward(din, dw, db, x.r, x.in, x.w, x.mean, x.rstd, x.B, x.P, x.C, x.G);
+    bfn_groupnorm_backward(din, dw, db, x.r, x.in, x.w, x.mean, x.rstd, x.B, x.P, x.C, x.G, scratch);
     check_fd("gn din", x.in, din, n, 1e-2f, 2e-2, 2e-3, gn_loss, &x);
     check_fd("gn dw", x.w, dw, x.C, 1e-2f, 2e-2, 2e-3, gn_loss, &x);
     check_fd("gn db", x.b, db, x.C, 1e-2f, 2e-2, 2e-3, gn_loss, &x);
     free(x.in), free(x.out), free(x.r), free(x.w), free(x.b), free(x.mean), free(x.rstd), free(din), free(dw), free(db);
+    free(scratch);
     gsl_rng_free(r);
 }
 

@@ -81,6 +81,7 @@ typedef struct {
     float *col;           /* conv column buffer */
     size_t col_floats;
     float *att_scratch;   /* attention backward scratch */
+    float *gn_scratch;    /* GroupNorm backward partial sums (2 max_batch max_C) */
     size_t att_floats;
     float *tcache;        /* (max_batch) times of the last forward */
     const float *last_in;
@@ -385,6 +386,7 @@ static void impl_free(unet_impl *u) {
     free(u->ops);
     free(u->col);
     free(u->att_scratch);
+    free(u->gn_scratch);
     free(u->tcache);
     free(u);
 }
@@ -593,7 +595,8 @@ static void run_backward_op(unet_impl *u, int i, const float *P, int B, const fl
         bfn_conv2d_backward(&o->conv, ga, gw, gb, to->g, ta->v, wp, B, u->col, u->col_floats);
         break;
     case OP_GN:
-        bfn_groupnorm_backward(ga, gw, gb, to->g, ta->v, wp, o->mean, o->rstd, B, ta->H * ta->W, ta->C, o->groups);
+        bfn_groupnorm_backward(ga, gw, gb, to->g, ta->v, wp, o->mean, o->rstd, B, ta->H * ta->W, ta->C, o->groups,
+                               u->gn_scratch);
         break;
     case OP_SILU:
         if (ga) bfn_silu_backward(ga, ta->v, to->g, (long)B * tsize(ta));
@@ -737,14 +740,16 @@ int bfn_unet_create(bfn_model **out, const bfn_unet_spec *s, int max_batch) {
         ok = (t->v = alloc_floats(Bm * tsize(t))) != NULL;
         if (ok && t->need_grad) ok = (t->g = alloc_floats(Bm * tsize(t))) != NULL;
     }
-    size_t col_per_ex = 0, att = 0;
+    size_t col_per_ex = 0, att = 0, gn = 0, wmax = 0;
     for (int i = 0; i < u->n_ops && ok; i++) {
         op *o = &u->ops[i];
         if (o->type == OP_CONV) {
-            size_t c1 = bfn_conv_scratch_floats(&o->conv, 1);
-            if (c1 > col_per_ex) col_per_ex = c1;
+            size_t c1 = bfn_conv_scratch_floats(&o->conv, 1), c2 = bfn_conv_scratch_floats(&o->conv, 2);
+            if (c2 - c1 > col_per_ex) col_per_ex = c2 - c1;
+            if (c1 - (c2 - c1) > wmax) wmax = c1 - (c2 - c1);
         } else if (o->type == OP_GN) {
             ok = (o->mean = alloc_floats(Bm * o->groups)) && (o->rstd = alloc_floats(Bm * o->groups));
+            if (2 * Bm * u->t[o->a].C > gn) gn = 2 * Bm * u->t[o->a].C;
         } else if (o->type == OP_ATTN) {
             const size_t T = (size_t)u->t[o->a].H * u->t[o->a].W, n = Bm * o->heads * T * T;
             ok = (o->att = alloc_floats(n)) != NULL;
@@ -757,10 +762,11 @@ int bfn_unet_create(bfn_model **out, const bfn_unet_spec *s, int max_batch) {
         size_t ex = COL_TARGET_FLOATS / col_per_ex;
         if (ex < 1) ex = 1;
         if (ex > Bm) ex = Bm;
-        u->col_floats = ex * col_per_ex;
+        u->col_floats = ex * col_per_ex + wmax;
         ok = (u->col = alloc_floats(u->col_floats)) != NULL;
     }
     if (ok && att) ok = (u->att_scratch = alloc_floats(att)) != NULL;
+    if (ok) ok = (u->gn_scratch = alloc_floats(gn)) != NULL;
     if (ok) ok = (u->tcache = alloc_floats(Bm)) != NULL;
     if (!ok) {
         unet_destroy(m);

@@ -30,15 +30,37 @@ static int is_pointwise(const bfn_conv2d *c) { return c->K == 1 && c->stride == 
 
 static size_t col_width(const bfn_conv2d *c) { return (size_t)c->K * c->K * c->IC; }
 static size_t out_pixels(const bfn_conv2d *c) { return (size_t)c->OH * c->OW; }
+static size_t weight_floats(const bfn_conv2d *c) { return (size_t)c->OC * c->K * c->K * c->IC; }
 
-size_t bfn_conv_scratch_floats(const bfn_conv2d *c, int examples) {
-    return is_pointwise(c) ? 0 : (size_t)examples * out_pixels(c) * col_width(c);
+/* For stride 1 the input gradient is itself a convolution: the "transposed"
+ * shape reads dout (H, W, OC) with the flipped kernel Wf (IC, K, K, OC). */
+static bfn_conv2d transposed(const bfn_conv2d *c) {
+    bfn_conv2d t;
+    bfn_conv2d_init(&t, c->OH, c->OW, c->OC, c->IC, c->K, 1);
+    return t;
 }
 
-/* Examples per chunk that fit the scratch buffer (at least 1). */
-static int chunk_examples(const bfn_conv2d *c, size_t scratch_floats) {
-    size_t per = out_pixels(c) * col_width(c);
-    size_t n = per ? scratch_floats / per : 1;
+/* Column floats per example: the larger of the forward's and (stride 1) the
+ * transposed convolution's. */
+static size_t col_per_example(const bfn_conv2d *c) {
+    size_t f = out_pixels(c) * col_width(c);
+    if (c->stride == 1) {
+        bfn_conv2d t = transposed(c);
+        size_t b = out_pixels(&t) * col_width(&t);
+        if (b > f) f = b;
+    }
+    return f;
+}
+
+size_t bfn_conv_scratch_floats(const bfn_conv2d *c, int examples) {
+    if (is_pointwise(c)) return 0;
+    return (size_t)examples * col_per_example(c) + (c->stride == 1 ? weight_floats(c) : 0);
+}
+
+/* Examples per chunk whose columns fit in `floats` (at least 1). */
+static int chunk_examples(const bfn_conv2d *c, size_t floats) {
+    size_t per = col_per_example(c);
+    size_t n = per ? floats / per : 1;
     return n < 1 ? 1 : (int)n;
 }
 
@@ -53,13 +75,21 @@ static void im2col(const bfn_conv2d *c, float *col, const float *in, int nb) {
             const float *src = in + (size_t)e * img;
             for (int ox = 0; ox < c->OW; ox++) {
                 float *row = col + (((size_t)e * c->OH + oy) * c->OW + ox) * cw;
+                const int x0 = ox * c->stride - pad, inside = x0 >= 0 && x0 + K <= c->W;
                 for (int ky = 0; ky < K; ky++) {
                     const int y = oy * c->stride + ky - pad;
-                    for (int kx = 0; kx < K; kx++) {
-                        const int x = ox * c->stride + kx - pad;
-                        float *dst = row + ((size_t)ky * K + kx) * IC;
-                        if (y < 0 || y >= c->H || x < 0 || x >= c->W) memset(dst, 0, (size_t)IC * sizeof *dst);
-                        else memcpy(dst, src + ((size_t)y * c->W + x) * IC, (size_t)IC * sizeof *dst);
+                    float *dst = row + (size_t)ky * K * IC;
+                    if (y < 0 || y >= c->H) {
+                        memset(dst, 0, (size_t)K * IC * sizeof *dst);
+                    } else if (inside) {
+                        /* The K pixels of this kernel row are adjacent in memory. */
+                        memcpy(dst, src + ((size_t)y * c->W + x0) * IC, (size_t)K * IC * sizeof *dst);
+                    } else {
+                        for (int kx = 0; kx < K; kx++) {
+                            const int x = x0 + kx;
+                            if (x < 0 || x >= c->W) memset(dst + (size_t)kx * IC, 0, (size_t)IC * sizeof *dst);
+                            else memcpy(dst + (size_t)kx * IC, src + ((size_t)y * c->W + x) * IC, (size_t)IC * sizeof *dst);
+                        }
                     }
                 }
             }
@@ -123,14 +153,13 @@ void bfn_conv2d_forward(const bfn_conv2d *c, float *out, const float *in, const 
     }
 }
 
-/* db[o] += sum over rows of dout[:, o]. Threads own disjoint output channels
- * and each sums its rows in order, so the result is thread-count independent. */
+/* db[o] += sum over rows of dout[:, o], rows added in order (one pass over
+ * contiguous rows; a per-channel parallel loop would stride through memory). */
 static void bias_grad(float *db, const float *dout, size_t rows, int OC) {
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < OC; o++) {
-        float s = 0.0f;
-        for (size_t r = 0; r < rows; r++) s += dout[r * (size_t)OC + o];
-        db[o] += s;
+    for (size_t r = 0; r < rows; r++) {
+        const float *d = dout + r * (size_t)OC;
+#pragma omp simd
+        for (int o = 0; o < OC; o++) db[o] += d[o];
     }
 }
 
@@ -145,7 +174,26 @@ void bfn_conv2d_backward(const bfn_conv2d *c, float *din, float *dW, float *db, 
         if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, Wt, IC, 1.0f, din, IC);
         return;
     }
-    const int chunk = chunk_examples(c, scratch_floats);
+    /* Stride 1: din is the convolution of dout with the flipped kernel
+     * Wf[ic][ky][kx][oc] = W[oc][K-1-ky][K-1-kx][ic] (zero padding K/2 on
+     * both sides, K odd), computed like the forward pass: no column scatter.
+     * Wf lives at the end of the scratch buffer. */
+    const int flip = din && c->stride == 1;
+    float *Wf = NULL;
+    size_t col_floats = scratch_floats;
+    bfn_conv2d tc = transposed(c);
+    if (flip) {
+        col_floats -= weight_floats(c);
+        Wf = scratch + col_floats;
+        const int K = c->K;
+        for (int o = 0; o < OC; o++)
+            for (int ky = 0; ky < K; ky++)
+                for (int kx = 0; kx < K; kx++)
+                    for (int i = 0; i < IC; i++)
+                        Wf[(((size_t)i * K + (K - 1 - ky)) * K + (K - 1 - kx)) * OC + o] =
+                            Wt[(((size_t)o * K + ky) * K + kx) * IC + i];
+    }
+    const int chunk = chunk_examples(c, col_floats);
     const size_t img = (size_t)c->H * c->W * IC;
     for (int e0 = 0; e0 < B; e0 += chunk) {
         const int nb = B - e0 < chunk ? B - e0 : chunk, rows = nb * (int)P;
@@ -155,7 +203,12 @@ void bfn_conv2d_backward(const bfn_conv2d *c, float *din, float *dW, float *db, 
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, (int)cw, rows, 1.0f, dchunk, OC, scratch,
                         (int)cw, 1.0f, dW, (int)cw);
         }
-        if (din) {
+        if (flip) {
+            const size_t tw = col_width(&tc);
+            im2col(&tc, scratch, dchunk, nb);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * (int)(c->H * c->W), IC, (int)tw, 1.0f, scratch,
+                        (int)tw, Wf, (int)tw, 1.0f, din + (size_t)e0 * img, IC);
+        } else if (din) {
             /* dcol = dout W (rows, cw), then scatter-add back to the pixels. */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, (int)cw, OC, 1.0f, dchunk, OC, Wt, (int)cw,
                         0.0f, scratch, (int)cw);

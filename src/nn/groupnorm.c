@@ -40,50 +40,51 @@ void bfn_groupnorm_forward(float *out, float *mean, float *rstd, const float *in
 }
 
 void bfn_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
-                            const float *mean, const float *rstd, int B, int P, int C, int G) {
+                            const float *mean, const float *rstd, int B, int P, int C, int G, float *scratch) {
     const int cg = C / G;
     const double N = (double)P * cg;
-    if (din) {
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int e = 0; e < B; e++)
-            for (int g = 0; g < G; g++) {
-                const size_t base = (size_t)e * P * C + (size_t)g * cg;
-                const float *x = in + base, *dy = dout + base, *wg = w + g * cg;
-                const float m = mean[e * G + g], r = rstd[e * G + g];
-                double sg = 0.0, sgx = 0.0;
-                for (int p = 0; p < P; p++)
-                    for (int j = 0; j < cg; j++) {
-                        const size_t i = (size_t)p * C + j;
-                        const double gv = (double)dy[i] * wg[j];
-                        sg += gv;
-                        sgx += gv * ((x[i] - m) * r);
-                    }
-                const float mg = (float)(sg / N), mgx = (float)(sgx / N);
-                float *dx = din + base;
-                for (int p = 0; p < P; p++)
-                    for (int j = 0; j < cg; j++) {
-                        const size_t i = (size_t)p * C + j;
-                        const float xhat = (x[i] - m) * r;
-                        dx[i] += r * (dy[i] * wg[j] - mg - xhat * mgx);
-                    }
-            }
-    }
-    if (dw || db) {
+    float *pw = scratch, *pb = scratch + (size_t)B * C; /* (B, C) partial sums of dout xhat and dout */
 #pragma omp parallel for schedule(static)
-        for (int c = 0; c < C; c++) {
-            const int g = c / cg;
-            double sw = 0.0, sb = 0.0;
-            for (int e = 0; e < B; e++) {
+    for (int e = 0; e < B; e++) {
+        const size_t base = (size_t)e * P * C;
+        const float *x = in + base, *dy = dout + base;
+        float *sw = pw + (size_t)e * C, *sb = pb + (size_t)e * C;
+        for (int c = 0; c < C; c++) sw[c] = sb[c] = 0.0f;
+        /* Pass 1 (pixel-major, contiguous): per-channel sums of dy xhat and dy. */
+        for (int p = 0; p < P; p++)
+            for (int g = 0; g < G; g++) {
                 const float m = mean[e * G + g], r = rstd[e * G + g];
-                const size_t base = (size_t)e * P * C + c;
-                for (int p = 0; p < P; p++) {
-                    const float dy = dout[base + (size_t)p * C];
-                    sw += (double)dy * ((in[base + (size_t)p * C] - m) * r);
-                    sb += dy;
+                for (int j = 0; j < cg; j++) {
+                    const int c = g * cg + j;
+                    const size_t i = (size_t)p * C + c;
+                    sw[c] += dy[i] * ((x[i] - m) * r);
+                    sb[c] += dy[i];
                 }
             }
-            if (dw) dw[c] += (float)sw;
-            if (db) db[c] += (float)sb;
+        if (!din) continue;
+        /* Group sums of g = dy w and g xhat follow from the channel sums. */
+        for (int g = 0; g < G; g++) {
+            double sg = 0.0, sgx = 0.0;
+            for (int j = 0; j < cg; j++) {
+                const int c = g * cg + j;
+                sg += (double)sb[c] * w[c];
+                sgx += (double)sw[c] * w[c];
+            }
+            const float m = mean[e * G + g], r = rstd[e * G + g];
+            const float mg = (float)(sg / N), mgx = (float)(sgx / N);
+            for (int p = 0; p < P; p++)
+                for (int j = 0; j < cg; j++) {
+                    const int c = g * cg + j;
+                    const size_t i = (size_t)p * C + c;
+                    const float xhat = (x[i] - m) * r;
+                    din[base + i] += r * (dy[i] * w[c] - mg - xhat * mgx);
+                }
         }
     }
+    /* Parameter gradients: examples added in order (thread-count independent). */
+    for (int e = 0; e < B; e++)
+        for (int c = 0; c < C; c++) {
+            if (dw) dw[c] += pw[(size_t)e * C + c];
+            if (db) db[c] += pb[(size_t)e * C + c];
+        }
 }

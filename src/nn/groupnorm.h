@@ -12,8 +12,9 @@
 
 void bfn_groupnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
                            int B, int P, int C, int G);
-/* din += dL/din; dw += dL/dw; db += dL/db. Any of din, dw, db may be NULL. */
+/* din += dL/din; dw += dL/dw; db += dL/db. Any of din, dw, db may be NULL.
+ * scratch holds 2 B C floats (per-example partial sums). */
 void bfn_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
-                            const float *mean, const float *rstd, int B, int P, int C, int G);
+                            const float *mean, const float *rstd, int B, int P, int C, int G, float *scratch);
 
 #endif
