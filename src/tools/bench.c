@@ -15,8 +15,8 @@
  *     steps/s, GFLOP/s (3 x forward FLOPs) and its share of sgemm at the
  *     step's two main convolution GEMM shapes;
  *   - peak resident memory.
- * `bench --unet THREADS SECONDS` runs only the U-Net step for about SECONDS
- * and prints its steps/s (bench/unet_vs_torch.sh interleaves it with the
+ * `bench --unet THREADS SECONDS [CHANNELS [BATCH]]` runs only the U-Net step
+ * (default 32 channels, B = 64) for about SECONDS and prints its steps/s (bench/unet_vs_torch.sh interleaves it with the
  * PyTorch reference). */
 #include <cblas.h>
 #include <math.h>
@@ -117,7 +117,7 @@ static void run_loss_only(void *p) {
 }
 
 /* The `small` MNIST U-Net of experiments/mnist.ini. */
-static const bfn_unet_spec SMALL_UNET = {
+static bfn_unet_spec SMALL_UNET = {
     .img_ch = 1, .height = 28, .width = 28, .in_ch = 1, .out_ch = 1, .channels = 32, .n_levels = 3,
     .mult = {1, 2, 2}, .res_blocks = 1, .n_attn = 0, .heads = 4, .groups = 32, .dropout = 0, .fourier = 0,
     .time_input = 1, .project_input = 1, .out_channels = 32, .time_embed = BFN_UNET_TIME_DDPM};
@@ -188,10 +188,12 @@ static void set_threads(int n) {
 }
 
 /* U-Net step rate alone for about `seconds` (the torch comparison). */
-static int unet_only(int threads, double seconds) {
+static int unet_only(int threads, double seconds, int channels, int B) {
     set_threads(threads);
+    SMALL_UNET.channels = SMALL_UNET.out_channels = channels;
+    if (channels < 32) SMALL_UNET.groups = channels / 2;
     step_arg a;
-    setup_step_model(&a, "discrete", 784, 2, 64, 2);
+    setup_step_model(&a, "discrete", 784, 2, B, 2);
     a.steps = 1;
     run_steps(&a); /* warm-up */
     int n = 0;
@@ -206,7 +208,9 @@ static int unet_only(int threads, double seconds) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 4 && strcmp(argv[1], "--unet") == 0) return unet_only(atoi(argv[2]), atof(argv[3]));
+    /* bench --unet THREADS SECONDS [CHANNELS [BATCH]] */
+    if (argc >= 4 && strcmp(argv[1], "--unet") == 0)
+        return unet_only(atoi(argv[2]), atof(argv[3]), argc > 4 ? atoi(argv[4]) : 32, argc > 5 ? atoi(argv[5]) : 64);
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 5;
     printf("bfn-harness bench (medians of %d timed repeats; ratios are within this invocation)\n\n", reps);
