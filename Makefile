@@ -39,7 +39,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: all deps data data-text data-images test bench bench-quick bench-torch clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -101,6 +101,11 @@ bench: $(BUILD)/bench
 
 bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick
+
+# The small MNIST U-Net step, C vs PyTorch (Debian python3-torch), interleaved.
+bench-torch: $(BUILD)/bench
+	@bash src/tools/deps.sh torch
+	@BENCH=$(BUILD)/bench bash bench/unet_vs_torch.sh
 
 # Run one test binary: make check-one T=test_discrete
 check-one: $(BUILD)/tests/$(T)
