@@ -103,7 +103,7 @@ static void check_conv(int H, int W, int IC, int OC, int K, int stride) {
     assert_int_equal(bfn_conv2d_init(&x.c, H, W, IC, OC, K, stride), 0);
     const size_t nin = (size_t)x.B * H * W * IC, nw = (size_t)OC * K * K * IC;
     const size_t nout = (size_t)x.B * x.c.OH * x.c.OW * OC;
-    x.col_n = bfn_conv_scratch_floats(&x.c, 1);
+    x.col_n = bfn_conv_scratch_floats(&x.c, 2); /* chunks of 2 and 1 examples */
     x.in = calloc(nin, 4), x.W = calloc(nw, 4), x.b = calloc(OC, 4), x.out = calloc(nout, 4), x.r = calloc(nout, 4);
     x.col = calloc(x.col_n + 1, 4);
     fill(x.in, nin, -1, 1, r), fill(x.W, nw, -1, 1, r), fill(x.b, OC, -1, 1, r), fill(x.r, nout, -1, 1, r);
