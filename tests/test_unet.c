@@ -95,7 +95,8 @@ static double conv_ref(const conv_ctx *x, int e, int oy, int ox, int o) {
 }
 
 /* Forward against the direct loop, then FD gradients for in, W and b. The
- * column buffer holds one example, so several chunks run. */
+ * scratch buffer holds two examples, so chunks of 2 and 1 run (the shifted
+ * GEMMs read across example boundaries inside a chunk). */
 static void check_conv(int H, int W, int IC, int OC, int K, int stride) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, (unsigned long)(H * 100 + K * 10 + stride));
