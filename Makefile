@@ -6,6 +6,10 @@ CC       ?= cc
 BUILD    ?= build
 PROFILE  ?= small
 JOBS     ?= 2
+# THREADS=N: threads of a single-run target (table2, text-run); default all
+# cores. On a loaded shared machine 1 is often faster (OpenMP barriers wait
+# for descheduled threads).
+THREADS  ?=
 PKGS     := gsl hdf5 sqlite3 inih libmd libpng zlib
 BLAS_INC := -I/usr/include/x86_64-linux-gnu/openblas-openmp
 # rpath: use the OpenMP build of OpenBLAS even if another variant is the system default.
@@ -35,7 +39,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: test-slurm torch-check fuzz all deps data data-text data-images test bench bench-quick clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: test-slurm torch-check fuzz all deps data data-text data-images test bench bench-quick bench-torch clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -84,7 +88,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libbfn-san.a tests/testutil.h tests/gradche
 # The tests that go through OpenBLAS's GEMMs run a second time with its AVX2
 # (Haswell) kernels forced, so a bitwise assumption that holds only for the
 # local CPU's kernels (e.g. AVX-512) fails here too, not only on other CPUs.
-BLAS_TESTS := $(BUILD)/tests/test_nn $(BUILD)/tests/test_transformer
+BLAS_TESTS := $(BUILD)/tests/test_nn $(BUILD)/tests/test_transformer $(BUILD)/tests/test_unet
 test: $(TEST_BIN) $(BUILD)/bfn-san $(BFN)
 	@BUILD=$(BUILD) BFN_AVX2_TESTS="$(BLAS_TESTS)" bash tests/run.sh $(TEST_BIN)
 
@@ -114,6 +118,11 @@ torch-check: $(BFN) $(BUILD)/torch_forward
 
 bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick
+
+# The small MNIST U-Net step, C vs PyTorch (Debian python3-torch), interleaved.
+bench-torch: $(BUILD)/bench
+	@bash src/tools/deps.sh torch
+	@BENCH=$(BUILD)/bench bash bench/unet_vs_torch.sh
 
 # Run one test binary: make check-one T=test_discrete
 check-one: $(BUILD)/tests/$(T)
@@ -184,7 +193,7 @@ table5: text-run
 
 else
 table2: $(BFN) data
-	$(BFN) run experiments/mnist.ini --profile $(PROFILE)
+	$(BFN) run experiments/mnist.ini --profile $(PROFILE) $(if $(THREADS),--threads $(THREADS))
 	@mkdir -p $(TABLES) plots
 	$(BFN) sample @mnist --profile $(PROFILE) --out plots/mnist_$(PROFILE)_samples.png
 	$(TABLE)/table2.tsv --profile $(PROFILE) --out $(TABLES)/table2.md
@@ -206,7 +215,7 @@ table1: table2 table3
 
 # Tables 4 and 5 share one text run.
 text-run: $(BFN) data-text
-	$(BFN) run experiments/text8.ini --profile $(PROFILE)
+	$(BFN) run experiments/text8.ini --profile $(PROFILE) $(if $(THREADS),--threads $(THREADS))
 	@mkdir -p $(TABLES) plots
 	$(BFN) sample @text8 --profile $(PROFILE) --out plots/text8_$(PROFILE)_samples.txt
 

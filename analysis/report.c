@@ -325,6 +325,45 @@ static int check_claim(const table *t, const claim *cl, char *evidence, size_t l
     return checked ? holds : -1;
 }
 
+/* One-line diagnostic of column c from its stored rows, or "" when its
+ * L^n curve looks as the theory expects: L^n should not rise with n (more,
+ * smaller steps never cost more nats in expectation; PAPER.md eq. 29-30 vs
+ * the limit) and L^n at the largest finite n (1000) should sit near L^inf.
+ * A rise counts when it exceeds 2 combined standard errors; a gap at the
+ * largest n counts when it exceeds both 5% of L^inf and 3 standard errors.
+ * Both signal a network whose output distribution is poorly trained at the
+ * small accuracies the n-step loss probes. */
+static void diagnose(const table *t, int c, char *out, size_t len) {
+    out[0] = '\0';
+    int last = -1, inf = -1, rise_a = -1, rise_b = -1;
+    double worst = 0;
+    for (int i = 0; i < t->n_count; i++) {
+        if (!t->have[c][i]) continue;
+        if (t->n_vals[i] == 0) { inf = i; continue; }
+        if (last >= 0) {
+            double d = t->total[c][i] - t->total[c][last];
+            double se = sqrt(t->se[c][i] * t->se[c][i] + t->se[c][last] * t->se[c][last]);
+            if (d > 2 * se && d > worst) worst = d, rise_a = last, rise_b = i;
+        }
+        last = i;
+    }
+    size_t k = 0;
+    if (rise_a >= 0)
+        k += (size_t)snprintf(out + k, len - k, "L^n is not monotone in n (rises from %.2f at n=%d to %.2f at n=%d)",
+                              t->total[c][rise_a], t->n_vals[rise_a], t->total[c][rise_b], t->n_vals[rise_b]);
+    if (last >= 0 && inf >= 0 && k < len) {
+        double gap = t->total[c][last] - t->total[c][inf];
+        double se = sqrt(t->se[c][last] * t->se[c][last] + t->se[c][inf] * t->se[c][inf]);
+        if (gap > 0.05 * fabs(t->total[c][inf]) && gap > 3 * se)
+            k += (size_t)snprintf(out + k, len - k, "%sat n=%d L^n is %.0f%% above L^inf (%.2f vs %.2f)",
+                                  k ? "; " : "", t->n_vals[last], 100 * gap / fabs(t->total[c][inf]),
+                                  t->total[c][last], t->total[c][inf]);
+    }
+    if (k && k < len)
+        snprintf(out + k, len - k, ": the output distribution is under-trained at the small accuracies L^n probes "
+                                   "(see the L^inf(t) curve)");
+}
+
 static int write_markdown(const void *ctx, FILE *f) {
     const table *t = ctx;
     fprintf(f, "# %s\n\n", t->title);
@@ -348,6 +387,11 @@ static int write_markdown(const void *ctx, FILE *f) {
             else fprintf(f, " %s* |", r->paper);
         }
         fprintf(f, "\n");
+    }
+    for (int c = 0; c < t->n_cols; c++) {
+        char d[1024];
+        diagnose(t, c, d, sizeof d);
+        if (d[0]) fprintf(f, "\nDiagnostic, %s: %s.\n", t->col_label[c], d);
     }
     fprintf(f, "\nPaper values in **bold** are confirmed by public sources; values marked * are "
                "**unconfirmed** recollections of the paper (see paper/NOTES.md), shown for orientation only.\n\n");

@@ -126,18 +126,21 @@ static int setup(void **state) {
 
 #define ENV(tag) "BFN_RESULTS=%s/" tag " BFN_DB=%s/" tag ".db OMP_NUM_THREADS=1 "
 
-/* Killed with SIGKILL mid-run and resumed == never killed, bitwise. */
-static void test_resume_bitwise(void **state) {
-    (void)state;
-    assert_int_equal(sh(ENV("a") "%s train %s --quiet", dir, dir, bin(), ini), 0);
+/* Killed with SIGKILL mid-run and resumed == never killed, bitwise; `a` and
+ * `b` name the two result sets, `extra` adds key=value overrides. */
+static void check_resume_bitwise(const char *a, const char *b, const char *extra) {
+    char ea[1200], eb[1200];
+    snprintf(ea, sizeof ea, "BFN_RESULTS=%s/%s BFN_DB=%s/%s.db OMP_NUM_THREADS=1", dir, a, dir, a);
+    snprintf(eb, sizeof eb, "BFN_RESULTS=%s/%s BFN_DB=%s/%s.db OMP_NUM_THREADS=1", dir, b, dir, b);
+    assert_int_equal(sh("%s %s train %s %s --quiet", ea, bin(), ini, extra), 0);
     /* Step 25: after the step-20 checkpoint, before the step-30 one. */
-    int st = sh(ENV("b") "BFN_DIE_AT_STEP=25 %s train %s --quiet 2>/dev/null", dir, dir, bin(), ini);
+    int st = sh("%s BFN_DIE_AT_STEP=25 %s train %s %s --quiet 2>/dev/null", eb, bin(), ini, extra);
     assert_true(st == 137 || st == 128 + 9);
     char dba[300], dbb[300];
-    snprintf(dba, sizeof dba, "%s/a.db", dir);
-    snprintf(dbb, sizeof dbb, "%s/b.db", dir);
+    snprintf(dba, sizeof dba, "%s/%s.db", dir, a);
+    snprintf(dbb, sizeof dbb, "%s/%s.db", dir, b);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'running'"), 1);
-    assert_int_equal(sh(ENV("b") "%s train %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(sh("%s %s train %s %s --quiet", eb, bin(), ini, extra), 0);
     const char *sql = "SELECT name, step, kind, value FROM metric ORDER BY name, step";
     char *ma = query_dump(dba, sql), *mb = query_dump(dbb, sql);
     assert_true(strlen(ma) > 100);
@@ -148,31 +151,56 @@ static void test_resume_bitwise(void **state) {
      * dataset and attribute exactly. */
     char *key = query_dump(dba, "SELECT key FROM run");
     key[strcspn(key, "\n")] = '\0';
-    assert_int_equal(sh("h5diff %s/a/runs/%s/last.h5 %s/b/runs/%s/last.h5", dir, key, dir, key), 0);
-    assert_int_equal(sh("cmp -s %s/a/runs/%s/best.h5 %s/b/runs/%s/best.h5 || h5diff -q %s/a/runs/%s/best.h5 "
-                        "%s/b/runs/%s/best.h5", dir, key, dir, key, dir, key, dir, key), 0);
+    assert_int_equal(sh("h5diff %s/%s/runs/%s/last.h5 %s/%s/runs/%s/last.h5", dir, a, key, dir, b, key), 0);
+    assert_int_equal(sh("cmp -s %s/%s/runs/%s/best.h5 %s/%s/runs/%s/best.h5 || h5diff -q %s/%s/runs/%s/best.h5 "
+                        "%s/%s/runs/%s/best.h5", dir, a, key, dir, b, key, dir, a, key, dir, b, key), 0);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
 
     /* A stop signal at step 23 (a multiple of neither log_every = 5 nor
      * ckpt_every = 10) and at step 37 by USR1: the checkpoint written on the
      * signal carries the running metric sums, so the step-25 and step-40
      * rows average the same steps as the uninterrupted run's. */
-    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s --quiet 2>/dev/null", dir, dir,
-                        bin(), ini), 130);
-    char dbc[300];
-    snprintf(dbc, sizeof dbc, "%s/c.db", dir);
+    char ec[1200], dbc[300];
+    snprintf(ec, sizeof ec, "BFN_RESULTS=%s/%sc BFN_DB=%s/%sc.db OMP_NUM_THREADS=1", dir, a, dir, a);
+    snprintf(dbc, sizeof dbc, "%s/%sc.db", dir, a);
+    assert_int_equal(sh("%s BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
+                        extra), 130);
     assert_int_equal(query_long(dbc, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
-    assert_int_equal(sh(ENV("c") "BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s --quiet 2>/dev/null", dir, dir,
-                        bin(), ini), 130);
-    assert_int_equal(sh(ENV("c") "%s train %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(sh("%s BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
+                        extra), 130);
+    assert_int_equal(sh("%s %s train %s %s --quiet", ec, bin(), ini, extra), 0);
     ma = query_dump(dba, sql);
     char *mc = query_dump(dbc, sql);
     assert_string_equal(ma, mc);
     free(ma);
     free(mc);
-    assert_int_equal(sh("h5diff %s/a/runs/%s/last.h5 %s/c/runs/%s/last.h5", dir, key, dir, key), 0);
+    assert_int_equal(sh("h5diff %s/%s/runs/%s/last.h5 %s/%sc/runs/%s/last.h5", dir, a, key, dir, a, key), 0);
     free(key);
 }
+
+static void test_resume_bitwise(void **state) {
+    (void)state;
+    check_resume_bitwise("a", "b", "");
+}
+
+/* The same for a U-Net run (dropout on, EMA warm-up), then its checkpoint
+ * evaluated: the registry, the U-Net's tensors in HDF5 and the dropout
+ * seeds all survive a kill. */
+static void test_unet_resume_and_eval(void **state) {
+    (void)state;
+    const char *unet = "model.arch=unet model.channels=4 model.groups=2 model.out_channels=4 "
+                       "model.channel_mult=1,2 model.attn_res=2 model.heads=2 model.dropout=0.1 train.ema_warmup=1";
+    check_resume_bitwise("ua", "ub", unet);
+    assert_int_equal(sh("BFN_RESULTS=%s/ua BFN_DB=%s/ua.db OMP_NUM_THREADS=1 %s eval %s %s --quiet", dir, dir, bin(),
+                        ini, unet), 0);
+    char db[300];
+    snprintf(db, sizeof db, "%s/ua.db", dir);
+    assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 2);
+    assert_int_equal(query_long(db, "SELECT instr(config, 'train.ema_warmup = 1') > 0 AND "
+                                    "instr(config, 'model.arch = unet') > 0 FROM run"), 1);
+}
+
+
 
 static void test_eval_table_sample(void **state) {
     (void)state;
@@ -848,6 +876,7 @@ static void test_run_management(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bitwise),
+        cmocka_unit_test(test_unet_resume_and_eval),
         cmocka_unit_test(test_eval_table_sample),
         cmocka_unit_test(test_make_paper),
         cmocka_unit_test(test_seed_replicates),

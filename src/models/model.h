@@ -31,6 +31,10 @@ struct bfn_model {
     const bfn_model_ops *ops;
     bfn_param_layout layout;
     int in_dim, out_dim, max_batch;
+    /* Training mode (dropout on) and the seed of the next forward's dropout
+     * masks; the trainer sets both per step, evaluation leaves train = 0. */
+    int train;
+    unsigned long long noise_seed;
     void *impl;
 };
 

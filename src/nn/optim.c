@@ -21,6 +21,13 @@
 #define CLIP_CHUNKS 64
 #define CLIP_LANES 16
 
+double bfn_ema_decay_at(const bfn_adamw_cfg *cfg, long step) {
+    const double d = cfg->ema_decay;
+    if (!cfg->ema_warmup) return d;
+    const double w = (1.0 + (double)step) / (10.0 + (double)step);
+    return w < d ? w : d;
+}
+
 /* One AdamW step, torch.optim.AdamW semantics (single-tensor path):
  *   p <- p (1 - lr wd)                      (only tensors with decay = 1)
  *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
@@ -46,7 +53,7 @@ void bfn_adamw_step(const bfn_adamw_cfg *cfg, const bfn_param_layout *l, float *
     const float eps = cfg->eps;
     const float decay_factor = (float)(1.0 - (double)cfg->lr * (double)cfg->weight_decay);
     const int use_ema = ema != NULL && cfg->ema_decay > 0.0f;
-    const float one_d = (float)(1.0 - (double)cfg->ema_decay);
+    const float one_d = (float)(1.0 - bfn_ema_decay_at(cfg, step));
 
 #pragma omp parallel if ((long)l->n >= ADAMW_PAR_MIN)
     for (int ti = 0; ti < l->n_tensors; ti++) {

@@ -9,7 +9,15 @@
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
     float ema_decay; /* 0 disables EMA updates */
+    int ema_warmup;  /* 1: decay at step t is min(ema_decay, (1 + t) / (10 + t)) */
 } bfn_adamw_cfg;
+
+/* The EMA decay used at (1-based) step: ema_decay, or with warm-up
+ * min(ema_decay, (1 + step) / (10 + step)), so after t steps the EMA averages
+ * roughly the last t/10..t weights instead of lagging at its initial value
+ * (a short run with decay 0.999 would otherwise still weigh the random
+ * initialisation by 0.999^t). */
+double bfn_ema_decay_at(const bfn_adamw_cfg *cfg, long step);
 
 /* One fused pass over the flat buffers: AdamW update of params (step is
  * 1-based, for bias correction; weight decay only on tensors with decay=1,

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define BFN_MAX_TENSORS 512
+#define BFN_MAX_TENSORS 1024
 #define BFN_TENSOR_NAME 64
 
 typedef struct {

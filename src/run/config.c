@@ -12,6 +12,7 @@
 
 #include "bfn/family.h"
 #include "data/dataset.h"
+#include "models/registry.h"
 #include "util/err.h"
 #include "util/file_digest.h"
 #include "util/ini.h"
@@ -87,11 +88,25 @@ static const key_spec SCHEMA[] = {
     {"bfn.recon_std", T_REAL, "0", 0, BIG, NULL,
      "continuous data: std of the L^r score (0 = official: sigma1, or 0.7 sigma1 for 16 bins)"},
 
-    {"model.arch", T_ENUM, "mlp", 0, 0, "mlp|transformer", "network"},
+    {"model.arch", T_STR, "mlp", 0, 0, NULL, "network: mlp, transformer or unet (src/models/registry.c)"},
     {"model.hidden", T_INT, "1024", 1, 1 << 16, NULL, "MLP width / transformer width"},
     {"model.layers", T_INT, "2", 1, 256, NULL, "hidden layers / transformer blocks"},
-    {"model.heads", T_INT, "4", 1, 256, NULL, "attention heads"},
+    {"model.heads", T_INT, "4", 1, 256, NULL, "attention heads (transformer, U-Net attention blocks)"},
     {"model.skip", T_INT, "1", 0, 1, NULL, "transformer: head sees [final LN, input projection]"},
+    {"model.channels", T_INT, "32", 2, 4096, NULL, "U-Net: base width (official model_channels / embedding_dim)"},
+    {"model.channel_mult", T_STR, "1,2,2", 0, 0, NULL,
+     "U-Net: width multiplier per level; each level but the last halves H and W"},
+    {"model.res_blocks", T_INT, "1", 1, 64, NULL, "U-Net: residual blocks per level (down; up has one more)"},
+    {"model.attn_res", T_STR, "none", 0, 0, NULL,
+     "U-Net: down-sampling factors with self-attention, e.g. 8,16 (none: middle block only)"},
+    {"model.groups", T_INT, "32", 1, 4096, NULL, "U-Net: GroupNorm groups (must divide every width)"},
+    {"model.dropout", T_REAL, "0", 0, 0.99, NULL, "U-Net: dropout in every residual block (training only)"},
+    {"model.fourier", T_INT, "0", 0, 1, NULL, "U-Net: append VDM Fourier features of the inputs (2^5, 2^6 cycles)"},
+    {"model.time_input", T_INT, "1", 0, 1, NULL, "U-Net: input adapter appends 2t-1 to every pixel"},
+    {"model.project_input", T_INT, "1", 0, 1, NULL, "U-Net: per-pixel linear to model.channels before conv_in"},
+    {"model.out_channels", T_INT, "0", 0, 4096, NULL, "U-Net: width of the last convolution (0 = model.channels)"},
+    {"model.time_embed", T_ENUM, "ddpm", 0, 0, "ddpm|vdm",
+     "U-Net: time embedding and per-block projection of UNetModel (ddpm) or UNetVDM (vdm)"},
 
     {"train.loss", T_ENUM, "cts", 0, 0, "cts|nstep", "continuous-time L^inf or n-step L^n"},
     {"train.loss_steps", T_INT, "100", 1, 1 << 30, NULL, "n of the n-step training loss"},
@@ -103,6 +118,8 @@ static const key_spec SCHEMA[] = {
     {"train.adam_eps", T_REAL, "1e-8", 0, 1, NULL, "AdamW eps"},
     {"train.weight_decay", T_REAL, "0.01", 0, 10, NULL, "AdamW decoupled weight decay"},
     {"train.ema_decay", T_REAL, "0.9999", 0, 1 - 1e-12, NULL, "EMA decay (evaluation uses the EMA)"},
+    {"train.ema_warmup", T_INT, "0", 0, 1, NULL,
+     "1: EMA decay at step t is min(ema_decay, (1 + t)/(10 + t)), so short runs' EMA does not lag"},
     {"train.clip", T_REAL, "5", 0, BIG, NULL, "gradient-norm clip (0 = off)"},
     {"train.seed", T_INT, "666", 0, BIG, NULL, "seed of initialisation, data order and noise"},
     {"train.log_every", T_INT, "50", 1, BIG, NULL, "steps between training-metric rows"},
@@ -343,6 +360,9 @@ static void set_defaults(bfn_config *c) {
 
 /* Checks that involve several keys. */
 static int check_consistency(const bfn_config *c) {
+    if (!bfn_model_find(bfn_cfg_str(c, "model.arch")))
+        return bfn_error(BFN_EINVAL, "%s: unknown model.arch '%s' (registered: %s)", bfn_cfg_origin(c, "model.arch"),
+                         bfn_cfg_str(c, "model.arch"), bfn_model_names());
     const char *family = bfn_cfg_str(c, "bfn.family");
     const char *sched = bfn_cfg_str(c, "bfn.schedule");
     if (strcmp(sched, "table") == 0 && !bfn_cfg_str(c, "bfn.schedule_table")[0])
@@ -523,6 +543,10 @@ static const char *const NSTEP_ONLY[] = {
     "train.loss_steps", "bfn.mc_samples", "bfn.receiver", "bfn.receiver_floor", NULL,
 };
 
+/* Keys added after runs were recorded, whose default reproduces the old
+ * behaviour: part of the run key only when set to another value. */
+static const char *const ONLY_WHEN_SET[] = {"train.ema_warmup", NULL};
+
 static int in_list(const char *const *list, const char *key) {
     for (const char *const *p = list; *p; p++)
         if (strcmp(*p, key) == 0) return 1;
@@ -536,6 +560,12 @@ int bfn_config_in_run_key(const bfn_config *c, const char *key) {
         if (strncmp(key, sections[i], strlen(sections[i])) == 0) keep = 1;
     if (!keep || in_list(NOT_IN_RUN_KEY, key)) return 0;
     if (in_list(NSTEP_ONLY, key)) return strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0;
+    /* Keys added later whose default reproduces the old behaviour count only when set. */
+    if (in_list(ONLY_WHEN_SET, key)) return strcmp(bfn_cfg_str(c, key), SCHEMA[must_find(key)].def) != 0;
+    /* A network's keys count only for that network (models/registry.c), so
+     * tuning one network never disturbs another's runs. */
+    if (strncmp(key, "model.", 6) == 0 && strcmp(key, "model.arch") != 0)
+        return bfn_model_uses_key(bfn_cfg_str(c, "model.arch"), key);
     return 1;
 }
 

@@ -9,6 +9,7 @@
 #include <gsl/gsl_rng.h>
 #include <omp.h>
 
+#include "models/registry.h"
 #include "util/err.h"
 
 const char *bfn_db_path(void) {
@@ -51,21 +52,18 @@ static int make_family(bfn_setup *s) {
     return BFN_OK;
 }
 
+/* The network named by model.arch, shaped by the family's channels and the
+ * data (image C, H, W or sequence length); see models/registry.c. */
 static int make_model(bfn_setup *s, int max_batch) {
-    const bfn_config *cfg = s->cfg;
-    const char *arch = bfn_cfg_str(cfg, "model.arch");
     const bfn_family *f = &s->family;
-    int hidden = (int)bfn_cfg_int(cfg, "model.hidden"), layers = (int)bfn_cfg_int(cfg, "model.layers");
-    int rc;
-    if (strcmp(arch, "mlp") == 0) {
-        rc = bfn_mlp_create(&s->model, f->D * f->in_ch, f->D * f->out_ch, hidden, layers, max_batch);
-    } else {
-        rc = bfn_transformer_create(&s->model, f->D, f->in_ch, f->out_ch, layers,
-                                    (int)bfn_cfg_int(cfg, "model.heads"), hidden,
-                                    (int)bfn_cfg_int(cfg, "model.skip"), max_batch);
-    }
-    if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "model.arch"));
-    return BFN_OK;
+    bfn_model_shape shape = {
+        .in_ch = f->in_ch, .out_ch = f->out_ch, .D = f->D,
+        .channels = s->data.is_text ? 0 : s->data.channels,
+        .height = s->data.is_text ? 0 : s->data.height,
+        .width = s->data.is_text ? 0 : s->data.width,
+        .seq_len = f->D, .max_batch = max_batch,
+    };
+    return bfn_model_create(&s->model, s->cfg, &shape);
 }
 
 static void choose_unit(bfn_setup *s) {

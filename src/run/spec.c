@@ -54,6 +54,7 @@ static void resolve_train(bfn_spec *s, const bfn_config *c) {
         .adam_eps = bfn_cfg_real(c, "train.adam_eps"),
         .weight_decay = bfn_cfg_real(c, "train.weight_decay"),
         .ema_decay = bfn_cfg_real(c, "train.ema_decay"),
+        .ema_warmup = (int)bfn_cfg_int(c, "train.ema_warmup"),
         .clip = bfn_cfg_real(c, "train.clip"),
         .seed = (unsigned long)bfn_cfg_int(c, "train.seed"),
         .log_every = bfn_cfg_int(c, "train.log_every"),
@@ -77,7 +78,7 @@ static void resolve_eval(bfn_spec *s, const bfn_config *c) {
 bfn_adamw_cfg bfn_spec_adamw(const bfn_train_spec *t) {
     return (bfn_adamw_cfg){
         .lr = (float)t->lr, .beta1 = (float)t->adam_beta1, .beta2 = (float)t->adam_beta2, .eps = (float)t->adam_eps,
-        .weight_decay = (float)t->weight_decay, .ema_decay = (float)t->ema_decay,
+        .weight_decay = (float)t->weight_decay, .ema_decay = (float)t->ema_decay, .ema_warmup = t->ema_warmup,
     };
 }
 

@@ -34,6 +34,7 @@ typedef struct {
     bfn_loss_kind loss;          /* BFN_LOSS_CTS or BFN_LOSS_NSTEP */
     long loss_steps, steps, batch;
     double lr, adam_beta1, adam_beta2, adam_eps, weight_decay, ema_decay, clip;
+    int ema_warmup;              /* EMA decay min(ema_decay, (1 + t)/(10 + t)) at step t */
     unsigned long seed;
     long log_every, ckpt_every, keep_every, val_every, val_repeats;
 } bfn_train_spec;

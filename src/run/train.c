@@ -208,6 +208,11 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
             tr->w.idx[b] = tr->perm[tr->pos++];
         }
         bfn_dataset_batch(&s->data, BFN_SPLIT_TRAIN, tr->w.idx, B, tr->noise, tr->w.x);
+        /* Dropout on for this forward/backward pair only, its masks a pure
+         * function of (seed, step) so a resumed run draws the same ones. */
+        s->model->train = 1;
+        s->model->noise_seed = (unsigned long long)ts->seed * 0x9e3779b97f4a7c15ULL +
+                               (unsigned long long)tr->step;
         double loss = bfn_batch_loss(s, s->params, &tr->w, B, nstep ? BFN_LOSS_NSTEP : BFN_LOSS_CTS, n, 0,
                                      tr->noise, 1) / B;
         tr->step++;
@@ -221,6 +226,7 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         }
         memset(s->grads, 0, s->n_params * sizeof(float));
         s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
+        s->model->train = 0;
         double norm = bfn_clip_grad_norm(s->grads, s->n_params, clip);
         bfn_adamw_step(&tr->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, tr->step);
         tr->loss_acc += loss;

@@ -603,7 +603,9 @@ static int load_file(hid_t file, const char *path, bfn_ckpt *c, char **config_ou
     long step, best_step, data_epoch, data_pos, log_count = 0;
     double best_val, log_loss_sum = 0, log_grad_norm_sum = 0;
     unsigned long data_seed;
-    bfn_adamw_cfg a;
+    /* Fields not stored (the EMA warm-up flag, which the run's config
+     * records) keep the caller's values. */
+    bfn_adamw_cfg a = c->adam;
     hid_t g = item_exists(file, "/state") ? H5Gopen2(file, "/state", H5P_DEFAULT) : -1;
     int ok = g >= 0 && get_num_attr(g, "step", H5T_INTEGER, H5T_NATIVE_LONG, &step) >= 0 &&
              get_num_attr(g, "best_val", H5T_FLOAT, H5T_NATIVE_DOUBLE, &best_val) >= 0 &&

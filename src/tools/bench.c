@@ -10,7 +10,16 @@
  *   - the discretised (K = 256, D = 3072) and continuous training steps with
  *     the same MLP shape at B = 32, and the cost of one L^n evaluation pass of
  *     the K = 256 receiver mixture (its share of the step);
- *   - peak resident memory. */
+ *   - the `small` MNIST U-Net training step (experiments/mnist.ini: 32
+ *     channels, multipliers 1-2-2, one residual block per level, batch 64):
+ *     steps/s, GFLOP/s (3 x forward FLOPs) and its share of sgemm at the
+ *     step's two main convolution GEMM shapes;
+ *   - peak resident memory.
+ * `bench --unet THREADS SECONDS [CHANNELS [BATCH]]` runs only the U-Net step
+ * (default 32 channels, B = 64) for about SECONDS and prints its steps/s;
+ * `bench --conv` compares im2col against shifted GEMMs for the forward 3x3
+ * convolution at the small U-Net's two main shapes (bench/unet_vs_torch.sh interleaves it with the
+ * PyTorch reference). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -22,6 +31,8 @@
 
 #include <gsl/gsl_rng.h>
 
+#include "models/unet.h"
+#include "nn/conv.h"
 #include "nn/optim.h"
 #include "run/step.h"
 #include "util/err.h"
@@ -108,6 +119,12 @@ static void run_loss_only(void *p) {
     }
 }
 
+/* The `small` MNIST U-Net of experiments/mnist.ini. */
+static bfn_unet_spec SMALL_UNET = {
+    .img_ch = 1, .height = 28, .width = 28, .in_ch = 1, .out_ch = 1, .channels = 32, .n_levels = 3,
+    .mult = {1, 2, 2}, .res_blocks = 1, .n_attn = 0, .heads = 4, .groups = 32, .dropout = 0, .fourier = 0,
+    .time_input = 1, .project_input = 1, .out_channels = 32, .time_embed = BFN_UNET_TIME_DDPM};
+
 static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer) {
     memset(a, 0, sizeof *a);
     bfn_setup *s = &a->s;
@@ -121,7 +138,9 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
     }
     /* The MLP of the image experiments, or the `small` text transformer
      * (3 blocks, width 192, 4 heads). */
-    if (rc == BFN_OK && transformer)
+    if (rc == BFN_OK && transformer == 2)
+        rc = bfn_unet_create(&s->model, &SMALL_UNET, B);
+    else if (rc == BFN_OK && transformer)
         rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, 3, 4, 192, 1, B);
     else if (rc == BFN_OK)
         rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
@@ -171,7 +190,104 @@ static void set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+/* Forward 3x3 convolution two ways at one shape (B, H, W, C -> C):
+ *   im2col: the column buffer (rows = pixels, 9C columns) and one GEMM
+ *           (nn/conv.c, what the U-Net uses);
+ *   shifted: no column buffer; the input is zero-padded to (H+2, W+2) and
+ *           each of the 9 taps is one GEMM over the whole batch whose input
+ *           rows are the padded image shifted by the tap (2 garbage columns
+ *           per output row, dropped when compacting).
+ * Interleaved repeats, medians. */
+typedef struct {
+    int B, H, W, C;
+    float *in, *pad, *W9, *Wt, *out, *outp, *col;
+    size_t col_n;
+    bfn_conv2d c;
+} conv_arg;
+
+static void run_im2col(void *p) {
+    conv_arg *a = p;
+    bfn_conv2d_forward(&a->c, a->out, a->in, a->Wt, NULL, a->B, a->col, a->col_n);
+}
+
+static void run_shifted(void *p) {
+    conv_arg *a = p;
+    const int H = a->H, W = a->W, C = a->C, PW = W + 2;
+    const size_t img = (size_t)(H + 2) * PW * C;
+    for (int e = 0; e < a->B; e++)
+        for (int y = 0; y < H; y++)
+            memcpy(a->pad + e * img + ((size_t)(y + 1) * PW + 1) * C, a->in + (((size_t)e * H + y) * W) * C,
+                   (size_t)W * C * sizeof(float));
+    const int M = a->B * (H + 2) * PW - 2 * PW - 2;
+    memset(a->outp, 0, (size_t)a->B * img * sizeof(float));
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, C, C, 1.0f, a->pad + ((size_t)ky * PW + kx) * C, C,
+                        a->W9 + (size_t)(ky * 3 + kx) * C * C, C, 1.0f, a->outp, C);
+    for (int e = 0; e < a->B; e++)
+        for (int y = 0; y < H; y++)
+            memcpy(a->out + (((size_t)e * H + y) * W) * C, a->outp + e * img + (size_t)y * PW * C,
+                   (size_t)W * C * sizeof(float));
+}
+
+static int conv_compare(int threads, int B, int H, int C) {
+    set_threads(threads);
+    conv_arg a = {.B = B, .H = H, .W = H, .C = C};
+    bfn_conv2d_init(&a.c, H, H, C, C, 3, 1);
+    const size_t n = (size_t)B * H * H * C, img = (size_t)(H + 2) * (H + 2) * C;
+    a.col_n = bfn_conv_scratch_floats(&a.c, B);
+    a.in = bfn_xcalloc(n, 4), a.out = bfn_xcalloc(n, 4), a.col = bfn_xcalloc(a.col_n, 4);
+    a.pad = bfn_xcalloc((size_t)B * img + 64, 4), a.outp = bfn_xcalloc((size_t)B * img + 64, 4);
+    a.W9 = bfn_xcalloc((size_t)9 * C * C, 4), a.Wt = bfn_xcalloc((size_t)9 * C * C, 4);
+    for (size_t i = 0; i < n; i++) a.in[i] = (float)((i * 7919) % 1000) / 1000.0f;
+    for (size_t i = 0; i < (size_t)9 * C * C; i++) a.W9[i] = a.Wt[i] = (float)((i * 104729) % 1000) / 1000.0f;
+    double ti[7], ts[7];
+    for (int r = 0; r < 7; r++) {
+        ti[r] = median_time(run_im2col, &a, 1);
+        ts[r] = median_time(run_shifted, &a, 1);
+    }
+    qsort(ti, 7, sizeof ti[0], cmp_double);
+    qsort(ts, 7, sizeof ts[0], cmp_double);
+    const double gf = 2.0 * B * H * H * 9.0 * C * C / 1e9;
+    printf("conv3x3 B=%d %dx%d %d->%d, %d thread(s): im2col %.2f ms (%.1f GFLOP/s), shifted GEMMs %.2f ms (%.1f GFLOP/s), "
+           "im2col/shifted time %.2f\n",
+           B, H, H, C, C, threads, 1e3 * ti[3], gf / ti[3], 1e3 * ts[3], gf / ts[3], ti[3] / ts[3]);
+    free(a.in), free(a.out), free(a.col), free(a.pad), free(a.outp), free(a.W9), free(a.Wt);
+    return 0;
+}
+
+/* U-Net step rate alone for about `seconds` (the torch comparison). */
+static int unet_only(int threads, double seconds, int channels, int B) {
+    set_threads(threads);
+    SMALL_UNET.channels = SMALL_UNET.out_channels = channels;
+    if (channels < 32) SMALL_UNET.groups = channels / 2;
+    step_arg a;
+    setup_step_model(&a, "discrete", 784, 2, B, 2);
+    a.steps = 1;
+    run_steps(&a); /* warm-up */
+    int n = 0;
+    double t0 = now();
+    while (now() - t0 < seconds || n < 3) {
+        run_steps(&a);
+        n++;
+    }
+    printf("%.4f\n", n / (now() - t0));
+    free_step(&a);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    /* bench --conv: im2col vs shifted GEMMs at the small U-Net's shapes. */
+    if (argc >= 2 && strcmp(argv[1], "--conv") == 0) {
+        for (int t = 1; t <= 2; t++) {
+            conv_compare(t, 32, 28, 32);
+            conv_compare(t, 32, 14, 64);
+        }
+        return 0;
+    }
+    /* bench --unet THREADS SECONDS [CHANNELS [BATCH]] */
+    if (argc >= 4 && strcmp(argv[1], "--unet") == 0)
+        return unet_only(atoi(argv[2]), atof(argv[3]), argc > 4 ? atoi(argv[4]) : 32, argc > 5 ? atoi(argv[5]) : 64);
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 5;
     printf("bfn-harness bench (medians of %d timed repeats; ratios are within this invocation)\n\n", reps);
@@ -227,6 +343,19 @@ int main(int argc, char **argv) {
             double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 32 / t / 1e9;
             printf("transformer 3x192 T=128 B=32 %5.2f steps/s  %6.0f tokens/s  %6.1f GFLOP/s = %3.0f%% of sgemm\n",
                    1.0 / t, 32 * 128 / t, gf, 100 * gf / peak);
+            free_step(&a);
+        }
+        {
+            step_arg a;
+            setup_step_model(&a, "discrete", 784, 2, 64, 2);
+            a.steps = quick ? 1 : 3;
+            double t = median_time(run_steps, &a, reps) / a.steps;
+            double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 64 / t / 1e9;
+            /* The 3x3 convolutions at 28 x 28 (32 -> 32) and 14 x 14 (64 -> 64). */
+            double s0 = sgemm_gflops(64 * 784, 32, 9 * 32, 1), s1 = sgemm_gflops(64 * 196, 64, 9 * 64, 2);
+            printf("MNIST U-Net small B=64       %5.2f steps/s  %6.1f GFLOP/s = %3.0f%% of sgemm 2048^3, %3.0f%% of "
+                   "sgemm %dx32x288 (%.1f), %3.0f%% of %dx64x576 (%.1f)\n",
+                   1.0 / t, gf, 100 * gf / peak, 100 * gf / s0, 64 * 784, s0, 100 * gf / s1, 64 * 196, s1);
             free_step(&a);
         }
         printf("\n");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages bfn-harness needs, only if some are missing.
 # Needs root (or sudo) the first time; afterwards it is a quick dpkg check.
-# `deps.sh torch` installs only what `make torch-check` needs (PyTorch, ~1 GB;
-# the harness and `make test` never need it).
+# `deps.sh torch` installs only PyTorch, which nothing but `make torch-check`
+# and the speed comparisons (`make bench-torch`) need; the harness and
+# `make test` never do.
 set -euo pipefail
 if [ "${1:-}" = torch ]; then
     pkgs=(python3-torch python3-numpy)
