@@ -25,6 +25,7 @@
 #include "nn/resample.h"
 #include "nn/silu.h"
 #include "run/config.h"
+#include "run/spec.h"
 #include "util/err.h"
 
 static void fill(float *x, size_t n, double lo, double hi, gsl_rng *r) {
@@ -406,7 +407,9 @@ static size_t count_from_experiment(const char *path, const char *profile, int c
     bfn_model_shape sh = {.in_ch = 1, .out_ch = out_ch, .D = c * h * w, .channels = c, .height = h, .width = w,
                           .max_batch = 1};
     bfn_unet_spec s;
-    assert_int_equal(bfn_unet_spec_from_config(&s, cfg, &sh), BFN_OK);
+    bfn_spec spec;
+    bfn_spec_resolve(&spec, cfg);
+    assert_int_equal(bfn_unet_spec_from_model(&s, &spec.model, &sh), BFN_OK);
     size_t n = 0;
     assert_int_equal(bfn_unet_param_count(&s, &n), BFN_OK);
     bfn_config_free(cfg);
@@ -442,7 +445,9 @@ static void expect_model_error(const char *ini, const char *needle1, const char 
         bfn_model_shape sh = {.in_ch = 1, .out_ch = 1, .D = 784, .channels = 1, .height = 28, .width = 28,
                               .max_batch = 2};
         bfn_model *m = NULL;
-        rc = bfn_model_create(&m, cfg, &sh);
+        bfn_spec spec;
+        bfn_spec_resolve(&spec, cfg);
+        rc = bfn_model_create(&m, &spec.model, &sh);
         bfn_model_free(m);
         bfn_config_free(cfg);
     }

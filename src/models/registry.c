@@ -1,6 +1,6 @@
 /* registry.c: the table of networks (see registry.h). Adding a network is a
- * constructor that reads its keys from the config and one MODEL_REGISTRY
- * line; its keys go into the schema in run/config.c. */
+ * constructor from bfn_model_spec and one REGISTRY line; its keys go into
+ * the schema in run/config.c and its fields into bfn_model_spec. */
 #include "models/registry.h"
 
 #include <stdio.h>
@@ -8,24 +8,23 @@
 #include <string.h>
 
 #include "models/unet.h"
-#include "run/config.h"
 #include "util/err.h"
 
-static int cfgi(const struct bfn_config *cfg, const char *key) { return (int)bfn_cfg_int(cfg, key); }
+static const char *origin(const bfn_model_spec *m, const char *key) {
+    return m->origin ? m->origin(m->origin_ctx, key) : key;
+}
 
 /* MLP over the flattened data (+ time); widths from model.hidden/layers. */
-static int make_mlp(bfn_model **out, const struct bfn_config *cfg, const bfn_model_shape *sh) {
-    int rc = bfn_mlp_create(out, sh->D * sh->in_ch, sh->D * sh->out_ch, cfgi(cfg, "model.hidden"),
-                            cfgi(cfg, "model.layers"), sh->max_batch);
-    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "model.arch"));
+static int make_mlp(bfn_model **out, const bfn_model_spec *m, const bfn_model_shape *sh) {
+    int rc = bfn_mlp_create(out, sh->D * sh->in_ch, sh->D * sh->out_ch, m->hidden, m->layers, sh->max_batch);
+    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", origin(m, "model.arch"));
 }
 
 /* Transformer over the D positions (text8 GPT). */
-static int make_transformer(bfn_model **out, const struct bfn_config *cfg, const bfn_model_shape *sh) {
-    int rc = bfn_transformer_create(out, sh->D, sh->in_ch, sh->out_ch, cfgi(cfg, "model.layers"),
-                                    cfgi(cfg, "model.heads"), cfgi(cfg, "model.hidden"), cfgi(cfg, "model.skip"),
+static int make_transformer(bfn_model **out, const bfn_model_spec *m, const bfn_model_shape *sh) {
+    int rc = bfn_transformer_create(out, sh->D, sh->in_ch, sh->out_ch, m->layers, m->heads, m->hidden, m->skip,
                                     sh->max_batch);
-    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, "model.arch"));
+    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", origin(m, "model.arch"));
 }
 
 /* Parse "a,b,c" (or "none"/"") into at most max ints >= 1; -1 on a bad item. */
@@ -43,49 +42,48 @@ static int parse_ints(const char *text, int *v, int max) {
     return n;
 }
 
-/* Fill a U-Net spec from the config and the data shape. */
-int bfn_unet_spec_from_config(struct bfn_unet_spec_s *s, const struct bfn_config *cfg, const bfn_model_shape *sh) {
+/* Fill a U-Net spec from the [model] settings and the data shape. */
+int bfn_unet_spec_from_model(struct bfn_unet_spec_s *s, const bfn_model_spec *m, const bfn_model_shape *sh) {
     memset(s, 0, sizeof *s);
     s->img_ch = sh->channels;
     s->height = sh->height;
     s->width = sh->width;
     s->in_ch = sh->in_ch;
     s->out_ch = sh->out_ch;
-    s->channels = cfgi(cfg, "model.channels");
-    s->n_levels = parse_ints(bfn_cfg_str(cfg, "model.channel_mult"), s->mult, BFN_UNET_MAX_LEVELS);
+    s->channels = m->channels;
+    s->n_levels = parse_ints(m->channel_mult, s->mult, BFN_UNET_MAX_LEVELS);
     if (s->n_levels < 1)
         return bfn_error(BFN_EINVAL, "%s: model.channel_mult must be 1 to %d positive integers, e.g. 1,2,2",
-                         bfn_cfg_origin(cfg, "model.channel_mult"), BFN_UNET_MAX_LEVELS);
-    s->n_attn = parse_ints(bfn_cfg_str(cfg, "model.attn_res"), s->attn_res, BFN_UNET_MAX_LEVELS);
+                         origin(m, "model.channel_mult"), BFN_UNET_MAX_LEVELS);
+    s->n_attn = parse_ints(m->attn_res, s->attn_res, BFN_UNET_MAX_LEVELS);
     if (s->n_attn < 0)
         return bfn_error(BFN_EINVAL, "%s: model.attn_res must be positive integers (down-sampling factors) or none",
-                         bfn_cfg_origin(cfg, "model.attn_res"));
-    s->res_blocks = cfgi(cfg, "model.res_blocks");
-    s->heads = cfgi(cfg, "model.heads");
-    s->groups = cfgi(cfg, "model.groups");
-    s->dropout = (float)bfn_cfg_real(cfg, "model.dropout");
-    s->fourier = cfgi(cfg, "model.fourier");
-    s->time_input = cfgi(cfg, "model.time_input");
-    s->project_input = cfgi(cfg, "model.project_input");
-    s->out_channels = cfgi(cfg, "model.out_channels");
-    s->time_embed = strcmp(bfn_cfg_str(cfg, "model.time_embed"), "vdm") == 0 ? BFN_UNET_TIME_VDM
-                                                                            : BFN_UNET_TIME_DDPM;
+                         origin(m, "model.attn_res"));
+    s->res_blocks = m->res_blocks;
+    s->heads = m->heads;
+    s->groups = m->groups;
+    s->dropout = (float)m->dropout;
+    s->fourier = m->fourier;
+    s->time_input = m->time_input;
+    s->project_input = m->project_input;
+    s->out_channels = m->out_channels;
+    s->time_embed = strcmp(m->time_embed, "vdm") == 0 ? BFN_UNET_TIME_VDM : BFN_UNET_TIME_DDPM;
     if (sh->channels < 1 || sh->height < 1)
-        return bfn_error(BFN_EINVAL, "%s: model.arch = unet needs image data", bfn_cfg_origin(cfg, "model.arch"));
+        return bfn_error(BFN_EINVAL, "%s: model.arch = unet needs image data", origin(m, "model.arch"));
     int rc = bfn_unet_check(s);
     if (rc != BFN_OK) {
         /* Name the line of the key the message is about. */
         const char *key = strstr(bfn_last_error(), "model.groups") ? "model.groups"
                           : strstr(bfn_last_error(), "model.heads") ? "model.heads"
                                                                      : "model.channel_mult";
-        return bfn_error_prefix(rc, "%s", bfn_cfg_origin(cfg, key));
+        return bfn_error_prefix(rc, "%s", origin(m, key));
     }
     return BFN_OK;
 }
 
-static int make_unet(bfn_model **out, const struct bfn_config *cfg, const bfn_model_shape *sh) {
+static int make_unet(bfn_model **out, const bfn_model_spec *m, const bfn_model_shape *sh) {
     bfn_unet_spec s;
-    BFN_TRY(bfn_unet_spec_from_config(&s, cfg, sh));
+    BFN_TRY(bfn_unet_spec_from_model(&s, m, sh));
     return bfn_unet_create(out, &s, sh->max_batch);
 }
 
@@ -133,12 +131,11 @@ int bfn_model_uses_key(const char *arch, const char *key) {
     return 0;
 }
 
-int bfn_model_create(bfn_model **out, const struct bfn_config *cfg, const bfn_model_shape *shape) {
+int bfn_model_create(bfn_model **out, const bfn_model_spec *spec, const bfn_model_shape *shape) {
     *out = NULL;
-    const char *arch = bfn_cfg_str(cfg, "model.arch");
-    const bfn_model_entry *e = bfn_model_find(arch);
+    const bfn_model_entry *e = bfn_model_find(spec->arch);
     if (!e)
-        return bfn_error(BFN_EINVAL, "%s: unknown model.arch '%s' (registered: %s)", bfn_cfg_origin(cfg, "model.arch"),
-                         arch, bfn_model_names());
-    return e->create(out, cfg, shape);
+        return bfn_error(BFN_EINVAL, "%s: unknown model.arch '%s' (registered: %s)", origin(spec, "model.arch"),
+                         spec->arch, bfn_model_names());
+    return e->create(out, spec, shape);
 }

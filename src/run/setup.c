@@ -63,7 +63,7 @@ static int make_model(bfn_setup *s, int max_batch) {
         .width = s->data.is_text ? 0 : s->data.width,
         .seq_len = f->D, .max_batch = max_batch,
     };
-    return bfn_model_create(&s->model, s->cfg, &shape);
+    return bfn_model_create(&s->model, &s->spec.model, &shape);
 }
 
 static void choose_unit(bfn_setup *s) {

@@ -42,6 +42,31 @@ static void resolve_bfn(bfn_spec *s, const bfn_config *c) {
     };
 }
 
+static const char *config_origin(const void *ctx, const char *key) { return bfn_cfg_origin(ctx, key); }
+
+static void resolve_model(bfn_spec *s, const bfn_config *c) {
+    s->model = (bfn_model_spec){
+        .arch = bfn_cfg_str(c, "model.arch"),
+        .hidden = (int)bfn_cfg_int(c, "model.hidden"),
+        .layers = (int)bfn_cfg_int(c, "model.layers"),
+        .heads = (int)bfn_cfg_int(c, "model.heads"),
+        .skip = (int)bfn_cfg_int(c, "model.skip"),
+        .channels = (int)bfn_cfg_int(c, "model.channels"),
+        .res_blocks = (int)bfn_cfg_int(c, "model.res_blocks"),
+        .groups = (int)bfn_cfg_int(c, "model.groups"),
+        .fourier = (int)bfn_cfg_int(c, "model.fourier"),
+        .time_input = (int)bfn_cfg_int(c, "model.time_input"),
+        .project_input = (int)bfn_cfg_int(c, "model.project_input"),
+        .out_channels = (int)bfn_cfg_int(c, "model.out_channels"),
+        .channel_mult = bfn_cfg_str(c, "model.channel_mult"),
+        .attn_res = bfn_cfg_str(c, "model.attn_res"),
+        .time_embed = bfn_cfg_str(c, "model.time_embed"),
+        .dropout = bfn_cfg_real(c, "model.dropout"),
+        .origin = config_origin,
+        .origin_ctx = c,
+    };
+}
+
 static void resolve_train(bfn_spec *s, const bfn_config *c) {
     s->train = (bfn_train_spec){
         .loss = strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0 ? BFN_LOSS_NSTEP : BFN_LOSS_CTS,
@@ -88,6 +113,7 @@ void bfn_spec_resolve(bfn_spec *s, const bfn_config *c) {
     s->experiment = bfn_cfg_str(c, "experiment.name");
     resolve_data(s, c);
     resolve_bfn(s, c);
+    resolve_model(s, c);
     resolve_train(s, c);
     resolve_eval(s, c);
     s->sample = (bfn_sample_spec){

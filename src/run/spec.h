@@ -6,7 +6,8 @@
  * part it needs): a field name is checked by the compiler, where a key
  * string would be checked only when the line runs. Each layer owns the
  * description of what it needs (data/: bfn_data_params, bfn/:
- * bfn_family_params and bfn_schedule_params); the spec holds them filled in.
+ * bfn_family_params and bfn_schedule_params, models/: bfn_model_spec); the
+ * spec holds them filled in.
  *
  * Strings point into the config, which must outlive the spec. */
 #ifndef BFN_RUN_SPEC_H
@@ -15,6 +16,7 @@
 #include "bfn/family.h"
 #include "bfn/schedule.h"
 #include "data/dataset.h"
+#include "models/registry.h"
 #include "nn/optim.h"
 #include "run/config.h"
 
@@ -57,6 +59,7 @@ typedef struct {
     const char *experiment;      /* experiment.name */
     bfn_data_params data;
     bfn_bfn_spec bfn;
+    bfn_model_spec model;
     bfn_train_spec train;
     bfn_eval_spec eval;
     bfn_sample_spec sample;
