@@ -23,6 +23,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "nn/optim.h"
+#include "run/sample.h"
 #include "run/step.h"
 #include "util/err.h"
 
@@ -108,7 +109,8 @@ static void run_loss_only(void *p) {
     }
 }
 
-static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer) {
+/* transformer: 0 = the MLP; otherwise the number of blocks, with width tf_width. */
+static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer, int tf_width) {
     memset(a, 0, sizeof *a);
     bfn_setup *s = &a->s;
     bfn_schedule sched;
@@ -122,7 +124,7 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
     /* The MLP of the image experiments, or the `small` text transformer
      * (3 blocks, width 192, 4 heads). */
     if (rc == BFN_OK && transformer)
-        rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, 3, 4, 192, 1, B);
+        rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, transformer, 4, tf_width, 1, B);
     else if (rc == BFN_OK)
         rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
     if (rc != BFN_OK) {
@@ -151,7 +153,7 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
 }
 
 static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
-    setup_step_model(a, family, D, K, B, 0);
+    setup_step_model(a, family, D, K, B, 0, 0);
 }
 
 static void free_step(step_arg *a) {
@@ -171,7 +173,127 @@ static void set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+
+/* ---- server mode for `make bench-compare` (bench/compare.py) ------------------------ */
+
+typedef struct {
+    step_arg a;
+    int n_examples; /* ln_mnist: examples in the pass */
+    float *xs;      /* sample_mnist: output */
+} case_arg;
+
+/* One L^n evaluation pass (n = 100, no gradient) over n_examples examples in
+ * batches of a.B, as bfn_split_pass does on the test split. */
+static void run_ln_pass(void *p) {
+    case_arg *c = p;
+    step_arg *a = &c->a;
+    for (int e0 = 0; e0 < c->n_examples; e0 += a->B) {
+        int B = c->n_examples - e0 < a->B ? c->n_examples - e0 : a->B;
+        bfn_batch_loss(&a->s, a->s.params, &a->w, B, BFN_LOSS_NSTEP, a->n, 0, a->rng, 0);
+    }
+}
+
+static void run_sampler(void *p) {
+    case_arg *c = p;
+    bfn_sample_batch(&c->a.s, c->a.s.ema, &c->a.w, c->a.B, c->a.n, c->a.rng, c->xs, NULL, NULL);
+}
+
+static void run_case_steps(void *p) { run_steps(&((case_arg *)p)->a); }
+static void run_case_loss(void *p) { run_loss_only(&((case_arg *)p)->a); }
+
+/* Time `reps` calls of fn after one untimed warm-up; seconds per call. */
+static double time_calls(void (*fn)(void *), void *arg, int reps) {
+    fn(arg);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) fn(arg);
+    return (now() - t0) / reps;
+}
+
+/* One request: set the case up, time `reps` units of work, print one JSON
+ * line {"case", "sec" (per unit), "gflop" (matrix-product GFLOP per unit)}.
+ * Returns 0 for an unknown case. */
+static int serve_case(const char *name, int reps) {
+    case_arg c;
+    memset(&c, 0, sizeof c);
+    step_arg *a = &c.a;
+    void (*fn)(void *) = run_case_steps;
+    double flop_mult = 3.0; /* training step: forward + backward ~ 3 forwards */
+    int B = 0, examples = 0;
+    if (strncmp(name, "sgemm", 5) == 0) {
+        int M = atoi(name + 5);
+        if (M <= 0) return 0;
+        int N = M > 256 ? M : 1024, K = N, iters = M > 256 ? 1 : 20;
+        double gf = sgemm_gflops(M, N, K, iters * reps);
+        printf("{\"case\": \"%s\", \"sec\": %.9g, \"gflop\": %.9g}\n", name, 2.0 * M * N * K / gf / 1e9,
+               2.0 * M * N * K / 1e9);
+        return 1;
+    }
+    if (!strcmp(name, "mnist128") || !strcmp(name, "mnist64")) {
+        B = atoi(name + 5);
+        setup_step(a, "discrete", 784, 2, B);
+    } else if (!strcmp(name, "cifar_cts32")) {
+        setup_step(a, "continuous", 3072, 256, B = 32);
+    } else if (!strcmp(name, "disc256_32")) {
+        setup_step(a, "discretised", 3072, 256, B = 32);
+    } else if (!strcmp(name, "tf_bench") || !strcmp(name, "tf_ref")) {
+        int ref = !strcmp(name, "tf_ref");
+        setup_step_model(a, "discrete", ref ? 256 : 128, 27, B = 32, ref ? 4 : 3, ref ? 256 : 192);
+        a->s.family.sched.beta1 = 0.5625;
+    } else if (!strcmp(name, "ln_disc256")) {
+        /* L^n (10 MC samples) + gradient of the K = 256 receiver mixture, B = 32, t = 1/2. */
+        setup_step(a, "discretised", 3072, 256, B = 32);
+        for (int b = 0; b < B; b++) {
+            a->w.t[b] = 0.5f;
+            a->w.alpha[b] = (float)bfn_schedule_alpha(&a->s.family.sched, 50, 100);
+        }
+        a->mode = BFN_LOSS_NSTEP;
+        a->n = 100;
+        fn = run_case_loss;
+        flop_mult = 0.0;
+    } else if (!strcmp(name, "ln_mnist")) {
+        setup_step(a, "discrete", 784, 2, B = 500);
+        c.n_examples = examples = 1000;
+        a->n = 100;
+        fn = run_ln_pass;
+        flop_mult = examples / (double)B;
+    } else if (!strcmp(name, "sample_mnist")) {
+        setup_step(a, "discrete", 784, 2, B = 64);
+        a->n = 100;
+        c.xs = bfn_xmalloc((size_t)B * 784 * sizeof(float));
+        fn = run_sampler;
+        flop_mult = a->n + 1.0;
+    } else {
+        return 0;
+    }
+    a->steps = 1;
+    double sec = time_calls(fn, &c, reps);
+    double gflop = flop_mult * a->s.model->ops->flops_per_example(a->s.model) * B / 1e9;
+    printf("{\"case\": \"%s\", \"sec\": %.9g, \"gflop\": %.9g}\n", name, sec, gflop);
+    free(c.xs);
+    free_step(a);
+    return 1;
+}
+
+/* Read "CASE REPS" lines on stdin, answer each with one JSON line; "quit" or
+ * end of input stops. Threads come from OMP_NUM_THREADS (set by the driver). */
+static int serve(void) {
+    char line[256], name[64];
+    int reps;
+    openblas_set_num_threads(omp_get_max_threads());
+    while (fgets(line, sizeof line, stdin)) {
+        if (sscanf(line, "%63s %d", name, &reps) != 2 || reps < 1) {
+            if (!strncmp(line, "quit", 4)) break;
+            printf("{\"error\": \"bad request\"}\n");
+        } else if (!serve_case(name, reps)) {
+            printf("{\"case\": \"%s\", \"error\": \"no such case\"}\n", name);
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve();
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 5;
     printf("bfn-harness bench (medians of %d timed repeats; ratios are within this invocation)\n\n", reps);
@@ -220,7 +342,7 @@ int main(int argc, char **argv) {
         {
             /* Text: K = 27, seq_len 128 (the `small` profile), B = 32. */
             step_arg a;
-            setup_step_model(&a, "discrete", 128, 27, 32, 1);
+            setup_step_model(&a, "discrete", 128, 27, 32, 3, 192);
             a.s.family.sched.beta1 = 0.5625;
             a.steps = quick ? 1 : 3;
             double t = median_time(run_steps, &a, reps) / a.steps;
