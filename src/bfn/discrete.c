@@ -25,6 +25,8 @@
 
 #include "bfn/family.h"
 #include "util/err.h"
+#include "util/lanes_rng.h"
+#include "util/vecmath.h"
 
 #define DISCRETE_MAX_K 256
 #define FLOW_T_MAX (1.0 - 1e-6) /* [CODE] clamps t to <= 1 - epsilon */
@@ -338,10 +340,39 @@ static void discrete_loss_recon(const bfn_family *f, int B, const float *x, cons
 
 /* ---- sampling ------------------------------------------------------------------------ */
 
-/* Draw a class from p_O per dimension (one uniform per (b, d), inverse CDF). */
+/* Rows per block of the K = 2 sampler paths: the random numbers for a block
+ * are drawn into a stack buffer first, then one branch-free loop uses them. */
+#define SAMPLE_BLOCK 512
+
+/* K = 2: class 1 iff u >= P(class 0) = sigmoid(-l), u uniform from the lane
+ * generator seeded by one draw from rng (vectorised; float, as theta is). */
+static void two_class_output_sample(int rows, const float *out, gsl_rng *rng, float *xs) {
+    bfn_lanes_rng lr;
+    bfn_lanes_seed(&lr, rng);
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+    float u[SAMPLE_BLOCK];
+    for (int r0 = 0; r0 < rows; r0 += SAMPLE_BLOCK) {
+        const int nr = rows - r0 < SAMPLE_BLOCK ? rows - r0 : SAMPLE_BLOCK;
+        bfn_lanes_uniform(&lr, u, nr);
+        const float *o = out + r0;
+        float *x = xs + r0;
+#pragma omp simd
+        for (int i = 0; i < nr; i++) {
+            float p0 = 1.0f / (1.0f + bfn_expf_vec(o[i], vb.exp_lo, vb.exp_hi));
+            x[i] = u[i] >= p0 ? 1.0f : 0.0f; /* NaN logit: class 1, as the scalar path */
+        }
+    }
+}
+
+/* Draw a class from p_O per dimension (one uniform per (b, d), inverse CDF).
+ * K = 2 takes the vectorised path above (its own random stream). */
 static void discrete_output_sample(const bfn_family *f, int B, const float *theta, const float *t,
                                    const float *out, gsl_rng *rng, float *xs) {
     const int D = f->D, K = f->K, oc = f->out_ch;
+    if (K == 2) {
+        two_class_output_sample(B * D, out, rng, xs);
+        return;
+    }
     double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K];
     for (size_t row = 0; row < (size_t)B * D; row++) {
         double v = gsl_rng_uniform(rng);
@@ -387,9 +418,53 @@ static void discrete_output_mean(const bfn_family *f, int B, const float *theta,
  * update_input_params), in log space: ln theta'_k = ln theta_k + y_k - lse.
  * Mathematically the official formula, but cannot overflow for large alpha.
  * alpha <= 0 leaves theta unchanged (K draws are consumed regardless). */
+/* K = 2 update in log-odds: theta depends on y only through y_1 - y_0 =
+ * +-2 alpha + 2 sqrt(alpha) eps (the sign is that of the drawn class), so
+ * l' = ln theta_1 - ln theta_0 + y_1 - y_0 and theta' = (sigmoid(-l'),
+ * sigmoid(l')): one normal draw per (b, d) from the lane generator, float
+ * math, no branches. Each probability is formed as 1/(1 + e^-|l'|) or
+ * e^-|l'| times that, so the smaller one keeps full relative accuracy
+ * (down to ~1e-38, where exp's clamp holds it). Rows with alpha <= 0 and
+ * (b, d) with a NaN theta or l' keep theta (draws are consumed regardless). */
+static void two_class_update(int B, int D, float *theta, const float *xs, const float *alpha, gsl_rng *rng) {
+    bfn_lanes_rng lr;
+    bfn_lanes_seed(&lr, rng);
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+    float z[SAMPLE_BLOCK];
+    for (int b = 0; b < B; b++) {
+        const double a = alpha[b];
+        const int active = a > 0.0 && isfinite(a);
+        const float mean = active ? (float)(2.0 * a) : 0.0f, sd = active ? (float)(2.0 * sqrt(a)) : 0.0f;
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            bfn_lanes_normal(&lr, z, nd);
+            if (!active) continue;
+            float *th = theta + ((size_t)b * D + d0) * 2;
+            const float *x = xs + (size_t)b * D + d0;
+#pragma omp simd
+            for (int i = 0; i < nd; i++) {
+                const float t0 = th[2 * i], t1 = th[2 * i + 1];
+                const float l = bfn_logf_vec(t1, vb.log_lo) - bfn_logf_vec(t0, vb.log_lo) +
+                                (x[i] > 0.5f ? mean : -mean) + sd * z[i];
+                const int pos = l > 0.0f;
+                const float e = bfn_expf_vec(pos ? -l : l, vb.exp_lo, vb.exp_hi);
+                const float big = 1.0f / (1.0f + e), small = e * big;
+                const int keep = (l != l) | (t0 != t0) | (t1 != t1);
+                const float n0 = pos ? small : big, n1 = pos ? big : small;
+                th[2 * i] = keep ? t0 : n0;
+                th[2 * i + 1] = keep ? t1 : n1;
+            }
+        }
+    }
+}
+
 static void discrete_update(const bfn_family *f, int B, float *theta, const float *xs,
                             const float *alpha, gsl_rng *rng) {
     const int D = f->D, K = f->K;
+    if (K == 2) {
+        two_class_update(B, D, theta, xs, alpha, rng);
+        return;
+    }
     double v[DISCRETE_MAX_K];
     for (int b = 0; b < B; b++) {
         const double a = alpha[b];
