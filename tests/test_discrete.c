@@ -13,6 +13,8 @@
  * (false-failure probability ~6e-7 per check, and the seeds are fixed). */
 #include "gradcheck.h"
 
+#include <omp.h>
+
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -794,6 +796,34 @@ static void test_two_class_update_edges(void **state) {
     bfn_family_free(&f);
 }
 
+/* The K = 2 sampler steps (output draw + update) give the same bits with 1
+ * and 2 threads: every example draws from its own stream. */
+static void test_two_class_sampler_threads(void **state) {
+    const int B = 64, D = 784, N = B * D;
+    bfn_family f = make_family(D, 2, 9.0);
+    float *out = test_falloc(N), *th[2], *xs[2], al[64];
+    for (int i = 0; i < N; i++) out[i] = (float)sin(0.37 * i) * 3.0f;
+    for (int b = 0; b < B; b++) al[b] = 0.1f + 0.01f * b;
+    for (int run = 0; run < 2; run++) {
+        th[run] = test_falloc((size_t)N * 2);
+        xs[run] = test_falloc(N);
+        omp_set_num_threads(run + 1);
+        gsl_rng *r = test_rng(99);
+        f.ops->prior(&f, B, th[run]);
+        for (int step = 0; step < 3; step++) {
+            f.ops->output_sample(&f, B, th[run], NULL, out, r, xs[run]);
+            f.ops->update(&f, B, th[run], xs[run], al, r);
+        }
+        gsl_rng_free(r);
+    }
+    omp_set_num_threads(1);
+    assert_memory_equal(xs[0], xs[1], (size_t)N * sizeof(float));
+    assert_memory_equal(th[0], th[1], (size_t)N * 2 * sizeof(float));
+    for (int run = 0; run < 2; run++) { free(th[run]); free(xs[run]); }
+    free(out);
+    bfn_family_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_and_shapes),
@@ -812,6 +842,7 @@ int main(void) {
         cmocka_unit_test(test_output_distribution),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_two_class_update_edges),
+        cmocka_unit_test(test_two_class_sampler_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

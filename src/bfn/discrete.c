@@ -344,22 +344,31 @@ static void discrete_loss_recon(const bfn_family *f, int B, const float *x, cons
  * are drawn into a stack buffer first, then one branch-free loop uses them. */
 #define SAMPLE_BLOCK 512
 
-/* K = 2: class 1 iff u >= P(class 0) = sigmoid(-l), u uniform from the lane
- * generator seeded by one draw from rng (vectorised; float, as theta is). */
-static void two_class_output_sample(int rows, const float *out, gsl_rng *rng, float *xs) {
-    bfn_lanes_rng lr;
-    bfn_lanes_seed(&lr, rng);
+/* Work per call above which the K = 2 sampler loops split across threads
+ * (each example has its own random stream, so the result does not depend on
+ * the thread count). */
+#define SAMPLE_PAR_MIN 16384
+
+/* K = 2: class 1 iff u >= P(class 0) = sigmoid(-l), u uniform from example
+ * b's lane stream of a key drawn from rng (vectorised; float, as theta is). */
+static void two_class_output_sample(int B, int D, const float *out, gsl_rng *rng, float *xs) {
+    const uint64_t key = bfn_lanes_key(rng);
     const bfn_vec_bounds_t vb = bfn_vec_bounds();
-    float u[SAMPLE_BLOCK];
-    for (int r0 = 0; r0 < rows; r0 += SAMPLE_BLOCK) {
-        const int nr = rows - r0 < SAMPLE_BLOCK ? rows - r0 : SAMPLE_BLOCK;
-        bfn_lanes_uniform(&lr, u, nr);
-        const float *o = out + r0;
-        float *x = xs + r0;
+#pragma omp parallel for schedule(static) if ((long)B * D >= SAMPLE_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        bfn_lanes_rng lr;
+        bfn_lanes_seed_stream(&lr, key, (uint64_t)b);
+        float u[SAMPLE_BLOCK];
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            bfn_lanes_uniform(&lr, u, nd);
+            const float *o = out + (size_t)b * D + d0;
+            float *x = xs + (size_t)b * D + d0;
 #pragma omp simd
-        for (int i = 0; i < nr; i++) {
-            float p0 = 1.0f / (1.0f + bfn_expf_vec(o[i], vb.exp_lo, vb.exp_hi));
-            x[i] = u[i] >= p0 ? 1.0f : 0.0f; /* NaN logit: class 1, as the scalar path */
+            for (int i = 0; i < nd; i++) {
+                float p0 = 1.0f / (1.0f + bfn_expf_vec(o[i], vb.exp_lo, vb.exp_hi));
+                x[i] = u[i] >= p0 ? 1.0f : 0.0f; /* NaN logit: class 1, as the scalar path */
+            }
         }
     }
 }
@@ -370,7 +379,7 @@ static void discrete_output_sample(const bfn_family *f, int B, const float *thet
                                    const float *out, gsl_rng *rng, float *xs) {
     const int D = f->D, K = f->K, oc = f->out_ch;
     if (K == 2) {
-        two_class_output_sample(B * D, out, rng, xs);
+        two_class_output_sample(B, D, out, rng, xs);
         return;
     }
     double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K];
@@ -425,13 +434,16 @@ static void discrete_output_mean(const bfn_family *f, int B, const float *theta,
  * math, no branches. Each probability is formed as 1/(1 + e^-|l'|) or
  * e^-|l'| times that, so the smaller one keeps full relative accuracy
  * (down to ~1e-38, where exp's clamp holds it). Rows with alpha <= 0 and
- * (b, d) with a NaN theta or l' keep theta (draws are consumed regardless). */
+ * (b, d) with a NaN theta or l' keep theta. Example b draws from its own
+ * lane stream of one key taken from rng, so rows run in parallel. */
 static void two_class_update(int B, int D, float *theta, const float *xs, const float *alpha, gsl_rng *rng) {
-    bfn_lanes_rng lr;
-    bfn_lanes_seed(&lr, rng);
+    const uint64_t key = bfn_lanes_key(rng);
     const bfn_vec_bounds_t vb = bfn_vec_bounds();
-    float z[SAMPLE_BLOCK];
+#pragma omp parallel for schedule(static) if ((long)B * D >= SAMPLE_PAR_MIN)
     for (int b = 0; b < B; b++) {
+        bfn_lanes_rng lr;
+        bfn_lanes_seed_stream(&lr, key, (uint64_t)b);
+        float z[SAMPLE_BLOCK];
         const double a = alpha[b];
         const int active = a > 0.0 && isfinite(a);
         const float mean = active ? (float)(2.0 * a) : 0.0f, sd = active ? (float)(2.0 * sqrt(a)) : 0.0f;

@@ -12,8 +12,17 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-void bfn_lanes_seed(bfn_lanes_rng *r, gsl_rng *src) {
-    uint64_t x = ((uint64_t)(gsl_rng_get(src) & 0xffffffffUL) << 32) | (gsl_rng_get(src) & 0xffffffffUL);
+uint64_t bfn_lanes_key(gsl_rng *src) {
+    uint64_t hi = gsl_rng_get(src) & 0xffffffffUL;
+    return (hi << 32) | (gsl_rng_get(src) & 0xffffffffUL);
+}
+
+void bfn_lanes_seed(bfn_lanes_rng *r, gsl_rng *src) { bfn_lanes_seed_stream(r, bfn_lanes_key(src), 0); }
+
+void bfn_lanes_seed_stream(bfn_lanes_rng *r, uint64_t key, uint64_t stream) {
+    /* splitmix64 advances its state by the golden-ratio constant G per output;
+     * starting at key + s 2^32 G keeps streams 2^32 outputs apart. */
+    uint64_t x = key + stream * (UINT64_C(0x9E3779B97F4A7C15) << 32);
     for (int l = 0; l < BFN_LANES; l++) {
         uint64_t a = splitmix64(&x), b = splitmix64(&x);
         r->s[0][l] = (uint32_t)a;

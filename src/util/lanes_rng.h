@@ -27,6 +27,13 @@ typedef struct {
 
 /* Seed every lane from two 32-bit draws of src (splitmix64 expands them). */
 void bfn_lanes_seed(bfn_lanes_rng *r, gsl_rng *src);
+/* A 64-bit key from two 32-bit draws of src, and independent streams from
+ * it: stream s of key k is seeded by splitmix64 from k + s * 2^32 (distinct
+ * starting points of splitmix64's sequence, 2^32 apart), so each example of
+ * a batch can draw its own numbers on any thread: results do not depend on
+ * the thread count. */
+uint64_t bfn_lanes_key(gsl_rng *src);
+void bfn_lanes_seed_stream(bfn_lanes_rng *r, uint64_t key, uint64_t stream);
 /* n uniforms in (0, 1); n need not be a multiple of BFN_LANES (the rest of the
  * last block is drawn and discarded). */
 void bfn_lanes_uniform(bfn_lanes_rng *r, float *u, int n);
