@@ -19,14 +19,16 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef struct { float exp_lo, exp_hi, log_lo; } bfn_vec_bounds_t;
+typedef struct { float exp_lo, exp_hi, log_lo, zero, half, one; } bfn_vec_bounds_t;
 
 /* Run-time clamp bounds: exp's argument to [-87.3, 88.3] (2^k stays a normal
  * float), log's to >= FLT_MIN (denormals and 0 give ln FLT_MIN = -87.34; NaN
- * also maps there, so callers that care test for NaN themselves). */
+ * also maps there, so callers that care test for NaN themselves). zero,
+ * half and one are the constants 0, 1/2 and 1 as run-time values, for loops
+ * where literal compare/select operands also stop GCC 12 from vectorising. */
 static inline bfn_vec_bounds_t bfn_vec_bounds(void) {
-    volatile float lo = -87.3f, hi = 88.3f, llo = FLT_MIN;
-    bfn_vec_bounds_t b = {lo, hi, llo};
+    volatile float lo = -87.3f, hi = 88.3f, llo = FLT_MIN, z = 0.0f, h = 0.5f, o = 1.0f;
+    bfn_vec_bounds_t b = {lo, hi, llo, z, h, o};
     return b;
 }
 
