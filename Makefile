@@ -99,7 +99,7 @@ bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick
 
 # The C steps against the same steps in PyTorch (bench/torch_steps.py), interleaved
-# in one invocation, at 1 and 2 threads (bench/compare.py; ~15 min on 2 idle cores,
+# in one invocation, at 1 and 2 threads (bench/compare.py; ~10 min on 2 idle cores,
 # longer under load). Installs Debian's python3-torch if missing.
 # REPS=N rounds (default 3); CASES=mnist128,sample_mnist,... a subset.
 REPS ?= 3
