@@ -39,7 +39,7 @@ BFN      := $(BUILD)/bfn
 DEPS_OK  := $(BUILD)/.deps-ok
 
 
-.PHONY: test-slurm torch-check fuzz all deps data data-text data-images test bench bench-quick bench-torch clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
+.PHONY: test-slurm torch-check fuzz all deps data data-text data-images test bench bench-quick bench-torch bench-compare clean check-one table1 table2 table3 table4 table5 tables text-run figures paper valgrind schedules plot
 all: $(BFN)
 
 # --- set-up -----------------------------------------------------------------
@@ -123,6 +123,14 @@ bench-quick: $(BUILD)/bench
 bench-torch: $(BUILD)/bench
 	@bash src/tools/deps.sh torch
 	@BENCH=$(BUILD)/bench bash bench/unet_vs_torch.sh
+# The C steps against the same steps in PyTorch (bench/torch_steps.py), interleaved
+# in one invocation, at 1 and 2 threads (bench/compare.py; ~10 min on 2 idle cores,
+# longer under load). Installs Debian's python3-torch if missing.
+# REPS=N rounds (default 3); CASES=mnist128,sample_mnist,... a subset.
+REPS ?= 3
+bench-compare: $(BUILD)/bench
+	@bash src/tools/deps.sh torch
+	@/usr/bin/python3 bench/compare.py --reps $(REPS) --bench $(BUILD)/bench $(if $(CASES),--cases $(CASES))
 
 # Run one test binary: make check-one T=test_discrete
 check-one: $(BUILD)/tests/$(T)

@@ -14,6 +14,7 @@
 #include "gradcheck.h"
 
 #include <float.h>
+#include <omp.h>
 
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_randist.h>
@@ -884,6 +885,81 @@ static void test_determinism(void **state) {
     bfn_family_free(&f);
 }
 
+/* The vectorised K = 2 update (log-odds, one normal draw): a huge alpha
+ * gives finite probabilities summing to 1 that favour the drawn class; a
+ * tiny theta (1e-30) keeps its relative accuracy; alpha = 0 and a NaN theta
+ * leave theta unchanged; the same seed gives the same bits. */
+static void test_two_class_update_edges(void **state) {
+    const int D = 40;
+    bfn_family f = make_family(D, 2, 1.0);
+    float th[2 * 40], th2[2 * 40], xs[40], al[1];
+    gsl_rng *r = test_rng(12), *r2 = test_rng(12);
+    for (int d = 0; d < D; d++) xs[d] = (float)(d % 2);
+    f.ops->prior(&f, 1, th);
+    al[0] = 1e4f;
+    f.ops->update(&f, 1, th, xs, al, r);
+    for (int d = 0; d < D; d++) {
+        assert_true(isfinite(th[2 * d]) && isfinite(th[2 * d + 1]));
+        assert_close(th[2 * d] + th[2 * d + 1], 1.0, 1e-6);
+        assert_true(th[2 * d + (d % 2)] > 0.999f);
+    }
+    f.ops->prior(&f, 1, th2);
+    f.ops->update(&f, 1, th2, xs, al, r2);
+    f.ops->prior(&f, 1, th);
+    gsl_rng_free(r);
+    r = test_rng(12);
+    f.ops->update(&f, 1, th, xs, al, r);
+    assert_memory_equal(th, th2, sizeof th);
+    /* theta_1 = 1e-30 with alpha -> 0+: l' = ln(1e-30) + O(1e-3), theta_1' ~ 1e-30 to float accuracy */
+    for (int d = 0; d < D; d++) { th[2 * d] = 1.0f; th[2 * d + 1] = 1e-30f; }
+    al[0] = 1e-8f;
+    f.ops->update(&f, 1, th, xs, al, r);
+    for (int d = 0; d < D; d++) {
+        assert_close(th[2 * d + 1] / 1e-30, 1.0, 1e-3);
+        assert_true(th[2 * d] == 1.0f);
+    }
+    /* alpha = 0 and NaN theta: unchanged */
+    for (int d = 0; d < D; d++) { th[2 * d] = 0.25f; th[2 * d + 1] = d == 3 ? NAN : 0.75f; }
+    memcpy(th2, th, sizeof th);
+    al[0] = 0.0f;
+    f.ops->update(&f, 1, th, xs, al, r);
+    assert_memory_equal(th, th2, sizeof th);
+    al[0] = 1.0f;
+    f.ops->update(&f, 1, th, xs, al, r);
+    assert_true(th[6] == 0.25f && isnan(th[7]));
+    gsl_rng_free(r);
+    gsl_rng_free(r2);
+    bfn_family_free(&f);
+}
+
+/* The K = 2 sampler steps (output draw + update) give the same bits with 1
+ * and 2 threads: every example draws from its own stream. */
+static void test_two_class_sampler_threads(void **state) {
+    const int B = 64, D = 784, N = B * D;
+    bfn_family f = make_family(D, 2, 9.0);
+    float *out = test_falloc(N), *th[2], *xs[2], al[64];
+    for (int i = 0; i < N; i++) out[i] = (float)sin(0.37 * i) * 3.0f;
+    for (int b = 0; b < B; b++) al[b] = 0.1f + 0.01f * b;
+    for (int run = 0; run < 2; run++) {
+        th[run] = test_falloc((size_t)N * 2);
+        xs[run] = test_falloc(N);
+        omp_set_num_threads(run + 1);
+        gsl_rng *r = test_rng(99);
+        f.ops->prior(&f, B, th[run]);
+        for (int step = 0; step < 3; step++) {
+            f.ops->output_sample(&f, B, th[run], NULL, out, r, xs[run]);
+            f.ops->update(&f, B, th[run], xs[run], al, r);
+        }
+        gsl_rng_free(r);
+    }
+    omp_set_num_threads(1);
+    assert_memory_equal(xs[0], xs[1], (size_t)N * sizeof(float));
+    assert_memory_equal(th[0], th[1], (size_t)N * 2 * sizeof(float));
+    for (int run = 0; run < 2; run++) { free(th[run]); free(xs[run]); }
+    free(out);
+    bfn_family_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_and_shapes),
@@ -903,6 +979,8 @@ int main(void) {
         cmocka_unit_test(test_receiver_floor_grad_fd),
         cmocka_unit_test(test_output_distribution),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_two_class_update_edges),
+        cmocka_unit_test(test_two_class_sampler_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

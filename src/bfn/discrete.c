@@ -26,10 +26,20 @@
 
 #include "bfn/family.h"
 #include "util/err.h"
+#include "util/lanes_rng.h"
+#include "util/vecmath.h"
 
 #define DISCRETE_MAX_K 256
 #define FLOW_T_MAX (1.0 - 1e-6) /* [CODE] clamps t to <= 1 - epsilon */
 #define MIN_SQRT_BETA 1e-10     /* [CODE] below this the flow is the uniform prior */
+
+/* The K = 2 paths (flow, L^inf, sampler steps) are vectorised: random numbers
+ * for a block of SAMPLE_BLOCK dimensions are drawn into a stack buffer, then
+ * one branch-free loop uses them. Above SAMPLE_PAR_MIN elements per call they
+ * split across threads by example; each example draws from its own lane
+ * stream (util/lanes_rng.h), so results do not depend on the thread count. */
+#define SAMPLE_BLOCK 512
+#define SAMPLE_PAR_MIN 16384
 
 /* ---- small numerical helpers ----------------------------------------------- */
 
@@ -125,9 +135,50 @@ static void output_probs_only(int K, const float *o, double *p) {
  * for K = 2 where theta depends on y only through y_1 - y_0 ~
  * N(+-beta K, 2 beta K): one draw, same distribution, half the work (this
  * runs on every training step for B x 784 pixels). */
+/* K = 2 flow, vectorised: theta_1 = sigmoid(l), l = y_1 - y_0 =
+ * +-2 beta + 2 sqrt(beta) eps (sign of the class), eps from example b's lane
+ * stream; float math (theta is stored in float), each probability formed as
+ * 1/(1 + e^-|l|) or e^-|l| times that, so the smaller keeps its relative
+ * accuracy. Below MIN_SQRT_BETA, l = 0 gives theta = 1/2 exactly. */
+static void two_class_flow_sample(const bfn_family *f, int B, const float *x, const float *t, gsl_rng *rng,
+                                  float *theta) {
+    const int D = f->D;
+    const uint64_t key = bfn_lanes_key(rng);
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+#pragma omp parallel for schedule(static) if ((long)B * D >= SAMPLE_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        double tc = t[b] < 0.0f ? 0.0 : (t[b] > FLOW_T_MAX ? FLOW_T_MAX : (double)t[b]);
+        double beta = f->sched.beta(&f->sched, tc);
+        int uniform = !(sqrt(beta) >= MIN_SQRT_BETA); /* also catches beta < 0 or NaN */
+        const float mean = uniform ? 0.0f : (float)(2.0 * beta), sd = uniform ? 0.0f : (float)(2.0 * sqrt(beta));
+        bfn_lanes_rng lr;
+        bfn_lanes_seed_stream(&lr, key, (uint64_t)b);
+        float z[SAMPLE_BLOCK];
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            bfn_lanes_normal(&lr, z, nd);
+            const float *xb = x + (size_t)b * D + d0;
+            float *th = theta + ((size_t)b * D + d0) * 2;
+#pragma omp simd
+            for (int i = 0; i < nd; i++) {
+                const float l = (xb[i] >= 0.5f ? mean : -mean) + sd * z[i]; /* class_index: x >= 0.5 is 1 */
+                const int pos = l > 0.0f;
+                const float e = bfn_expf_vec(pos ? -l : l, vb.exp_lo, vb.exp_hi);
+                const float big = 1.0f / (1.0f + e), small = e * big;
+                th[2 * i] = pos ? small : big;
+                th[2 * i + 1] = pos ? big : small;
+            }
+        }
+    }
+}
+
 static void discrete_flow_sample(const bfn_family *f, int B, const float *x, const float *t,
                                  gsl_rng *rng, float *theta) {
     const int D = f->D, K = f->K;
+    if (K == 2) {
+        two_class_flow_sample(f, B, x, t, rng, theta);
+        return;
+    }
     double y[DISCRETE_MAX_K];
     for (int b = 0; b < B; b++) {
         double tc = t[b] < 0.0f ? 0.0 : (t[b] > FLOW_T_MAX ? FLOW_T_MAX : (double)t[b]);
@@ -186,10 +237,55 @@ static void discrete_net_input(const bfn_family *f, int B, const float *theta, f
  * [CODE] K beta1 t ||e_x - p||^2). t is used unclamped, as in [CODE].
  * Gradient: dL/dp_k = 2 w (p_k - e_k) / D through the softmax Jacobian
  * dL/dl_i = p_i (g_i - sum_k p_k g_k) (K = 2: the sigmoid, as softmax(0, l)). */
+/* K = 2 L^inf: the formula below with p = (sigmoid(-l), sigmoid(l)), in
+ * float and vectorised (relative error ~1e-7 per term: L^inf needs p to
+ * absolute accuracy only, as output_probs_only says; the loss is stored in
+ * float anyway); the per-dimension terms are added in double, in order. A
+ * NaN logit gives NaN p (so a NaN loss, as the scalar path); +-inf gives
+ * p = 1 and ~1e-38. */
+static void two_class_loss_cts(const bfn_family *f, int B, const float *x, const float *t, const float *out,
+                               double *loss, float *grad, float gscale) {
+    const int D = f->D;
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        const double w = f->sched.beta_prime(&f->sched, (double)t[b]); /* (K/2) beta', K = 2 */
+        const float coef = (float)(2.0 * w * gscale / D);
+        double total = 0.0;
+        float sq[SAMPLE_BLOCK], gtmp[SAMPLE_BLOCK];
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            const float *o = out + (size_t)b * D + d0, *xb = x + (size_t)b * D + d0;
+            const float zero = vb.zero, half = vb.half, one = vb.one;
+#pragma omp simd
+            for (int i = 0; i < nd; i++) {
+                const float l = o[i];
+                const int pos = l > zero, bad = l != l;
+                const float e = bfn_expf_vec(pos ? -l : l, vb.exp_lo, vb.exp_hi);
+                const float big = one / (one + e), small = e * big;
+                const float p0s = pos ? small : big, p1s = pos ? big : small;
+                const float p0 = bad ? l : p0s, p1 = bad ? l : p1s;
+                const float e1 = xb[i] >= half ? one : zero; /* class_index: x >= 0.5 is 1 */
+                const float diff0 = p0 - (one - e1), diff1 = p1 - e1;
+                const float pg = p0 * diff0 + p1 * diff1;
+                sq[i] = diff0 * diff0 + diff1 * diff1;
+                gtmp[i] = coef * p1 * (diff1 - pg);
+            }
+            for (int i = 0; i < nd; i++) total += sq[i];
+            if (grad) memcpy(grad + (size_t)b * D + d0, gtmp, (size_t)nd * sizeof *gtmp);
+        }
+        loss[b] = w * total / D;
+    }
+}
+
 static void discrete_loss_cts(const bfn_family *f, int B, const float *x, const float *t,
                               const float *theta, const float *out, double *loss, float *grad,
                               float gscale) {
     const int D = f->D, K = f->K, oc = f->out_ch;
+    if (K == 2) {
+        two_class_loss_cts(f, B, x, t, out, loss, grad, gscale);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         double p[DISCRETE_MAX_K], g[DISCRETE_MAX_K];
@@ -404,10 +500,39 @@ static void discrete_loss_recon(const bfn_family *f, int B, const float *x, cons
 
 /* ---- sampling ------------------------------------------------------------------------ */
 
-/* Draw a class from p_O per dimension (one uniform per (b, d), inverse CDF). */
+/* K = 2: class 1 iff u >= P(class 0) = sigmoid(-l), u uniform from example
+ * b's lane stream of a key drawn from rng (vectorised; float, as theta is). */
+static void two_class_output_sample(int B, int D, const float *out, gsl_rng *rng, float *xs) {
+    const uint64_t key = bfn_lanes_key(rng);
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+#pragma omp parallel for schedule(static) if ((long)B * D >= SAMPLE_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        bfn_lanes_rng lr;
+        bfn_lanes_seed_stream(&lr, key, (uint64_t)b);
+        float u[SAMPLE_BLOCK];
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            bfn_lanes_uniform(&lr, u, nd);
+            const float *o = out + (size_t)b * D + d0;
+            float *x = xs + (size_t)b * D + d0;
+#pragma omp simd
+            for (int i = 0; i < nd; i++) {
+                float p0 = 1.0f / (1.0f + bfn_expf_vec(o[i], vb.exp_lo, vb.exp_hi));
+                x[i] = u[i] >= p0 ? 1.0f : 0.0f; /* NaN logit: class 1, as the scalar path */
+            }
+        }
+    }
+}
+
+/* Draw a class from p_O per dimension (one uniform per (b, d), inverse CDF).
+ * K = 2 takes the vectorised path above (its own random stream). */
 static void discrete_output_sample(const bfn_family *f, int B, const float *theta, const float *t,
                                    const float *out, gsl_rng *rng, float *xs) {
     const int D = f->D, K = f->K, oc = f->out_ch;
+    if (K == 2) {
+        two_class_output_sample(B, D, out, rng, xs);
+        return;
+    }
     double logp[DISCRETE_MAX_K], p[DISCRETE_MAX_K];
     for (size_t row = 0; row < (size_t)B * D; row++) {
         double v = gsl_rng_uniform(rng);
@@ -453,9 +578,56 @@ static void discrete_output_mean(const bfn_family *f, int B, const float *theta,
  * update_input_params), in log space: ln theta'_k = ln theta_k + y_k - lse.
  * Mathematically the official formula, but cannot overflow for large alpha.
  * alpha <= 0 leaves theta unchanged (K draws are consumed regardless). */
+/* K = 2 update in log-odds: theta depends on y only through y_1 - y_0 =
+ * +-2 alpha + 2 sqrt(alpha) eps (the sign is that of the drawn class), so
+ * l' = ln theta_1 - ln theta_0 + y_1 - y_0 and theta' = (sigmoid(-l'),
+ * sigmoid(l')): one normal draw per (b, d) from the lane generator, float
+ * math, no branches. Each probability is formed as 1/(1 + e^-|l'|) or
+ * e^-|l'| times that, so the smaller one keeps full relative accuracy
+ * (down to ~1e-38, where exp's clamp holds it). Rows with alpha <= 0 and
+ * (b, d) with a NaN theta or l' keep theta. Example b draws from its own
+ * lane stream of one key taken from rng, so rows run in parallel. */
+static void two_class_update(int B, int D, float *theta, const float *xs, const float *alpha, gsl_rng *rng) {
+    const uint64_t key = bfn_lanes_key(rng);
+    const bfn_vec_bounds_t vb = bfn_vec_bounds();
+#pragma omp parallel for schedule(static) if ((long)B * D >= SAMPLE_PAR_MIN)
+    for (int b = 0; b < B; b++) {
+        bfn_lanes_rng lr;
+        bfn_lanes_seed_stream(&lr, key, (uint64_t)b);
+        float z[SAMPLE_BLOCK];
+        const double a = alpha[b];
+        const int active = a > 0.0 && isfinite(a);
+        const float mean = active ? (float)(2.0 * a) : 0.0f, sd = active ? (float)(2.0 * sqrt(a)) : 0.0f;
+        for (int d0 = 0; d0 < D; d0 += SAMPLE_BLOCK) {
+            const int nd = D - d0 < SAMPLE_BLOCK ? D - d0 : SAMPLE_BLOCK;
+            bfn_lanes_normal(&lr, z, nd);
+            if (!active) continue;
+            float *th = theta + ((size_t)b * D + d0) * 2;
+            const float *x = xs + (size_t)b * D + d0;
+#pragma omp simd
+            for (int i = 0; i < nd; i++) {
+                const float t0 = th[2 * i], t1 = th[2 * i + 1];
+                const float l = bfn_logf_vec(t1, vb.log_lo) - bfn_logf_vec(t0, vb.log_lo) +
+                                (x[i] > 0.5f ? mean : -mean) + sd * z[i];
+                const int pos = l > 0.0f;
+                const float e = bfn_expf_vec(pos ? -l : l, vb.exp_lo, vb.exp_hi);
+                const float big = 1.0f / (1.0f + e), small = e * big;
+                const int keep = (l != l) | (t0 != t0) | (t1 != t1);
+                const float n0 = pos ? small : big, n1 = pos ? big : small;
+                th[2 * i] = keep ? t0 : n0;
+                th[2 * i + 1] = keep ? t1 : n1;
+            }
+        }
+    }
+}
+
 static void discrete_update(const bfn_family *f, int B, float *theta, const float *xs,
                             const float *alpha, gsl_rng *rng) {
     const int D = f->D, K = f->K;
+    if (K == 2) {
+        two_class_update(B, D, theta, xs, alpha, rng);
+        return;
+    }
     double v[DISCRETE_MAX_K];
     for (int b = 0; b < B; b++) {
         const double a = alpha[b];

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "run/loadrun.h"
 #include "run/step.h"
@@ -33,6 +34,38 @@ static int write_text(const bfn_setup *s, const float *xs, int count, const char
     return BFN_OK;
 }
 
+void bfn_sample_batch(const bfn_setup *s, const float *params, bfn_work *w, int B, int n, gsl_rng *rng,
+                      float *x, bfn_sample_progress progress, void *ctx) {
+    const bfn_family *f = &s->family;
+    f->ops->prior(f, B, w->theta);
+    for (int i = 1; i <= n; i++) {
+        const float t = (float)((double)(i - 1) / n), alpha = (float)bfn_schedule_alpha(&f->sched, i, n);
+        for (int b = 0; b < B; b++) {
+            w->t[b] = t;
+            w->alpha[b] = alpha;
+        }
+        f->ops->net_input(f, B, w->theta, w->in);
+        s->model->ops->forward(s->model, params, B, w->in, w->t, w->out);
+        f->ops->output_sample(f, B, w->theta, w->t, w->out, rng, x);
+        f->ops->update(f, B, w->theta, x, w->alpha, rng);
+        if (progress) progress(i, n, ctx);
+    }
+    for (int b = 0; b < B; b++) w->t[b] = 1.0f;
+    f->ops->net_input(f, B, w->theta, w->in);
+    s->model->ops->forward(s->model, params, B, w->in, w->t, w->out);
+    f->ops->output_mode(f, B, w->theta, w->t, w->out, x);
+}
+
+/* Progress on a terminal: one line rewritten in place, about 50 times per run. */
+typedef struct { int total, done; } sample_tty;
+
+static void tty_progress(int step, int n, void *ctx) {
+    const sample_tty *p = ctx;
+    int k = p->done + step, every = p->total / 50 > 0 ? p->total / 50 : 1;
+    if (k % every == 0 || k == p->total) fprintf(stderr, "\rsampling: step %d/%d (%3.0f%%)", k, p->total,
+                                                 100.0 * k / p->total);
+}
+
 int bfn_sample(bfn_config *cfg, const char *out_path, int quiet) {
     bfn_spec spec;
     bfn_spec_resolve(&spec, cfg);
@@ -48,25 +81,14 @@ int bfn_sample(bfn_config *cfg, const char *out_path, int quiet) {
     float *xs = bfn_xmalloc((size_t)count * D * sizeof(float));
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, spec.sample.seed);
+    sample_tty tty = {.total = (count + maxb - 1) / maxb * n, .done = 0};
+    int show = !quiet && isatty(fileno(stderr));
     for (int c0 = 0; c0 < count; c0 += maxb) {
         int B = count - c0 < maxb ? count - c0 : maxb;
-        float *x = xs + (size_t)c0 * D;
-        f->ops->prior(f, B, w.theta);
-        for (int i = 1; i <= n; i++) {
-            for (int b = 0; b < B; b++) {
-                w.t[b] = (float)((double)(i - 1) / n);
-                w.alpha[b] = (float)bfn_schedule_alpha(&f->sched, i, n);
-            }
-            f->ops->net_input(f, B, w.theta, w.in);
-            s->model->ops->forward(s->model, s->ema, B, w.in, w.t, w.out);
-            f->ops->output_sample(f, B, w.theta, w.t, w.out, rng, x);
-            f->ops->update(f, B, w.theta, x, w.alpha, rng);
-        }
-        for (int b = 0; b < B; b++) w.t[b] = 1.0f;
-        f->ops->net_input(f, B, w.theta, w.in);
-        s->model->ops->forward(s->model, s->ema, B, w.in, w.t, w.out);
-        f->ops->output_mode(f, B, w.theta, w.t, w.out, x);
+        bfn_sample_batch(s, s->ema, &w, B, n, rng, xs + (size_t)c0 * D, show ? tty_progress : NULL, &tty);
+        tty.done += n;
     }
+    if (show) fputs("\r\033[K", stderr);
     int rc;
     if (s->data.is_text) {
         rc = write_text(s, xs, count, out_path);

@@ -34,6 +34,7 @@
 #include "models/unet.h"
 #include "nn/conv.h"
 #include "nn/optim.h"
+#include "run/sample.h"
 #include "run/step.h"
 #include "util/err.h"
 
@@ -125,7 +126,10 @@ static bfn_unet_spec SMALL_UNET = {
     .mult = {1, 2, 2}, .res_blocks = 1, .n_attn = 0, .heads = 4, .groups = 32, .dropout = 0, .fourier = 0,
     .time_input = 1, .project_input = 1, .out_channels = 32, .time_embed = BFN_UNET_TIME_DDPM};
 
-static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer) {
+/* transformer: 0 = the MLP, BENCH_UNET = the small U-Net, otherwise the number
+ * of transformer blocks, with width tf_width. */
+#define BENCH_UNET (-1)
+static void setup_step_model(step_arg *a, const char *family, int D, int K, int B, int transformer, int tf_width) {
     memset(a, 0, sizeof *a);
     bfn_setup *s = &a->s;
     bfn_schedule sched;
@@ -138,10 +142,10 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
     }
     /* The MLP of the image experiments, or the `small` text transformer
      * (3 blocks, width 192, 4 heads). */
-    if (rc == BFN_OK && transformer == 2)
+    if (rc == BFN_OK && transformer == BENCH_UNET)
         rc = bfn_unet_create(&s->model, &SMALL_UNET, B);
     else if (rc == BFN_OK && transformer)
-        rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, 3, 4, 192, 1, B);
+        rc = bfn_transformer_create(&s->model, D, s->family.in_ch, s->family.out_ch, transformer, 4, tf_width, 1, B);
     else if (rc == BFN_OK)
         rc = bfn_mlp_create(&s->model, D * s->family.in_ch, D * s->family.out_ch, 1024, 2, B);
     if (rc != BFN_OK) {
@@ -170,7 +174,7 @@ static void setup_step_model(step_arg *a, const char *family, int D, int K, int 
 }
 
 static void setup_step(step_arg *a, const char *family, int D, int K, int B) {
-    setup_step_model(a, family, D, K, B, 0);
+    setup_step_model(a, family, D, K, B, 0, 0);
 }
 
 static void free_step(step_arg *a) {
@@ -262,7 +266,7 @@ static int unet_only(int threads, double seconds, int channels, int B) {
     SMALL_UNET.channels = SMALL_UNET.out_channels = channels;
     if (channels < 32) SMALL_UNET.groups = channels / 2;
     step_arg a;
-    setup_step_model(&a, "discrete", 784, 2, B, 2);
+    setup_step_model(&a, "discrete", 784, 2, B, BENCH_UNET, 0);
     a.steps = 1;
     run_steps(&a); /* warm-up */
     int n = 0;
@@ -276,7 +280,126 @@ static int unet_only(int threads, double seconds, int channels, int B) {
     return 0;
 }
 
+/* ---- server mode for `make bench-compare` (bench/compare.py) ------------------------ */
+
+typedef struct {
+    step_arg a;
+    int n_examples; /* ln_mnist: examples in the pass */
+    float *xs;      /* sample_mnist: output */
+} case_arg;
+
+/* One L^n evaluation pass (n = 100, no gradient) over n_examples examples in
+ * batches of a.B, as bfn_split_pass does on the test split. */
+static void run_ln_pass(void *p) {
+    case_arg *c = p;
+    step_arg *a = &c->a;
+    for (int e0 = 0; e0 < c->n_examples; e0 += a->B) {
+        int B = c->n_examples - e0 < a->B ? c->n_examples - e0 : a->B;
+        bfn_batch_loss(&a->s, a->s.params, &a->w, B, BFN_LOSS_NSTEP, a->n, 0, a->rng, 0);
+    }
+}
+
+static void run_sampler(void *p) {
+    case_arg *c = p;
+    bfn_sample_batch(&c->a.s, c->a.s.ema, &c->a.w, c->a.B, c->a.n, c->a.rng, c->xs, NULL, NULL);
+}
+
+static void run_case_steps(void *p) { run_steps(&((case_arg *)p)->a); }
+static void run_case_loss(void *p) { run_loss_only(&((case_arg *)p)->a); }
+
+/* Time `reps` calls of fn after one untimed warm-up; seconds per call. */
+static double time_calls(void (*fn)(void *), void *arg, int reps) {
+    fn(arg);
+    double t0 = now();
+    for (int r = 0; r < reps; r++) fn(arg);
+    return (now() - t0) / reps;
+}
+
+/* One request: set the case up, time `reps` units of work, print one JSON
+ * line {"case", "sec" (per unit), "gflop" (matrix-product GFLOP per unit)}.
+ * Returns 0 for an unknown case. */
+static int serve_case(const char *name, int reps) {
+    case_arg c;
+    memset(&c, 0, sizeof c);
+    step_arg *a = &c.a;
+    void (*fn)(void *) = run_case_steps;
+    double flop_mult = 3.0; /* training step: forward + backward ~ 3 forwards */
+    int B = 0, examples = 0;
+    if (strncmp(name, "sgemm", 5) == 0) {
+        int M = atoi(name + 5);
+        if (M <= 0) return 0;
+        int N = M > 256 ? M : 1024, K = N, iters = M > 256 ? 1 : 20;
+        double gf = sgemm_gflops(M, N, K, iters * reps);
+        printf("{\"case\": \"%s\", \"sec\": %.9g, \"gflop\": %.9g}\n", name, 2.0 * M * N * K / gf / 1e9,
+               2.0 * M * N * K / 1e9);
+        return 1;
+    }
+    if (!strcmp(name, "mnist128") || !strcmp(name, "mnist64")) {
+        B = atoi(name + 5);
+        setup_step(a, "discrete", 784, 2, B);
+    } else if (!strcmp(name, "cifar_cts32")) {
+        setup_step(a, "continuous", 3072, 256, B = 32);
+    } else if (!strcmp(name, "disc256_32")) {
+        setup_step(a, "discretised", 3072, 256, B = 32);
+    } else if (!strcmp(name, "tf_bench") || !strcmp(name, "tf_ref")) {
+        int ref = !strcmp(name, "tf_ref");
+        setup_step_model(a, "discrete", ref ? 256 : 128, 27, B = 32, ref ? 4 : 3, ref ? 256 : 192);
+        a->s.family.sched.beta1 = 0.5625;
+    } else if (!strcmp(name, "ln_disc256")) {
+        /* L^n (10 MC samples) + gradient of the K = 256 receiver mixture, B = 32, t = 1/2. */
+        setup_step(a, "discretised", 3072, 256, B = 32);
+        for (int b = 0; b < B; b++) {
+            a->w.t[b] = 0.5f;
+            a->w.alpha[b] = (float)bfn_schedule_alpha(&a->s.family.sched, 50, 100);
+        }
+        a->mode = BFN_LOSS_NSTEP;
+        a->n = 100;
+        fn = run_case_loss;
+        flop_mult = 0.0;
+    } else if (!strcmp(name, "ln_mnist")) {
+        setup_step(a, "discrete", 784, 2, B = 500);
+        c.n_examples = examples = 1000;
+        a->n = 100;
+        fn = run_ln_pass;
+        flop_mult = examples / (double)B;
+    } else if (!strcmp(name, "sample_mnist")) {
+        setup_step(a, "discrete", 784, 2, B = 64);
+        a->n = 100;
+        c.xs = bfn_xmalloc((size_t)B * 784 * sizeof(float));
+        fn = run_sampler;
+        flop_mult = a->n + 1.0;
+    } else {
+        return 0;
+    }
+    a->steps = 1;
+    double sec = time_calls(fn, &c, reps);
+    double gflop = flop_mult * a->s.model->ops->flops_per_example(a->s.model) * B / 1e9;
+    printf("{\"case\": \"%s\", \"sec\": %.9g, \"gflop\": %.9g}\n", name, sec, gflop);
+    free(c.xs);
+    free_step(a);
+    return 1;
+}
+
+/* Read "CASE REPS" lines on stdin, answer each with one JSON line; "quit" or
+ * end of input stops. Threads come from OMP_NUM_THREADS (set by the driver). */
+static int serve(void) {
+    char line[256], name[64];
+    int reps;
+    openblas_set_num_threads(omp_get_max_threads());
+    while (fgets(line, sizeof line, stdin)) {
+        if (sscanf(line, "%63s %d", name, &reps) != 2 || reps < 1) {
+            if (!strncmp(line, "quit", 4)) break;
+            printf("{\"error\": \"bad request\"}\n");
+        } else if (!serve_case(name, reps)) {
+            printf("{\"case\": \"%s\", \"error\": \"no such case\"}\n", name);
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve();
     /* bench --conv: im2col vs shifted GEMMs at the small U-Net's shapes. */
     if (argc >= 2 && strcmp(argv[1], "--conv") == 0) {
         for (int t = 1; t <= 2; t++) {
@@ -336,7 +459,7 @@ int main(int argc, char **argv) {
         {
             /* Text: K = 27, seq_len 128 (the `small` profile), B = 32. */
             step_arg a;
-            setup_step_model(&a, "discrete", 128, 27, 32, 1);
+            setup_step_model(&a, "discrete", 128, 27, 32, 3, 192);
             a.s.family.sched.beta1 = 0.5625;
             a.steps = quick ? 1 : 3;
             double t = median_time(run_steps, &a, reps) / a.steps;
@@ -347,7 +470,7 @@ int main(int argc, char **argv) {
         }
         {
             step_arg a;
-            setup_step_model(&a, "discrete", 784, 2, 64, 2);
+            setup_step_model(&a, "discrete", 784, 2, 64, BENCH_UNET, 0);
             a.steps = quick ? 1 : 3;
             double t = median_time(run_steps, &a, reps) / a.steps;
             double gf = 3.0 * a.s.model->ops->flops_per_example(a.s.model) * 64 / t / 1e9;
