@@ -116,7 +116,7 @@ typedef struct {
 
 static double linear_loss(void *ctx, long i) {
     linear_ctx *c = ctx;
-    linear_forward(c->out, c->in, c->W, c->b, LN, LIC, LOC);
+    bfn_linear_forward(c->out, c->in, c->W, c->b, LN, LIC, LOC);
     return dot_f(c->out, c->r, LN * LOC);
 }
 
@@ -136,8 +136,8 @@ static void test_linear_forward_reference(void **state) {
     linear_ctx c;
     linear_setup(&c, 11);
     float out_nb[LN * LOC];
-    linear_forward(c.out, c.in, c.W, c.b, LN, LIC, LOC);
-    linear_forward(out_nb, c.in, c.W, NULL, LN, LIC, LOC);
+    bfn_linear_forward(c.out, c.in, c.W, c.b, LN, LIC, LOC);
+    bfn_linear_forward(out_nb, c.in, c.W, NULL, LN, LIC, LOC);
     for (int n = 0; n < LN; n++)
         for (int o = 0; o < LOC; o++) {
             double s = 0.0;
@@ -157,8 +157,8 @@ static void test_linear_gradients(void **state) {
     linear_ctx c;
     linear_setup(&c, 12);
     float din[LN * LIC] = {0}, dW[LOC * LIC] = {0}, db[LOC] = {0};
-    linear_forward(c.out, c.in, c.W, c.b, LN, LIC, LOC);
-    linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
+    bfn_linear_forward(c.out, c.in, c.W, c.b, LN, LIC, LOC);
+    bfn_linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
     const gradcheck gc = {.loss = linear_loss, .ctx = &c, .h = 1e-2, .atol = 1e-3, .rtol = 1e-3};
     assert_true(gradcheck_all("din", &gc, c.in, din, LN * LIC) > 0.1); /* non-trivial numbers compared */
     assert_true(gradcheck_all("dW", &gc, c.W, dW, LOC * LIC) > 0.1);
@@ -173,19 +173,19 @@ static void test_linear_backward_accumulates(void **state) {
     linear_ctx c;
     linear_setup(&c, 13);
     float din0[LN * LIC] = {0}, dW0[LOC * LIC] = {0}, db0[LOC] = {0};
-    linear_backward(din0, dW0, db0, c.r, c.in, c.W, LN, LIC, LOC);
+    bfn_linear_backward(din0, dW0, db0, c.r, c.in, c.W, LN, LIC, LOC);
     float din[LN * LIC], dW[LOC * LIC], db[LOC];
     for (int i = 0; i < LN * LIC; i++) din[i] = 0.5f;
     for (int i = 0; i < LOC * LIC; i++) dW[i] = 0.5f;
     for (int i = 0; i < LOC; i++) db[i] = 0.5f;
     for (int k = 1; k <= 2; k++) {
-        linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
+        bfn_linear_backward(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
         for (int i = 0; i < LN * LIC; i++) assert_close(din[i], 0.5 + k * (double)din0[i], 4e-6);
         for (int i = 0; i < LOC * LIC; i++) assert_close(dW[i], 0.5 + k * (double)dW0[i], 4e-6);
         for (int i = 0; i < LOC; i++) assert_close(db[i], 0.5 + k * (double)db0[i], 4e-6);
     }
     float dW_only[LOC * LIC] = {0};
-    linear_backward(NULL, dW_only, NULL, c.r, c.in, c.W, LN, LIC, LOC);
+    bfn_linear_backward(NULL, dW_only, NULL, c.r, c.in, c.W, LN, LIC, LOC);
     assert_memory_equal(dW_only, dW0, sizeof dW0);
 }
 
@@ -213,7 +213,7 @@ static void test_gelu_forward_reference(void **state) {
     for (int i = 0; i < GN; i++) x[i] = (float)(-12.0 + 0.01 * i);
     const float extremes[6] = {0.0f, -0.0f, 1e-30f, -1e-30f, 80.0f, -80.0f};
     memcpy(x + GN, extremes, sizeof extremes);
-    gelu_forward(y, x, GN + 6);
+    bfn_gelu_forward(y, x, GN + 6);
     for (int i = 0; i < GN + 6; i++) {
         const double ref = gelu_ref(x[i]);
         assert_close(y[i], ref, 1e-6 * (1.0 + fabs(gelu_u(x[i]))) * fabs(ref) + 2e-38 * (1.0 + fabs(x[i])));
@@ -225,13 +225,13 @@ static void test_gelu_forward_reference(void **state) {
         assert_close(gelu_ref(xv), 0.5 * xv * (1.0 + tanh(gelu_u(xv))), 1e-14);
     /* In place gives the same bits as out of place. */
     memcpy(y, x, sizeof x);
-    gelu_forward(y, y, GN + 6);
+    bfn_gelu_forward(y, y, GN + 6);
     float y2[GN + 6];
-    gelu_forward(y2, x, GN + 6);
+    bfn_gelu_forward(y2, x, GN + 6);
     assert_memory_equal(y, y2, sizeof y2);
     /* NaN propagates. */
     float nan_in = NAN, nan_out = 0.0f;
-    gelu_forward(&nan_out, &nan_in, 1);
+    bfn_gelu_forward(&nan_out, &nan_in, 1);
     assert_true(isnan(nan_out));
 }
 
@@ -251,7 +251,7 @@ static void test_gelu_backward_fd(void **state) {
         dout[i] = (float)(2.0 * sin(0.37 * i));
         din[i] = 1.0f;
     }
-    gelu_backward(din, x, dout, GN);
+    bfn_gelu_backward(din, x, dout, GN);
     const double h = 1e-4;
     for (int i = 0; i < GN; i++) {
         const double d = (gelu_ref(x[i] + h) - gelu_ref(x[i] - h)) / (2 * h);
@@ -269,11 +269,11 @@ static void test_gelu_split_invariance(void **state) {
     float *d1 = calloc(N, sizeof *x), *d2 = calloc(N, sizeof *x);
     gsl_rng *rng = test_rng(5);
     fill_uniform(x, N, -6, 6, rng);
-    gelu_forward(y1, x, N);
-    for (long i = 0; i < N; i += 1000) gelu_forward(y2 + i, x + i, (N - i) < 1000 ? N - i : 1000);
+    bfn_gelu_forward(y1, x, N);
+    for (long i = 0; i < N; i += 1000) bfn_gelu_forward(y2 + i, x + i, (N - i) < 1000 ? N - i : 1000);
     assert_memory_equal(y1, y2, N * sizeof *x);
-    gelu_backward(d1, x, y1, N);
-    for (long i = 0; i < N; i += 999) gelu_backward(d2 + i, x + i, y1 + i, (N - i) < 999 ? N - i : 999);
+    bfn_gelu_backward(d1, x, y1, N);
+    for (long i = 0; i < N; i += 999) bfn_gelu_backward(d2 + i, x + i, y1 + i, (N - i) < 999 ? N - i : 999);
     assert_memory_equal(d1, d2, N * sizeof *x);
     gsl_rng_free(rng);
     free(x), free(y1), free(y2), free(d1), free(d2);

@@ -48,7 +48,7 @@ typedef struct { const float *in, *w, *b, *r; } ln_ctx;
 static double ln_loss(void *ctx, long i) {
     const ln_ctx *c = ctx;
     float out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
-    layernorm_forward(out, mean, rstd, c->in, c->w, c->b, LN_N, LN_C);
+    bfn_layernorm_forward(out, mean, rstd, c->in, c->w, c->b, LN_N, LN_C);
     return dot_fd(c->r, out, LN_N * LN_C);
 }
 
@@ -61,7 +61,7 @@ static void test_layernorm_forward(void **state) {
     for (int i = 0; i < LN_C; i++) in[i] += 100.0f; /* a row with a large mean */
     fill_normal(w, LN_C, 1.0, rng);
     fill_normal(b, LN_C, 1.0, rng);
-    layernorm_forward(out, mean, rstd, in, w, b, LN_N, LN_C);
+    bfn_layernorm_forward(out, mean, rstd, in, w, b, LN_N, LN_C);
     for (int n = 0; n < LN_N; n++) {
         double m = 0, v = 0;
         for (int c = 0; c < LN_C; c++) m += in[n * LN_C + c];
@@ -87,11 +87,11 @@ static void test_layernorm_grad(void **state) {
     fill_normal(w, LN_C, 1.0, rng);
     fill_normal(b, LN_C, 1.0, rng);
     fill_uniform(r, LN_N * LN_C, -1, 1, rng);
-    layernorm_forward(out, mean, rstd, in, w, b, LN_N, LN_C);
+    bfn_layernorm_forward(out, mean, rstd, in, w, b, LN_N, LN_C);
     for (int i = 0; i < LN_N * LN_C; i++) din[i] = 1.0f;
     memset(dw, 0, sizeof dw);
     memset(db, 0, sizeof db);
-    layernorm_backward(din, dw, db, r, in, w, mean, rstd, LN_N, LN_C);
+    bfn_layernorm_backward(din, dw, db, r, in, w, mean, rstd, LN_N, LN_C);
     for (int i = 0; i < LN_N * LN_C; i++) din[i] -= 1.0f; /* what backward added */
     ln_ctx c = {in, w, b, r};
     const gradcheck gc = FD_CHECK(ln_loss, &c);
@@ -136,7 +136,7 @@ static void test_attention_forward(void **state) {
     float qkv[AB * AT * 3 * AC], out[AB * AT * AC], att[AB * ANH * AT * AT];
     double ref[AB * AT * AC];
     fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
-    attention_forward(out, att, qkv, AB, AT, AC, ANH);
+    bfn_attention_forward(out, att, qkv, AB, AT, AC, ANH);
     attention_ref(ref, qkv, AB, AT, AC, ANH);
     for (int i = 0; i < AB * AT * AC; i++) assert_close(out[i], ref[i], 1e-5);
     for (int row = 0; row < AB * ANH * AT; row++) {
@@ -162,8 +162,8 @@ static void test_attention_position_equivariance(void **state) {
     for (int b = 0; b < AB; b++)
         for (int i = 0; i < AT; i++)
             memcpy(pqkv + (b * AT + i) * 3 * AC, qkv + (b * AT + perm[i]) * 3 * AC, 3 * AC * sizeof(float));
-    attention_forward(out, att, qkv, AB, AT, AC, ANH);
-    attention_forward(pout, att, pqkv, AB, AT, AC, ANH);
+    bfn_attention_forward(out, att, qkv, AB, AT, AC, ANH);
+    bfn_attention_forward(pout, att, pqkv, AB, AT, AC, ANH);
     for (int b = 0; b < AB; b++)
         for (int i = 0; i < AT; i++)
             for (int c = 0; c < AC; c++)
@@ -176,7 +176,7 @@ typedef struct { const float *qkv, *r; } attn_ctx;
 static double attn_loss(void *ctx, long i) {
     const attn_ctx *c = ctx;
     float out[AB * AT * AC], att[AB * ANH * AT * AT];
-    attention_forward(out, att, c->qkv, AB, AT, AC, ANH);
+    bfn_attention_forward(out, att, c->qkv, AB, AT, AC, ANH);
     return dot_fd(c->r, out, AB * AT * AC);
 }
 
@@ -187,9 +187,9 @@ static void test_attention_grad(void **state) {
     float dqkv[AB * AT * 3 * AC], scratch[AB * ANH * AT * AT];
     fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
     fill_uniform(r, AB * AT * AC, -1, 1, rng);
-    attention_forward(out, att, qkv, AB, AT, AC, ANH);
+    bfn_attention_forward(out, att, qkv, AB, AT, AC, ANH);
     memset(dqkv, 0, sizeof dqkv);
-    attention_backward(dqkv, scratch, r, qkv, att, AB, AT, AC, ANH);
+    bfn_attention_backward(dqkv, scratch, r, qkv, att, AB, AT, AC, ANH);
     attn_ctx c = {qkv, r};
     const gradcheck gc = FD_CHECK(attn_loss, &c);
     gradcheck_all("attention dqkv", &gc, qkv, dqkv, AB * AT * 3 * AC);
@@ -202,7 +202,7 @@ static void test_attention_grad(void **state) {
 static void test_sinusoid_table(void **state) {
     enum { T = 256, C = 6 };
     static float tab[T * C];
-    sinusoid_table(tab, T, C);
+    bfn_sinusoid_table(tab, T, C);
     const double row3[C] = {0.1411200080598672, 0.5827536107022248, 0.2955202066613396,
                             0.9955033739876628, 0.02999550020249567, 0.999955000337499};
     const double row255[C] = {-0.5063916349244909, 0.5033468084556307, 0.3590583540221716,

@@ -98,13 +98,13 @@ static void mlp_forward(bfn_model *m, const float *params, int B, const float *i
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, D, 1.0f, in, D, params + p->w_off[0], D,
                 1.0f, z0, H);
-    gelu_forward(p->act[0], z0, BH);
+    bfn_gelu_forward(p->act[0], z0, BH);
 
     for (int l = 1; l < L; l++) {
-        linear_forward(p->pre[l], p->act[l - 1], params + p->w_off[l], params + p->b_off[l], B, H, H);
-        gelu_forward(p->act[l], p->pre[l], BH);
+        bfn_linear_forward(p->pre[l], p->act[l - 1], params + p->w_off[l], params + p->b_off[l], B, H, H);
+        bfn_gelu_forward(p->act[l], p->pre[l], BH);
     }
-    linear_forward(out, p->act[L - 1], params + p->w_off[L], params + p->b_off[L], B, H, m->out_dim);
+    bfn_linear_forward(out, p->act[L - 1], params + p->w_off[L], params + p->b_off[L], B, H, m->out_dim);
 }
 
 /* grads += d(sum dout . out)/d params for the last forward batch. dL/dh is
@@ -118,21 +118,21 @@ static void mlp_backward(bfn_model *m, const float *params, int B, const float *
     const long BH = (long)B * H;
 
     /* Output layer: weight/bias gradients and dL/dh_{L-1} = dout W_L. */
-    linear_backward(NULL, grads + p->w_off[L], grads + p->b_off[L], dout, p->act[L - 1],
+    bfn_linear_backward(NULL, grads + p->w_off[L], grads + p->b_off[L], dout, p->act[L - 1],
                     params + p->w_off[L], B, H, O);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, O, 1.0f, dout, O, params + p->w_off[L], H,
                 0.0f, p->dact, H);
 
     for (int l = L - 1; l >= 0; l--) {
         memset(p->dpre, 0, (size_t)BH * sizeof *p->dpre);
-        gelu_backward(p->dpre, p->pre[l], p->dact, BH);
+        bfn_gelu_backward(p->dpre, p->pre[l], p->dact, BH);
         if (l > 0) {
-            linear_backward(NULL, grads + p->w_off[l], grads + p->b_off[l], p->dpre, p->act[l - 1],
+            bfn_linear_backward(NULL, grads + p->w_off[l], grads + p->b_off[l], p->dpre, p->act[l - 1],
                             params + p->w_off[l], B, H, H);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1.0f, p->dpre, H,
                         params + p->w_off[l], H, 0.0f, p->dact, H);
         } else {
-            linear_backward(NULL, grads + p->w_off[0], NULL, p->dpre, p->last_in, params + p->w_off[0], B, D,
+            bfn_linear_backward(NULL, grads + p->w_off[0], NULL, p->dpre, p->last_in, params + p->w_off[0], B, D,
                             H);
             /* Bias and time-weight gradients in one pass: db_0 += sum_b dz,
              * dw_t += sum_b dz (2t_b - 1), rows added in order. */

@@ -170,7 +170,7 @@ static void tf_init(bfn_model *m, float *params, gsl_rng *rng) {
  * summed in the official order (inp + pos) + t_emb. */
 static void adapter_forward(tf_impl *im, const float *P, int B) {
     const int T = im->T, C = im->C;
-    linear_forward(im->h0, im->input, P + im->in_w, P + im->in_b, B * T, im->in_ch, C);
+    bfn_linear_forward(im->h0, im->input, P + im->in_w, P + im->in_b, B * T, im->in_ch, C);
     const float *tw = P + im->t_w, *tb = P + im->t_b;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
@@ -198,25 +198,25 @@ static void tf_forward(bfn_model *m, const float *P, int B, const float *in, con
     for (int l = 0; l < im->L; l++) {
         const block_params *p = &im->bp[l];
         block_acts *a = &im->ba[l];
-        layernorm_forward(a->ln1, a->mean1, a->rstd1, x, P + p->ln1_w, P + p->ln1_b, N, C);
-        linear_forward(a->qkv, a->ln1, P + p->qkv_w, P + p->qkv_b, N, C, 3 * C);
-        attention_forward(a->atty, a->att, a->qkv, B, T, C, im->NH);
-        linear_forward(a->xmid, a->atty, P + p->proj_w, P + p->proj_b, N, C, C);
-        residual_add(a->xmid, x, (long)N * C);
-        layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, P + p->ln2_w, P + p->ln2_b, N, C);
-        linear_forward(a->fcpre, a->ln2, P + p->fc_w, P + p->fc_b, N, C, 4 * C);
-        gelu_forward(a->fcgelu, a->fcpre, (long)N * 4 * C);
-        linear_forward(a->xout, a->fcgelu, P + p->fc2_w, P + p->fc2_b, N, 4 * C, C);
-        residual_add(a->xout, a->xmid, (long)N * C);
+        bfn_layernorm_forward(a->ln1, a->mean1, a->rstd1, x, P + p->ln1_w, P + p->ln1_b, N, C);
+        bfn_linear_forward(a->qkv, a->ln1, P + p->qkv_w, P + p->qkv_b, N, C, 3 * C);
+        bfn_attention_forward(a->atty, a->att, a->qkv, B, T, C, im->NH);
+        bfn_linear_forward(a->xmid, a->atty, P + p->proj_w, P + p->proj_b, N, C, C);
+        bfn_residual_add(a->xmid, x, (long)N * C);
+        bfn_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, P + p->ln2_w, P + p->ln2_b, N, C);
+        bfn_linear_forward(a->fcpre, a->ln2, P + p->fc_w, P + p->fc_b, N, C, 4 * C);
+        bfn_gelu_forward(a->fcgelu, a->fcpre, (long)N * 4 * C);
+        bfn_linear_forward(a->xout, a->fcgelu, P + p->fc2_w, P + p->fc2_b, N, 4 * C, C);
+        bfn_residual_add(a->xout, a->xmid, (long)N * C);
         x = a->xout;
     }
-    layernorm_forward(im->lnf, im->meanf, im->rstdf, x, P + im->lnf_w, P + im->lnf_b, N, C);
+    bfn_layernorm_forward(im->lnf, im->meanf, im->rstdf, x, P + im->lnf_w, P + im->lnf_b, N, C);
 
     const int O = im->out_ch;
     if (im->skip) /* head.weight (O, 2C): columns [0, C) read LN_f(x), [C, 2C) read h0 */
-        linear_concat_forward(out, im->lnf, im->h0, P + im->head_w, P + im->head_b, N, C, C, O);
+        bfn_linear_concat_forward(out, im->lnf, im->h0, P + im->head_w, P + im->head_b, N, C, C, O);
     else
-        linear_forward(out, im->lnf, P + im->head_w, P + im->head_b, N, C, O);
+        bfn_linear_forward(out, im->lnf, P + im->head_w, P + im->head_b, N, C, O);
 }
 
 /* grads += d(sum dout . out)/d params for the last forward batch (B must be
@@ -233,12 +233,12 @@ static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, 
     /* Head. */
     memset(im->dln, 0, NC * sizeof(float));
     if (im->skip) /* the h0 part of the input gradient is added after the blocks */
-        linear_concat_backward(im->dln, NULL, G + im->head_w, G + im->head_b, dout, im->lnf, im->h0,
+        bfn_linear_concat_backward(im->dln, NULL, G + im->head_w, G + im->head_b, dout, im->lnf, im->h0,
                                P + im->head_w, N, C, C, O);
     else
-        linear_backward(im->dln, G + im->head_w, G + im->head_b, dout, im->lnf, P + im->head_w, N, C, O);
+        bfn_linear_backward(im->dln, G + im->head_w, G + im->head_b, dout, im->lnf, P + im->head_w, N, C, O);
     memset(im->dx, 0, NC * sizeof(float));
-    layernorm_backward(im->dx, G + im->lnf_w, G + im->lnf_b, im->dln, xlast, P + im->lnf_w, im->meanf,
+    bfn_layernorm_backward(im->dx, G + im->lnf_w, G + im->lnf_b, im->dln, xlast, P + im->lnf_w, im->meanf,
                        im->rstdf, N, C);
 
     for (int l = im->L - 1; l >= 0; l--) {
@@ -249,29 +249,29 @@ static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, 
         float *dfcgelu = im->dbig1, *dfcpre = im->dbig2;
         memset(dfcgelu, 0, 4 * NC * sizeof(float));
         memset(dfcpre, 0, 4 * NC * sizeof(float));
-        linear_backward(dfcgelu, G + p->fc2_w, G + p->fc2_b, im->dx, a->fcgelu, P + p->fc2_w, N, 4 * C, C);
-        gelu_backward(dfcpre, a->fcpre, dfcgelu, (long)N * 4 * C);
+        bfn_linear_backward(dfcgelu, G + p->fc2_w, G + p->fc2_b, im->dx, a->fcgelu, P + p->fc2_w, N, 4 * C, C);
+        bfn_gelu_backward(dfcpre, a->fcpre, dfcgelu, (long)N * 4 * C);
         memset(im->dln, 0, NC * sizeof(float));
-        linear_backward(im->dln, G + p->fc_w, G + p->fc_b, dfcpre, a->ln2, P + p->fc_w, N, C, 4 * C);
+        bfn_linear_backward(im->dln, G + p->fc_w, G + p->fc_b, dfcpre, a->ln2, P + p->fc_w, N, C, 4 * C);
         /* dx (residual path) += LN2's input gradient: now dL/dxmid. */
-        layernorm_backward(im->dx, G + p->ln2_w, G + p->ln2_b, im->dln, a->xmid, P + p->ln2_w, a->mean2,
+        bfn_layernorm_backward(im->dx, G + p->ln2_w, G + p->ln2_b, im->dln, a->xmid, P + p->ln2_w, a->mean2,
                            a->rstd2, N, C);
         /* Attention: xmid = xin + proj(attn(qkv(LN1(xin)))). */
         float *datty = im->dbig1, *dqkv = im->dbig1 + NC;
         memset(im->dbig1, 0, 4 * NC * sizeof(float));
-        linear_backward(datty, G + p->proj_w, G + p->proj_b, im->dx, a->atty, P + p->proj_w, N, C, C);
-        attention_backward(dqkv, im->datt, datty, a->qkv, a->att, B, T, C, im->NH);
+        bfn_linear_backward(datty, G + p->proj_w, G + p->proj_b, im->dx, a->atty, P + p->proj_w, N, C, C);
+        bfn_attention_backward(dqkv, im->datt, datty, a->qkv, a->att, B, T, C, im->NH);
         memset(im->dln, 0, NC * sizeof(float));
-        linear_backward(im->dln, G + p->qkv_w, G + p->qkv_b, dqkv, a->ln1, P + p->qkv_w, N, C, 3 * C);
-        layernorm_backward(im->dx, G + p->ln1_w, G + p->ln1_b, im->dln, xin, P + p->ln1_w, a->mean1,
+        bfn_linear_backward(im->dln, G + p->qkv_w, G + p->qkv_b, dqkv, a->ln1, P + p->qkv_w, N, C, 3 * C);
+        bfn_layernorm_backward(im->dx, G + p->ln1_w, G + p->ln1_b, im->dln, xin, P + p->ln1_w, a->mean1,
                            a->rstd1, N, C);
     }
     /* dx = dL/dh0 through the blocks; add the skip path. */
     if (im->skip)
-        linear_concat_backward(NULL, im->dx, NULL, NULL, dout, im->lnf, im->h0, P + im->head_w, N, C, C, O);
+        bfn_linear_concat_backward(NULL, im->dx, NULL, NULL, dout, im->lnf, im->h0, P + im->head_w, N, C, C, O);
 
     /* Adapter. */
-    linear_backward(im->dinput, G + im->in_w, G + im->in_b, im->dx, im->input, P + im->in_w, N, im->in_ch, C);
+    bfn_linear_backward(im->dinput, G + im->in_w, G + im->in_b, im->dx, im->input, P + im->in_w, N, im->in_ch, C);
     float *dtw = G + im->t_w, *dtb = G + im->t_b;
     for (int b = 0; b < B; b++) {
         float s = 2.0f * im->tin[b] - 1.0f;
@@ -365,7 +365,7 @@ int bfn_transformer_create(bfn_model **out, int seq_len, int in_ch, int out_ch, 
     build_layout(m);
 
     im->pos = bfn_xmalloc((size_t)seq_len * n_embd * sizeof(float));
-    sinusoid_table(im->pos, seq_len, n_embd);
+    bfn_sinusoid_table(im->pos, seq_len, n_embd);
 
     size_t n = carve_all(im); /* sizing pass: arena is NULL */
     if (n > SIZE_MAX / sizeof(float) - 16 || !(im->arena = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63))) {

@@ -549,7 +549,7 @@ static void run_forward_op(unet_impl *u, int i, const float *P, int B, const flo
         bfn_upsample2_forward(to->v, ta->v, B, ta->H, ta->W, ta->C);
         break;
     case OP_ATTN:
-        attention_forward(to->v, o->att, ta->v, B, ta->H * ta->W, to->C, o->heads);
+        bfn_attention_forward(to->v, o->att, ta->v, B, ta->H * ta->W, to->C, o->heads);
         break;
     case OP_OUT: {
         const int HW = s->height * s->width, oc = s->out_ch, Cw = ta->C;
@@ -651,7 +651,7 @@ static void run_backward_op(unet_impl *u, int i, const float *P, int B, const fl
         if (ga) bfn_upsample2_backward(ga, to->g, B, ta->H, ta->W, ta->C);
         break;
     case OP_ATTN:
-        if (ga) attention_backward(ga, u->att_scratch, to->g, ta->v, o->att, B, ta->H * ta->W, to->C, o->heads);
+        if (ga) bfn_attention_backward(ga, u->att_scratch, to->g, ta->v, o->att, B, ta->H * ta->W, to->C, o->heads);
         break;
     case OP_OUT: {
         const int HW = s->height * s->width, oc = s->out_ch, Cw = ta->C;

@@ -29,7 +29,7 @@ static void softmax_rows(float *s, int T) {
  * The B*NH problems write disjoint slices of att and out, and BLAS runs
  * single-threaded inside the parallel region, so the result is the same for
  * any thread count. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+void bfn_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     const int hd = C / NH, ld = 3 * C;
     const float scale = (float)(1.0 / sqrt((double)hd));
 #pragma omp parallel for schedule(static)
@@ -45,13 +45,13 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
     }
 }
 
-/* Backward of attention_forward, per (batch, head), with P = att:
+/* Backward of bfn_attention_forward, per (batch, head), with P = att:
  *   dP = dy v^T,  dv += P^T dy,
  *   dS = P * (dP - rowsum(P * dP))   (softmax Jacobian),
  *   dq += scale dS k,  dk += scale dS^T q.
  * Each (b, h) touches only its own columns of dqkv and its own scratch
  * slice, so the parallel loop is thread-count independent. */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+void bfn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH) {
     const int hd = C / NH, ld = 3 * C;
     const float scale = (float)(1.0 / sqrt((double)hd));
@@ -81,8 +81,8 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 
 /* Two GEMMs with leading dimension IA+IB pick W's column blocks, so the
  * concatenation is never materialised. The bias is written first and the
- * GEMMs accumulate (beta = 1), as linear_forward does. */
-void linear_concat_forward(float *out, const float *a, const float *b_in, const float *W, const float *bias,
+ * GEMMs accumulate (beta = 1), as bfn_linear_forward does. */
+void bfn_linear_concat_forward(float *out, const float *a, const float *b_in, const float *W, const float *bias,
                            int N, int IA, int IB, int OC) {
     const int ldw = IA + IB;
     for (long n = 0; n < N; n++)
@@ -93,7 +93,7 @@ void linear_concat_forward(float *out, const float *a, const float *b_in, const 
 
 /* Gradients of linear_concat_forward, accumulated; the bias sum runs over
  * rows in order (thread-count independent). */
-void linear_concat_backward(float *da, float *db_in, float *dW, float *dbias, const float *dout, const float *a,
+void bfn_linear_concat_backward(float *da, float *db_in, float *dW, float *dbias, const float *dout, const float *a,
                             const float *b_in, const float *W, int N, int IA, int IB, int OC) {
     const int ldw = IA + IB;
     if (da)
@@ -112,7 +112,7 @@ void linear_concat_backward(float *da, float *db_in, float *dW, float *dbias, co
 }
 
 /* x += r elementwise (the residual stream of a pre-LN block). */
-void residual_add(float *x, const float *r, long n) {
+void bfn_residual_add(float *x, const float *r, long n) {
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < n; i++) x[i] += r[i];
 }
@@ -121,7 +121,7 @@ void residual_add(float *x, const float *r, long n) {
  * with frequency 1000^(-j/C) where j is the column itself (so the odd columns
  * use exponent j, not j-1, exactly as the official code). Computed in double
  * and rounded once. */
-void sinusoid_table(float *table, int T, int C) {
+void bfn_sinusoid_table(float *table, int T, int C) {
     for (int p = 0; p < T; p++)
         for (int j = 0; j < C; j++) {
             double a = p / pow(1000.0, (double)j / C);

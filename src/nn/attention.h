@@ -6,46 +6,37 @@
 #ifndef BFN_NN_ATTENTION_H
 #define BFN_NN_ATTENTION_H
 
-/* LayerNorm over the last axis (eps 1e-5, as torch's F.layer_norm in the
- * official network): out (N, C) = (in - mean) * rstd * w + b.
- * Caches mean (N) and rstd (N) for the backward pass. */
-#define BFN_LAYERNORM_EPS 1e-5
-void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
-                       const float *b, int N, int C);
-/* din (N, C) += dL/din; dw (C) += dL/dw; db (C) += dL/db, given dout (N, C),
- * the forward input and its cached mean/rstd. Any of din, dw, db may be NULL. */
-void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
-                        const float *w, const float *mean, const float *rstd, int N, int C);
+#include "nn/layernorm.h" /* the transformer uses both */
 
 /* Non-causal multi-head self-attention core (no projections).
  * qkv (B, T, 3C) holds [q | k | v] per position, head h in columns
  * [h*hd, (h+1)*hd) of each part. out (B, T, C) = per head
  * softmax(q k^T / sqrt(hd)) v, heads side by side; att (B, NH, T, T)
  * receives the attention probabilities (cached for backward). */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void bfn_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
 /* dqkv (B, T, 3C) += dL/dqkv given dout (B, T, C), the forward qkv and att.
  * scratch has B*NH*T*T floats (overwritten; holds dL/d(scores)). */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+void bfn_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH);
 
 /* Linear layer on the concatenation [a, b] of two inputs without building it
  * (the skip head of the official GPT, torch.cat then Linear):
  * out (N, OC) = a (N, IA) @ W[:, :IA]^T + b_in (N, IB) @ W[:, IA:]^T + bias,
  * W (OC, IA+IB) row-major, bias (OC) or NULL. */
-void linear_concat_forward(float *out, const float *a, const float *b_in, const float *W, const float *bias,
+void bfn_linear_concat_forward(float *out, const float *a, const float *b_in, const float *W, const float *bias,
                            int N, int IA, int IB, int OC);
 /* da (N, IA) += dout @ W[:, :IA];  db_in (N, IB) += dout @ W[:, IA:];
  * dW (OC, IA+IB) += dout^T @ [a, b_in];  dbias (OC) += sum_n dout.
  * Any of da, db_in, dW, dbias may be NULL to skip it. */
-void linear_concat_backward(float *da, float *db_in, float *dW, float *dbias, const float *dout, const float *a,
+void bfn_linear_concat_backward(float *da, float *db_in, float *dW, float *dbias, const float *dout, const float *a,
                             const float *b_in, const float *W, int N, int IA, int IB, int OC);
 
 /* x (n) += r (n): the residual connection. */
-void residual_add(float *x, const float *r, long n);
+void bfn_residual_add(float *x, const float *r, long n);
 
 /* Fixed sinusoidal position table (T, C) of the official TextInputAdapter
  * (utils_model.pe_encode): column j holds sin(p / 1000^(j/C)) for even j and
  * cos(p / 1000^(j/C)) for odd j. Note the base 1000 (paper/NOTES.md §3.4). */
-void sinusoid_table(float *table, int T, int C);
+void bfn_sinusoid_table(float *table, int T, int C);
 
 #endif

@@ -1,6 +1,6 @@
 /* layernorm.c: LayerNorm forward/backward (Ba et al. 2016) with weight and bias,
  * eps 1e-5 as in the official text8 network (networks/transformer.py). */
-#include "nn/attention.h"
+#include "nn/layernorm.h"
 
 #include <math.h>
 
@@ -8,7 +8,7 @@
  * variance, as torch). Statistics are accumulated in double, two-pass, so
  * rows with a large mean do not lose the variance to cancellation. Rows are
  * independent, so the parallel loop's result does not depend on threads. */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+void bfn_layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C) {
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < N; n++) {
@@ -35,7 +35,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *in, co
  *   dw = sum_n dout xhat,  db = sum_n dout.
  * din is computed row-parallel (rows independent); dw/db are sums over rows,
  * done sequentially in row order so they do not depend on the thread count. */
-void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+void bfn_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
     if (din) {
 #pragma omp parallel for schedule(static)

@@ -22,7 +22,7 @@
 /* out (N, OC) = in (N, IC) @ W^T + b, with W (OC, IC) row-major as in
  * torch.nn.Linear. With a bias, each row of out is first set to b and the
  * GEMM accumulates on top (beta = 1). */
-void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int IC, int OC) {
+void bfn_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int IC, int OC) {
     if (N <= 0 || OC <= 0) return;
     if (b) {
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *b);
@@ -39,7 +39,7 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
  *   din (N, IC) += dout (N, OC) @ W (OC, IC)
  *   dW (OC, IC) += dout^T (OC, N) @ in (N, IC)
  *   db (OC)     += sum over rows of dout (rows added in order n = 0..N-1). */
-void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
+void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int N, int IC, int OC) {
     if (N <= 0 || OC <= 0) return;
     if (din && IC > 0)
@@ -108,7 +108,7 @@ static void exp_clamp_bounds(float *lo, float *hi) {
 /* out[i] = gelu(in[i]) = in[i] * sigmoid(2u). Elementwise, so out == in
  * (in place) is allowed; `omp simd` asserts there is no loop-carried
  * dependence, which holds even in place. */
-void gelu_forward(float *out, const float *in, long n) {
+void bfn_gelu_forward(float *out, const float *in, long n) {
     float lo, hi;
     exp_clamp_bounds(&lo, &hi);
 #pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
@@ -123,7 +123,7 @@ void gelu_forward(float *out, const float *in, long n) {
  *   gelu = x s,  gelu' = s + 2 x s (1 - s) u',  u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2),
  * which equals 0.5(1 + tanh u) + 0.5 x (1 - tanh^2 u) u' since
  * 1 + tanh u = 2s and 1 - tanh^2 u = 4 s (1 - s). */
-void gelu_backward(float *din, const float *in, const float *dout, long n) {
+void bfn_gelu_backward(float *din, const float *in, const float *dout, long n) {
     float lo, hi;
     exp_clamp_bounds(&lo, &hi);
 #pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)

@@ -7,15 +7,15 @@
 #define BFN_NN_LAYERS_H
 
 /* out (N, OC) = in (N, IC) @ W^T + b;  W is (OC, IC), b (OC) or NULL. */
-void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int IC, int OC);
+void bfn_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int IC, int OC);
 /* din (N, IC) += dout @ W;  dW (OC, IC) += dout^T @ in;  db (OC) += sum_n dout.
  * Any of din, dW, db may be NULL to skip it. */
-void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
+void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int N, int IC, int OC);
 
 /* GELU, tanh approximation (as in GPT-2 / the official text8 network). */
-void gelu_forward(float *out, const float *in, long n);
+void bfn_gelu_forward(float *out, const float *in, long n);
 /* din += dout * gelu'(in) */
-void gelu_backward(float *din, const float *in, const float *dout, long n);
+void bfn_gelu_backward(float *din, const float *in, const float *dout, long n);
 
 #endif

@@ -37,7 +37,7 @@ static const bfn_torch_rule gpt_rules[] = {
 
 /* TextInputAdapter(learn_pos_embedding=False) registers pe_encode(T, C)
  * (utils_model.py) as the buffer pos_embedding: the same table as ours
- * (attention.c sinusoid_table), which PyTorch computes in float32. Its
+ * (attention.c bfn_sinusoid_table), which PyTorch computes in float32. Its
  * arguments reach T - 1 = 255 radians with a float32 relative error of a few
  * 1e-7, so entries may differ by ~1e-4 at most; a different table (another
  * base, a learned one) differs by O(1). Tolerance 1e-3. */
