@@ -565,6 +565,9 @@ static void test_unet_malformed_register_nothing(void **state) {
     /* The other class than the experiment's network. */
     expect_refused_in(mn, DDPM_OVER, FIX "unet_vdm_tiny.pt", "", "holds the official UNetVDM");
     expect_refused_in(cf, VDM_OVER, FIX "unet_ddpm_tiny.pt", "", "holds the official UNetModel");
+    /* A spec the official class cannot express, though every tensor would map. */
+    expect_refused_in(mn, DDPM_OVER, FIX "unet_ddpm_tiny.pt", "model.fourier=1",
+                      "the official UNetModel has no Fourier features");
 
     dict d;
     char *bad = test_path_in(dir, "bad.pt");

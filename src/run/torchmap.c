@@ -150,6 +150,25 @@ static int unknown(const char *cls, const char *ours) {
                      cls, ours);
 }
 
+/* Spec features the official class cannot express (their tensors would all
+ * map, yet the network would compute something else): refused up front. */
+static int ddpm_fits(const bfn_unet_spec *u) {
+    if (u->fourier)
+        return bfn_error(BFN_EINVAL, "torch mapping UNetModel: model.fourier = 1, but the official UNetModel has no "
+                         "Fourier features (only UNetVDM, model.time_embed = vdm, has them)");
+    return BFN_OK;
+}
+
+static int vdm_fits(const bfn_unet_spec *u) {
+    if (u->project_input)
+        return bfn_error(BFN_EINVAL, "torch mapping UNetVDM: model.project_input = 1, but the official UNetVDM has no "
+                         "input projection");
+    if (u->out_channels > 0 && u->out_channels != u->channels)
+        return bfn_error(BFN_EINVAL, "torch mapping UNetVDM: model.out_channels = %d, but the official UNetVDM's last "
+                         "convolution keeps the width model.channels = %d", u->out_channels, u->channels);
+    return BFN_OK;
+}
+
 /* UNetModel: input_blocks.0 is conv_in, our down.d (res blocks and
  * downsamplers counted together, as theirs) is input_blocks.(d+1); the
  * middle is middle_block.0-2; our up.d is output_blocks.d with the ResBlock
@@ -158,6 +177,7 @@ static int ddpm_name(const bfn_model *m, const char *ours, char *theirs, size_t 
     unet_name_parts p;
     const char *mod = NULL;
     *kind = BFN_TORCH_SAME;
+    BFN_TRY(ddpm_fits(bfn_unet_spec_of(m)));
     if (!split_name(ours, &p)) return unknown("UNetModel", ours);
     if (!p.block[0]) {
         if (!find_module(ddpm_top, N_OF(ddpm_top), p.module, &mod, kind)) return unknown("UNetModel", ours);
@@ -194,10 +214,10 @@ static int ddpm_name(const bfn_model *m, const char *ours, char *theirs, size_t 
 /* UNetVDM: down_blocks.d / up_blocks.d are UpDownBlocks (resnet_block,
  * attention_block); the middle has its own names; no resampling. */
 static int vdm_name(const bfn_model *m, const char *ours, char *theirs, size_t n, int *kind) {
-    (void)m;
     unet_name_parts p;
     const char *mod = NULL;
     *kind = BFN_TORCH_SAME;
+    BFN_TRY(vdm_fits(bfn_unet_spec_of(m)));
     if (!split_name(ours, &p)) return unknown("UNetVDM", ours);
     if (!p.block[0]) {
         if (!find_module(vdm_top, N_OF(vdm_top), p.module, &mod, kind)) return unknown("UNetVDM", ours);

@@ -5,9 +5,11 @@
  * name carries the prefix "net." (a bare network's state_dict has none). One
  * architecture = one table of name patterns (ours <-> theirs, "%d" standing
  * for a block index) plus the official buffers we compute instead of storing
- * (checked on import, written on export). The registry also names the
- * official classes we recognise but cannot map yet, so importing their
- * checkpoints fails with a message that says so.
+ * (checked on import, written on export). Where a plain pattern table
+ * cannot say it (the U-Nets' block numbering, layouts that differ), an
+ * architecture gives a naming function instead, which also returns the
+ * layout conversion (BFN_TORCH_OIHW, ...). A registry entry with neither is
+ * recognised but refused with its not_yet message.
  *
  * Adding an architecture: write its rule table (and fixed-buffer function if
  * it has buffers) and add one line to the registry in torchmap.c. */
@@ -52,7 +54,7 @@ typedef struct bfn_torch_arch {
     const char *marker;         /* a tensor only this class has (prefix stripped) */
     const char *arch;           /* our model.arch (model->ops->name), NULL if none yet */
     int version;                /* bump when the table changes meaning */
-    const bfn_torch_rule *rules; /* NULL: recognised but not supported yet */
+    const bfn_torch_rule *rules; /* NULL: see name (both NULL: refused with not_yet) */
     int n_rules;
     int (*fixed)(const bfn_model *m, bfn_torch_fixed *out, int *n);
     const char *not_yet;        /* message when rules == NULL and name == NULL */
