@@ -115,6 +115,8 @@ torch-check: $(BFN) $(BUILD)/torch_forward
 	@bash src/tools/deps.sh torch
 	/usr/bin/python3 src/tools/torch_check.py --official "$(OFFICIAL)" --bfn $(BFN) --forward $(BUILD)/torch_forward \
 	  --work $(BUILD)/torch-check $(CHECK_ARGS)
+	/usr/bin/python3 src/tools/torch_check_unet.py --official "$(OFFICIAL)" --bfn $(BFN) --forward $(BUILD)/torch_forward \
+	  --work $(BUILD)/torch-check-unet $(CHECK_ARGS)
 
 bench-quick: $(BUILD)/bench
 	@$(BUILD)/bench --quick

@@ -349,16 +349,18 @@ static void test_import_eval_sample_export(void **state) {
 }
 
 /* The fixture's tensors, for building malformed variants. */
+#define DICT_MAX 200
 typedef struct {
     int n;
-    char name[32][96];
-    int ndim[32], shape[32][4];
-    float *data[32];
+    char name[DICT_MAX][96];
+    int ndim[DICT_MAX], shape[DICT_MAX][4];
+    float *data[DICT_MAX];
 } dict;
 
-static void dict_load(dict *d) {
+static void dict_load_from(dict *d, const char *path) {
     bfn_torch_file f;
-    assert_int_equal(bfn_torch_read(FIX "gpt_tiny.pt", &f), BFN_OK);
+    assert_int_equal(bfn_torch_read(path, &f), BFN_OK);
+    assert_true(f.n < DICT_MAX);
     d->n = f.n;
     for (int i = 0; i < f.n; i++) {
         snprintf(d->name[i], sizeof d->name[i], "%s", f.t[i].name);
@@ -370,8 +372,10 @@ static void dict_load(dict *d) {
     bfn_torch_free(&f);
 }
 
+static void dict_load(dict *d) { dict_load_from(d, FIX "gpt_tiny.pt"); }
+
 static void dict_save(const dict *d, const char *path) {
-    bfn_torch_out out[32];
+    bfn_torch_out out[DICT_MAX];
     for (int i = 0; i < d->n; i++) out[i] = (bfn_torch_out){d->name[i], d->ndim[i], d->shape[i], d->data[i]};
     assert_int_equal(bfn_torch_write(path, out, d->n), BFN_OK);
 }
@@ -388,13 +392,15 @@ static int dict_find(const dict *d, const char *name) {
     return -1;
 }
 
-/* Import `file` (with extra overrides); it must fail with `want` in the
+/* Import `file` into experiment `ini` with overrides `over` (a format with
+ * one %s, the test directory) and `extra`; it must fail with `want` in the
  * message and leave no run in the database and no run directory. */
-static void expect_refused(const char *file, const char *extra, const char *want) {
-    char log[400];
+static void expect_refused_in(const char *ini, const char *over, const char *file, const char *extra,
+                              const char *want) {
+    char log[400], ov[1024];
     snprintf(log, sizeof log, "%s/err.txt", dir);
-    int st = sh(ENV("m") "%s import-torch %s experiments/text8.ini " OVER " %s 2>%s", dir, dir, bin(), file, dir,
-                extra, log);
+    snprintf(ov, sizeof ov, over, dir);
+    int st = sh(ENV("m") "%s import-torch %s %s %s %s 2>%s", dir, dir, bin(), file, ini, ov, extra, log);
     char *msg = slurp(log, NULL);
     if (st != 1 || !strstr(msg, want)) {
         print_error("import of %s: exit %d, message: %s(expected exit 1 and '%s')\n", file, st, msg, want);
@@ -408,6 +414,10 @@ static void expect_refused(const char *file, const char *extra, const char *want
     assert_true(n <= 0);
     struct stat sb;
     assert_int_not_equal(stat(runs, &sb) == 0 && sh("[ -n \"$(ls -A %s)\" ]", runs) == 0, 1);
+}
+
+static void expect_refused(const char *file, const char *extra, const char *want) {
+    expect_refused_in("experiments/text8.ini", OVER, file, extra, want);
 }
 
 static void test_malformed_register_nothing(void **state) {
@@ -463,19 +473,140 @@ static void test_malformed_register_nothing(void **state) {
     expect_refused(bad, "", "buffer 'net.input_adapter.pos_embedding' differs from our fixed table");
     dict_free(&d);
 
-    /* An official image network: recognised, not supported yet. */
+    /* A lone official image tensor: recognised as a U-Net, which the text
+     * experiment is not; an unknown file says what it is not. */
     int s4[4] = {128, 2, 3, 3};
     float *w = test_falloc(128 * 2 * 9);
     bfn_torch_out img[1] = {{"net.input_blocks.0.0.weight", 4, s4, w}};
     assert_int_equal(bfn_torch_write(bad, img, 1), BFN_OK);
-    expect_refused(bad, "", "image networks are not supported yet");
-    img[0].name = "net.conv_in.weight";
-    assert_int_equal(bfn_torch_write(bad, img, 1), BFN_OK);
-    expect_refused(bad, "", "UNetVDM");
+    expect_refused(bad, "", "holds the official UNetModel");
     img[0].name = "weight";
     assert_int_equal(bfn_torch_write(bad, img, 1), BFN_OK);
     expect_refused(bad, "", "not a checkpoint of an official BFN network");
     free(w);
+}
+
+/* ---- the two U-Nets -------------------------------------------------------
+ * Fixtures unet_ddpm_tiny.pt / unet_vdm_tiny.pt: state_dicts of the official
+ * UNetModel / UNetVDM with their adapters at a tiny size on 8x8 grey images
+ * (src/tools/make_torch_fixtures.py); these overrides give our matching
+ * networks (experiments/mnist.ini, experiments/cifar.ini). */
+#define IMG "--profile smoke data.dataset=idx:%s/img.idx data.val_count=10 data.test_count=10 data.train_limit=0 " \
+            "model.channels=8 model.groups=4 model.out_channels=8 model.dropout=0 eval.steps=10,inf " \
+            "eval.repeats=2 eval.t_bins=2 eval.batch=10 sample.count=2 sample.steps=5 "
+#define DDPM_OVER IMG "model.channel_mult=1,2 model.res_blocks=1 model.attn_res=2 model.heads=2"
+#define VDM_OVER IMG "model.channel_mult=1 model.res_blocks=2 model.attn_res=none model.heads=2 " \
+                 "model.time_embed=vdm model.fourier=1 model.project_input=0 model.time_input=0"
+
+/* 40 random 8x8 grey images as IDX3. */
+static void make_images(void) {
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    unsigned char buf[16 + 40 * 64] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 8, 0, 0, 0, 8};
+    gsl_rng *r = test_rng(5);
+    for (size_t i = 16; i < sizeof buf; i++) buf[i] = (unsigned char)gsl_rng_uniform_int(r, 256);
+    gsl_rng_free(r);
+    test_write_file(test_path_in(dir, "img.idx"), buf, sizeof buf);
+}
+
+/* Import the fixture, evaluate and sample the run, export it (the same
+ * tensors: bitwise but for the adapter's pos_feats buffer, which we compute
+ * in double and PyTorch in float32), and export -> import -> export is
+ * byte-identical. */
+static void unet_round_trip(const char *fixture, const char *ini, const char *over_fmt, const char *mapping) {
+    make_images();
+    char ov[1024], sql[300];
+    snprintf(ov, sizeof ov, over_fmt, dir);
+    assert_int_equal(sh(ENV("u") "%s import-torch %s %s %s --quiet", dir, dir, bin(), fixture, ini, ov), 0);
+    char *db = test_path_in(dir, "u.db");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM run_import WHERE mapping = '%s'", mapping);
+    assert_int_equal(query_long(db, sql), 1);
+    assert_int_equal(sh(ENV("u") "%s eval %s %s --quiet", dir, dir, bin(), ini, ov), 0);
+    assert_int_equal(query_long(db, "SELECT count(*) FROM eval WHERE loss = loss"), 2); /* finite (not NaN) */
+    assert_int_equal(sh(ENV("u") "%s sample %s %s --out %s/s.png --quiet", dir, dir, bin(), ini, ov, dir), 0);
+    assert_int_equal(sh(ENV("u") "%s export-torch %s %s/out1.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
+    /* pos_feats: arguments up to pi * 4 here, float32 rounding ~1e-6. */
+    assert_same_tensors(fixture, test_path_in(dir, "out1.pt"), "net.input_adapter.pos_feats", 1e-5);
+    assert_int_equal(sh(ENV("w") "%s import-torch %s/out1.pt %s %s --quiet", dir, dir, bin(), dir, ini, ov), 0);
+    assert_int_equal(sh(ENV("w") "%s export-torch %s %s/out2.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
+    size_t n1, n2;
+    char *f1 = slurp(test_path_in(dir, "out1.pt"), &n1), *f2 = slurp(test_path_in(dir, "out2.pt"), &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+    free(f1);
+    free(f2);
+}
+
+static void test_unet_ddpm_round_trip(void **state) {
+    (void)state;
+    unet_round_trip(FIX "unet_ddpm_tiny.pt", "experiments/mnist.ini", DDPM_OVER, "UNetModel/1");
+}
+
+static void test_unet_vdm_round_trip(void **state) {
+    (void)state;
+    unet_round_trip(FIX "unet_vdm_tiny.pt", "experiments/cifar.ini", VDM_OVER, "UNetVDM/1");
+}
+
+/* Drop tensor i of d (the last takes its place). */
+static void dict_drop(dict *d, int i) {
+    free(d->data[i]);
+    d->data[i] = d->data[--d->n];
+    memcpy(d->name[i], d->name[d->n], sizeof d->name[i]);
+    d->ndim[i] = d->ndim[d->n];
+    memcpy(d->shape[i], d->shape[d->n], sizeof d->shape[i]);
+}
+
+static void test_unet_malformed_register_nothing(void **state) {
+    (void)state;
+    make_images();
+    const char *mn = "experiments/mnist.ini", *cf = "experiments/cifar.ini";
+    /* Another network size: the first misfit is named, in their layout. */
+    expect_refused_in(mn, DDPM_OVER, FIX "unet_ddpm_tiny.pt", "model.channels=16 model.out_channels=16",
+                      "tensor 'net.input_projection.weight' has shape [8, 2], our in_proj.weight has [16, 2]");
+    /* The other class than the experiment's network. */
+    expect_refused_in(mn, DDPM_OVER, FIX "unet_vdm_tiny.pt", "", "holds the official UNetVDM");
+    expect_refused_in(cf, VDM_OVER, FIX "unet_ddpm_tiny.pt", "", "holds the official UNetModel");
+    /* A spec the official class cannot express, though every tensor would map. */
+    expect_refused_in(mn, DDPM_OVER, FIX "unet_ddpm_tiny.pt", "model.fourier=1",
+                      "the official UNetModel has no Fourier features");
+
+    dict d;
+    char *bad = test_path_in(dir, "bad.pt");
+    /* A conv weight with its kernel axes where ours are (O, K, K, I), not theirs (O, I, K, K). */
+    dict_load_from(&d, FIX "unet_ddpm_tiny.pt");
+    int i = dict_find(&d, "net.input_blocks.1.0.in_layers.2.weight");
+    d.shape[i][1] = 3;
+    d.shape[i][3] = 8;
+    dict_save(&d, bad);
+    expect_refused_in(mn, DDPM_OVER, bad, "",
+                      "tensor 'net.input_blocks.1.0.in_layers.2.weight' has shape [8, 3, 3, 8], our "
+                      "down.0.res.conv1.weight has [8, 8, 3, 3]");
+    dict_free(&d);
+
+    dict_load_from(&d, FIX "unet_ddpm_tiny.pt");
+    dict_drop(&d, dict_find(&d, "net.output_blocks.1.2.conv.weight"));
+    dict_save(&d, bad);
+    expect_refused_in(mn, DDPM_OVER, bad, "", "missing tensor 'net.output_blocks.1.2.conv.weight' (for our "
+                                              "up.1.upsample.weight");
+    dict_free(&d);
+
+    dict_load_from(&d, FIX "unet_vdm_tiny.pt");
+    i = dict_find(&d, "net.mid_attn_block.layers.0.weight");
+    snprintf(d.name[d.n], sizeof d.name[0], "net.down_blocks.2.resnet_block.net1.0.weight");
+    d.ndim[d.n] = 1;
+    d.shape[d.n][0] = 8;
+    d.data[d.n] = test_falloc(8);
+    memcpy(d.data[d.n], d.data[i], 8 * sizeof(float));
+    d.n++;
+    dict_save(&d, bad);
+    expect_refused_in(cf, VDM_OVER, bad, "", "tensor 'net.down_blocks.2.resnet_block.net1.0.weight' has no "
+                                             "counterpart in our unet");
+    dict_free(&d);
+
+    dict_load_from(&d, FIX "unet_vdm_tiny.pt");
+    d.data[dict_find(&d, "net.input_adapter.pos_feats")][7] += 0.5f;
+    dict_save(&d, bad);
+    expect_refused_in(cf, VDM_OVER, bad, "", "buffer 'net.input_adapter.pos_feats' differs from our fixed table");
+    dict_free(&d);
 }
 
 int main(void) {
@@ -487,6 +618,9 @@ int main(void) {
         cmocka_unit_test(test_tensor_extent_checked),
         cmocka_unit_test(test_import_eval_sample_export),
         cmocka_unit_test(test_malformed_register_nothing),
+        cmocka_unit_test(test_unet_ddpm_round_trip),
+        cmocka_unit_test(test_unet_vdm_round_trip),
+        cmocka_unit_test(test_unet_malformed_register_nothing),
     };
     return cmocka_run_group_tests_name("torch", tests, NULL, NULL);
 }

@@ -775,3 +775,8 @@ int bfn_unet_create(bfn_model **out, const bfn_unet_spec *s, int max_batch) {
     *out = m;
     return BFN_OK;
 }
+
+const bfn_unet_spec *bfn_unet_spec_of(const bfn_model *m) {
+    if (!m || m->ops != &unet_ops) return NULL;
+    return &((const unet_impl *)m->impl)->s;
+}

@@ -52,5 +52,7 @@ int bfn_unet_check(const bfn_unet_spec *s);
  * from the spec without allocating activations. */
 int bfn_unet_param_count(const bfn_unet_spec *s, size_t *n);
 int bfn_unet_create(bfn_model **out, const bfn_unet_spec *s, int max_batch);
+/* The spec a U-Net model was built from; NULL if m is not a U-Net. */
+const bfn_unet_spec *bfn_unet_spec_of(const bfn_model *m);
 
 #endif

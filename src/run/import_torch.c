@@ -60,7 +60,7 @@ static int fill_params(const bfn_torch_file *f, const char *path, const char *pr
         const bfn_tensor_info *ti = &m->layout.t[i];
         int j;
         snprintf(name, sizeof name, "%s%s", prefix, map->theirs[i]);
-        rc = check_tensor(f, path, name, ti->name, ti->ndim, ti->shape, map->mapping, &j);
+        rc = check_tensor(f, path, name, ti->name, map->theirs_ndim[i], map->theirs_shape[i], map->mapping, &j);
         if (rc != BFN_OK) break;
         if (used[j]) {
             rc = bfn_error(BFN_EINVAL, "%s: tensor '%s' would fill two of ours (mapping %s is not one-to-one)", path,
@@ -69,7 +69,14 @@ static int fill_params(const bfn_torch_file *f, const char *path, const char *pr
         }
         used[j] = 1;
         float *dst = params + ti->offset;
-        bfn_torch_copy_f32(&f->t[j], dst);
+        if (map->kind[i] == BFN_TORCH_SAME) {
+            bfn_torch_copy_f32(&f->t[j], dst);
+        } else { /* their layout first, then reordered into ours */
+            float *tmp = bfn_xmalloc(ti->size * sizeof *tmp);
+            bfn_torch_copy_f32(&f->t[j], tmp);
+            bfn_torch_to_ours(map, i, ti, tmp, dst);
+            free(tmp);
+        }
         for (size_t k = 0; k < ti->size; k++)
             if (!isfinite(dst[k])) {
                 rc = bfn_error(BFN_EINVAL, "%s: tensor '%s' holds a non-finite value at index %zu", path, name, k);
@@ -130,7 +137,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     const bfn_torch_arch *arch;
     const char *prefix;
     int rc = bfn_torch_detect(&f, pt_path, &arch, &prefix);
-    if (rc == BFN_OK && !arch->rules)
+    if (rc == BFN_OK && !arch->rules && !arch->name)
         rc = bfn_error(BFN_EINVAL, "%s: a checkpoint of the official %s, %s: %s", pt_path, arch->official_class,
                        arch->what, arch->not_yet);
     if (rc != BFN_OK) {
@@ -167,6 +174,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) == 0 && access(path, F_OK) == 0) {
         /* The same file into the same run: nothing to do (make targets rerun). */
         if (!o->quiet) fprintf(stderr, "[%s] %s is already imported; skipping\n", s.key, base_name(pt_path));
+        bfn_torch_map_release(map);
         free(map);
         bfn_setup_close(&s);
         return BFN_OK;
@@ -221,6 +229,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
                 "absent\n", s.key, base_name(pt_path), arch->official_class, map->n + map->n_fixed, map->mapping, sha,
                 path);
     free(config_text);
+    bfn_torch_map_release(map);
     free(map);
     bfn_setup_close(&s);
     return rc;
@@ -240,6 +249,7 @@ int bfn_export_torch(bfn_config *cfg, const char *out_path, const bfn_torch_opts
         int n = map->n_fixed + map->n;
         bfn_torch_out *out = bfn_xcalloc((size_t)n, sizeof *out);
         char (*names)[BFN_TORCH_NAME + 8] = bfn_xcalloc((size_t)n, sizeof *names);
+        float **converted = bfn_xcalloc((size_t)map->n + 1, sizeof *converted);
         /* Official order: the adapter's buffer, then the parameters. */
         for (int x = 0; x < map->n_fixed; x++) {
             snprintf(names[x], sizeof names[x], "net.%s", map->fixed[x].theirs);
@@ -249,15 +259,24 @@ int bfn_export_torch(bfn_config *cfg, const char *out_path, const bfn_torch_opts
             const bfn_tensor_info *ti = &m->layout.t[i];
             int k = map->n_fixed + i;
             snprintf(names[k], sizeof names[k], "net.%s", map->theirs[i]);
-            out[k] = (bfn_torch_out){names[k], ti->ndim, ti->shape, r.s.ema + ti->offset};
+            const float *data = r.s.ema + ti->offset;
+            if (map->kind[i] != BFN_TORCH_SAME) { /* reordered into their layout */
+                float *t = bfn_xmalloc(ti->size * sizeof *t);
+                bfn_torch_to_theirs(map, i, ti, data, t);
+                data = converted[i] = t;
+            }
+            out[k] = (bfn_torch_out){names[k], map->theirs_ndim[i], map->theirs_shape[i], data};
         }
         rc = bfn_torch_write(out_path, out, n);
         if (rc == BFN_OK && !o->quiet)
             fprintf(stderr, "[%s] wrote %s: %d tensors of the official %s (mapping %s, EMA weights of step %ld)\n",
                     r.s.key, out_path, n, arch->official_class, map->mapping, r.step);
+        for (int i = 0; i < map->n; i++) free(converted[i]);
+        free(converted);
         free(names);
         free(out);
     }
+    bfn_torch_map_release(map);
     free(map);
     bfn_unload_run(&r);
     return rc;
