@@ -111,6 +111,14 @@ static void test_dataset_registry(void **state) {
     assert_int_equal(ds.prep, BFN_PREP_BIN_CENTRE);
     assert_int_equal(ds.n[BFN_SPLIT_TRAIN], 2);
     bfn_dataset_close(&ds);
+    /* Evaluation only: every example may be a test example (training refuses it). */
+    q.test_count = 2;
+    assert_int_equal(bfn_dataset_open(&ds, &q, &bad), BFN_OK);
+    assert_int_equal(ds.n[BFN_SPLIT_TRAIN], 0);
+    assert_int_equal(ds.n[BFN_SPLIT_TEST], 2);
+    bfn_dataset_close(&ds);
+    q.test_count = 3;
+    assert_int_equal(bfn_dataset_open(&ds, &q, &bad), BFN_EINVAL);
 }
 
 int main(void) {

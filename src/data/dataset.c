@@ -47,7 +47,9 @@ static long *copy_range(const long *src, long n) {
  * train. Indices point into ds->images. */
 static int split_images(bfn_dataset *ds, long total, long val_count, long test_count, long train_limit,
                         unsigned long seed, const char *what) {
-    if (val_count + test_count >= total)
+    /* All examples may go to validation + test (an evaluation-only experiment,
+     * e.g. imported weights); training refuses an empty train split. */
+    if (val_count + test_count > total)
         return bfn_error(BFN_EINVAL, "%s: %ld examples cannot give %ld validation and %ld test examples", what,
                          total, val_count, test_count);
     long *perm = permutation(total, seed);

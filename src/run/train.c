@@ -396,6 +396,12 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     bfn_spec_resolve(&spec, cfg);
     int B = (int)spec.train.batch;
     BFN_TRY(bfn_setup_open(&tr.s, cfg, B));
+    if (tr.s.data.n[BFN_SPLIT_TRAIN] == 0) {
+        bfn_setup_close(&tr.s);
+        return bfn_error(BFN_EINVAL, "%s: no training examples: data.val_count + data.test_count take the whole "
+                         "dataset (an evaluation-only experiment; import weights with bfn import-torch)",
+                         bfn_config_path(cfg));
+    }
     bfn_setup *s = &tr.s;
     int rc, lock_fd = -1; /* the run directory's lock, held while training */
     tr.config_text = bfn_config_text(cfg);
