@@ -17,31 +17,7 @@ static const char *bin(void) {
     return b && *b ? b : "build/bfn-san";
 }
 
-/* Run a shell command; returns its exit status (128 + signal if killed). */
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    if (st == -1) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
-/* Read a whole file into a malloc'd string (NULL if missing). */
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* All rows of a query, one line each, values printed exactly (%.17g). */
 static char *query_dump(const char *db_path, const char *sql) {
@@ -132,15 +108,15 @@ static void check_resume_bitwise(const char *a, const char *b, const char *extra
     char ea[1200], eb[1200];
     snprintf(ea, sizeof ea, "BFN_RESULTS=%s/%s BFN_DB=%s/%s.db OMP_NUM_THREADS=1", dir, a, dir, a);
     snprintf(eb, sizeof eb, "BFN_RESULTS=%s/%s BFN_DB=%s/%s.db OMP_NUM_THREADS=1", dir, b, dir, b);
-    assert_int_equal(sh("%s %s train %s %s --quiet", ea, bin(), ini, extra), 0);
+    assert_int_equal(test_sh("%s %s train %s %s --quiet", ea, bin(), ini, extra), 0);
     /* Step 25: after the step-20 checkpoint, before the step-30 one. */
-    int st = sh("%s BFN_DIE_AT_STEP=25 %s train %s %s --quiet 2>/dev/null", eb, bin(), ini, extra);
+    int st = test_sh("%s BFN_DIE_AT_STEP=25 %s train %s %s --quiet 2>/dev/null", eb, bin(), ini, extra);
     assert_true(st == 137 || st == 128 + 9);
     char dba[300], dbb[300];
     snprintf(dba, sizeof dba, "%s/%s.db", dir, a);
     snprintf(dbb, sizeof dbb, "%s/%s.db", dir, b);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'running'"), 1);
-    assert_int_equal(sh("%s %s train %s %s --quiet", eb, bin(), ini, extra), 0);
+    assert_int_equal(test_sh("%s %s train %s %s --quiet", eb, bin(), ini, extra), 0);
     const char *sql = "SELECT name, step, kind, value FROM metric ORDER BY name, step";
     char *ma = query_dump(dba, sql), *mb = query_dump(dbb, sql);
     assert_true(strlen(ma) > 100);
@@ -151,8 +127,8 @@ static void check_resume_bitwise(const char *a, const char *b, const char *extra
      * dataset and attribute exactly. */
     char *key = query_dump(dba, "SELECT key FROM run");
     key[strcspn(key, "\n")] = '\0';
-    assert_int_equal(sh("h5diff %s/%s/runs/%s/last.h5 %s/%s/runs/%s/last.h5", dir, a, key, dir, b, key), 0);
-    assert_int_equal(sh("cmp -s %s/%s/runs/%s/best.h5 %s/%s/runs/%s/best.h5 || h5diff -q %s/%s/runs/%s/best.h5 "
+    assert_int_equal(test_sh("h5diff %s/%s/runs/%s/last.h5 %s/%s/runs/%s/last.h5", dir, a, key, dir, b, key), 0);
+    assert_int_equal(test_sh("cmp -s %s/%s/runs/%s/best.h5 %s/%s/runs/%s/best.h5 || h5diff -q %s/%s/runs/%s/best.h5 "
                         "%s/%s/runs/%s/best.h5", dir, a, key, dir, b, key, dir, a, key, dir, b, key), 0);
     assert_int_equal(query_long(dbb, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
 
@@ -163,18 +139,18 @@ static void check_resume_bitwise(const char *a, const char *b, const char *extra
     char ec[1200], dbc[300];
     snprintf(ec, sizeof ec, "BFN_RESULTS=%s/%sc BFN_DB=%s/%sc.db OMP_NUM_THREADS=1", dir, a, dir, a);
     snprintf(dbc, sizeof dbc, "%s/%sc.db", dir, a);
-    assert_int_equal(sh("%s BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
+    assert_int_equal(test_sh("%s BFN_FAULT_SIGNAL_AT_STEP=23:TERM %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
                         extra), 130);
     assert_int_equal(query_long(dbc, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
-    assert_int_equal(sh("%s BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
+    assert_int_equal(test_sh("%s BFN_FAULT_SIGNAL_AT_STEP=37:USR1 %s train %s %s --quiet 2>/dev/null", ec, bin(), ini,
                         extra), 130);
-    assert_int_equal(sh("%s %s train %s %s --quiet", ec, bin(), ini, extra), 0);
+    assert_int_equal(test_sh("%s %s train %s %s --quiet", ec, bin(), ini, extra), 0);
     ma = query_dump(dba, sql);
     char *mc = query_dump(dbc, sql);
     assert_string_equal(ma, mc);
     free(ma);
     free(mc);
-    assert_int_equal(sh("h5diff %s/%s/runs/%s/last.h5 %s/%sc/runs/%s/last.h5", dir, a, key, dir, a, key), 0);
+    assert_int_equal(test_sh("h5diff %s/%s/runs/%s/last.h5 %s/%sc/runs/%s/last.h5", dir, a, key, dir, a, key), 0);
     free(key);
 }
 
@@ -191,7 +167,7 @@ static void test_unet_resume_and_eval(void **state) {
     const char *unet = "model.arch=unet model.channels=4 model.groups=2 model.out_channels=4 "
                        "model.channel_mult=1,2 model.attn_res=2 model.heads=2 model.dropout=0.1 train.ema_warmup=1";
     check_resume_bitwise("ua", "ub", unet);
-    assert_int_equal(sh("BFN_RESULTS=%s/ua BFN_DB=%s/ua.db OMP_NUM_THREADS=1 %s eval %s %s --quiet", dir, dir, bin(),
+    assert_int_equal(test_sh("BFN_RESULTS=%s/ua BFN_DB=%s/ua.db OMP_NUM_THREADS=1 %s eval %s %s --quiet", dir, dir, bin(),
                         ini, unet), 0);
     char db[300];
     snprintf(db, sizeof db, "%s/ua.db", dir);
@@ -208,15 +184,15 @@ static void test_eval_table_sample(void **state) {
     snprintf(db, sizeof db, "%s/a.db", dir);
     /* A finished run is skipped, not retrained. */
     long before = query_long(db, "SELECT COUNT(*) FROM metric");
-    assert_int_equal(sh(ENV("a") "%s train %s 2>%s/skip.log", dir, dir, bin(), ini, dir), 0);
+    assert_int_equal(test_sh(ENV("a") "%s train %s 2>%s/skip.log", dir, dir, bin(), ini, dir), 0);
     char p[400];
     snprintf(p, sizeof p, "%s/skip.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "already finished"));
     free(log);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM metric"), before);
 
-    assert_int_equal(sh(ENV("a") "%s eval %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("a") "%s eval %s --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE split = 'test'"), 2);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 6);
     /* NLL = L + L^r and everything finite and positive. */
@@ -231,9 +207,9 @@ static void test_eval_table_sample(void **state) {
     test_write_file(spec, s, strlen(s));
     snprintf(md, sizeof md, "%s/t.md", dir);
     snprintf(md2, sizeof md2, "%s/t2.md", dir);
-    assert_int_equal(sh(ENV("a") "%s table %s --out %s", dir, dir, bin(), spec, md), 0);
-    assert_int_equal(sh(ENV("a") "%s table %s --out %s", dir, dir, bin(), spec, md2), 0);
-    char *t1 = slurp(md), *t2 = slurp(md2);
+    assert_int_equal(test_sh(ENV("a") "%s table %s --out %s", dir, dir, bin(), spec, md), 0);
+    assert_int_equal(test_sh(ENV("a") "%s table %s --out %s", dir, dir, bin(), spec, md2), 0);
+    char *t1 = test_slurp_n(md, NULL), *t2 = test_slurp_n(md2, NULL);
     assert_non_null(t1);
     assert_string_equal(t1, t2); /* regeneration is byte-identical */
     assert_non_null(strstr(t1, "| 5 |"));
@@ -245,21 +221,21 @@ static void test_eval_table_sample(void **state) {
     free(t1);
     free(t2);
     snprintf(p, sizeof p, "%s/t.tex", dir);
-    char *tex = slurp(p);
+    char *tex = test_slurp_n(p, NULL);
     assert_non_null(tex);
     assert_non_null(strstr(tex, "\\begin{tabular}"));
     free(tex);
     /* A table whose runs are missing names the command to run. */
-    assert_int_not_equal(sh(ENV("z") "%s table %s --out %s/none.md 2>%s/none.log", dir, dir, bin(), spec, dir, dir), 0);
+    assert_int_not_equal(test_sh(ENV("z") "%s table %s --out %s/none.md 2>%s/none.log", dir, dir, bin(), spec, dir, dir), 0);
     snprintf(p, sizeof p, "%s/none.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "bfn run exp.ini"));
     free(log);
 
-    assert_int_equal(sh(ENV("a") "%s sample %s --out %s/s.png sample.steps=20 sample.count=9 --quiet", dir, dir,
+    assert_int_equal(test_sh(ENV("a") "%s sample %s --out %s/s.png sample.steps=20 sample.count=9 --quiet", dir, dir,
                         bin(), ini, dir), 0);
     snprintf(p, sizeof p, "%s/s.png", dir);
-    char *png = slurp(p);
+    char *png = test_slurp_n(p, NULL);
     assert_non_null(png);
     assert_memory_equal(png, "\x89PNG", 4);
     free(png);
@@ -272,7 +248,7 @@ static void test_eval_table_sample(void **state) {
 static void test_make_paper(void **state) {
     (void)state;
     char p[400];
-    assert_int_equal(sh("mkdir -p %s/paper/reference %s/paper/tables/tiny && cp %s/spec.tsv %s/paper/reference/table9.tsv",
+    assert_int_equal(test_sh("mkdir -p %s/paper/reference %s/paper/tables/tiny && cp %s/spec.tsv %s/paper/reference/table9.tsv",
                         dir, dir, dir, dir), 0);
     const char *ghost = "#!\ttitle\tGhost table\n#!\tcolumn\tghost\tNLL\n#!\tcommand\tmake ghost\n"
                         "n\tcolumn\tpaper\tstatus\tsource\ninf\tghost\t2.0\tconfirmed\t[X]\n";
@@ -281,9 +257,9 @@ static void test_make_paper(void **state) {
     snprintf(p, sizeof p, "%s/paper/tables/tiny/table8.md", dir);
     test_write_file(p, "STALE 123.45\n", 13);
 #define PAPER_ENV "PAPER=%s/paper PLOTS=%s/plots BFN=%s BFN_DB=%s/a.db "
-    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >%s/mp.log 2>&1", dir, dir, bin(), dir, dir), 0);
+    assert_int_equal(test_sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >%s/mp.log 2>&1", dir, dir, bin(), dir, dir), 0);
     snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
-    char *r1 = slurp(p);
+    char *r1 = test_slurp_n(p, NULL);
     assert_non_null(r1);
     char db[300];
     snprintf(db, sizeof db, "%s/a.db", dir);
@@ -295,23 +271,23 @@ static void test_make_paper(void **state) {
     assert_non_null(strstr(r1, "Not built from this database"));
     assert_non_null(strstr(r1, "profile `tiny`"));
     snprintf(p, sizeof p, "%s/paper/tables/tiny/table9.md", dir);
-    char *t = slurp(p);
+    char *t = test_slurp_n(p, NULL);
     assert_non_null(t);
     free(t);
-    assert_int_equal(sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >/dev/null 2>&1", dir, dir, bin(), dir), 0);
+    assert_int_equal(test_sh(PAPER_ENV "PROFILE=tiny bash analysis/make_paper.sh >/dev/null 2>&1", dir, dir, bin(), dir), 0);
     snprintf(p, sizeof p, "%s/paper/REPORT-tiny.md", dir);
-    char *r2 = slurp(p);
+    char *r2 = test_slurp_n(p, NULL);
     assert_string_equal(r1, r2);
     free(r1);
     free(r2);
     /* No runs of the requested profile: the message names those with runs. */
-    assert_int_not_equal(sh(PAPER_ENV "PROFILE=small bash analysis/make_paper.sh 2>%s/mp2.log", dir, dir, bin(), dir,
+    assert_int_not_equal(test_sh(PAPER_ENV "PROFILE=small bash analysis/make_paper.sh 2>%s/mp2.log", dir, dir, bin(), dir,
                             dir), 0);
     snprintf(p, sizeof p, "%s/mp2.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "profiles with runs: tiny"));
     free(log);
-    assert_int_not_equal(sh("test -e %s/paper/REPORT-small.md", dir), 0);
+    assert_int_not_equal(test_sh("test -e %s/paper/REPORT-small.md", dir), 0);
     free(key);
 }
 
@@ -326,13 +302,13 @@ static void test_seed_replicates(void **state) {
     snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run e2e]\neval.steps = 5,inf\n[grid]\ntrain.seed = 6, 7, 8\n",
              ini);
     test_write_file(p, text, strlen(text));
-    assert_int_equal(sh(ENV("r") "%s sweep %s -j 1 --quiet >/dev/null 2>&1", dir, dir, bin(), p), 0);
+    assert_int_equal(test_sh(ENV("r") "%s sweep %s -j 1 --quiet >/dev/null 2>&1", dir, dir, bin(), p), 0);
     snprintf(db, sizeof db, "%s/r.db", dir);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE experiment = 'e2e' AND status = 'finished'"), 3);
     char md[400];
     snprintf(md, sizeof md, "%s/seeds.md", dir);
-    assert_int_equal(sh(ENV("r") "%s table %s/spec.tsv --out %s", dir, dir, bin(), dir, md), 0);
-    char *t = slurp(md);
+    assert_int_equal(test_sh(ENV("r") "%s table %s/spec.tsv --out %s", dir, dir, bin(), dir, md), 0);
+    char *t = test_slurp_n(md, NULL);
     assert_non_null(strstr(t, "mean ± s.e. over 3 training seeds"));
     char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
     for (int i = 0; i < 3; i++) {
@@ -357,29 +333,29 @@ static void test_eval_stop(void **state) {
     (void)state;
     char db[300], p[400];
     snprintf(db, sizeof db, "%s/q.db", dir);
-    assert_int_equal(sh("cp %s/a.db %s && sqlite3 %s 'DELETE FROM eval; DELETE FROM curve'", dir, db, db), 0);
+    assert_int_equal(test_sh("cp %s/a.db %s && sqlite3 %s 'DELETE FROM eval; DELETE FROM curve'", dir, db, db), 0);
 #define ENV_S "BFN_RESULTS=%s/a BFN_DB=%s/q.db OMP_NUM_THREADS=1 "
-    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=1 %s run %s --quiet 2>%s/q.log", dir, dir, bin(), ini,
+    assert_int_equal(test_sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=1 %s run %s --quiet 2>%s/q.log", dir, dir, bin(), ini,
                         dir), 130);
     snprintf(p, sizeof p, "%s/q.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "stopped by signal"));
     free(log);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 0);
-    assert_int_equal(sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=2 %s eval %s --quiet 2>/dev/null", dir, dir, bin(), ini),
+    assert_int_equal(test_sh(ENV_S "BFN_FAULT_SIGNAL_AT_EVAL=2 %s eval %s --quiet 2>/dev/null", dir, dir, bin(), ini),
                      130);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
-    assert_int_equal(sh(ENV_S "%s eval %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV_S "%s eval %s --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 2);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM curve"), 6);
 #undef ENV_S
     /* A database without the run: refused at once, naming the run. */
-    assert_int_equal(sh("BFN_RESULTS=%s/a BFN_DB=%s/empty.db %s eval %s --quiet 2>%s/u.log", dir, dir, bin(), ini,
+    assert_int_equal(test_sh("BFN_RESULTS=%s/a BFN_DB=%s/empty.db %s eval %s --quiet 2>%s/u.log", dir, dir, bin(), ini,
                         dir), 1);
     snprintf(p, sizeof p, "%s/u.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "not in this database"));
     free(log);
 }
@@ -391,7 +367,7 @@ static void test_eval_stop(void **state) {
 static void test_disk_full(void **state) {
     (void)state;
     char p[500], db[300];
-    int st = sh(ENV("f") "BFN_DIE_AT_STEP=15 %s train %s model.hidden=256 --quiet 2>/dev/null", dir, dir, bin(), ini);
+    int st = test_sh(ENV("f") "BFN_DIE_AT_STEP=15 %s train %s model.hidden=256 --quiet 2>/dev/null", dir, dir, bin(), ini);
     assert_true(st == 137);
     snprintf(db, sizeof db, "%s/f.db", dir);
     char *key = query_dump(db, "SELECT key FROM run");
@@ -400,10 +376,10 @@ static void test_disk_full(void **state) {
     snprintf(ck, sizeof ck, "%s/f/runs/%s/last.h5", dir, key);
     assert_int_equal(bfn_file_sha256(ck, sha), BFN_OK);
     /* 400 KiB: above the database and its WAL, below one checkpoint (~850 KB). */
-    st = sh("bash -c \"trap '' XFSZ; ulimit -f 400; " ENV("f") "%s train %s model.hidden=256 --quiet\" 2>%s/f.log", dir, dir, bin(),
+    st = test_sh("bash -c \"trap '' XFSZ; ulimit -f 400; " ENV("f") "%s train %s model.hidden=256 --quiet\" 2>%s/f.log", dir, dir, bin(),
             ini, dir);
     snprintf(p, sizeof p, "%s/f.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_int_equal(st, 1);
     assert_non_null(strstr(log, "File too large"));
     assert_null(strstr(log, "Sanitizer"));
@@ -412,7 +388,7 @@ static void test_disk_full(void **state) {
     assert_string_equal(sha, sha2);
     snprintf(p, sizeof p, "%s.tmp", ck);
     assert_int_equal(access(p, F_OK), -1);
-    assert_int_equal(sh(ENV("f") "%s train %s model.hidden=256 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("f") "%s train %s model.hidden=256 --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'finished'"), 1);
     free(key);
 }
@@ -435,12 +411,12 @@ static void test_owner_and_lock(void **state) {
     (void)state;
     char db[300], p[400];
     snprintf(db, sizeof db, "%s/o.db", dir);
-    assert_int_equal(sh(ENV("o") "BFN_DIE_AT_STEP=15 %s train %s --quiet 2>/dev/null", dir, dir, bin(), ini), 137);
+    assert_int_equal(test_sh(ENV("o") "BFN_DIE_AT_STEP=15 %s train %s --quiet 2>/dev/null", dir, dir, bin(), ini), 137);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid > 0 AND "
                                     "owner_host <> '' AND owner_start LIKE '%:%'"), 1);
-    assert_int_equal(sh(ENV("o") "%s runs > %s/runs.txt", dir, dir, bin(), dir), 0);
+    assert_int_equal(test_sh(ENV("o") "%s runs > %s/runs.txt", dir, dir, bin(), dir), 0);
     snprintf(p, sizeof p, "%s/runs.txt", dir);
-    char *out = slurp(p);
+    char *out = test_slurp_n(p, NULL);
     assert_non_null(strstr(out, "interrupted"));
     assert_null(strstr(out, "running"));
     free(out);
@@ -450,50 +426,50 @@ static void test_owner_and_lock(void **state) {
     /* The checkpoint the database records is gone: refused, then --force. */
     char *key = query_dump(db, "SELECT key FROM run");
     key[strcspn(key, "\n")] = '\0';
-    assert_int_equal(sh("mv %s/o/runs/%s/last.h5 %s/o/last.h5.away", dir, key, dir), 0);
-    assert_int_equal(sh(ENV("o") "%s train %s --quiet 2>%s/o1.log", dir, dir, bin(), ini, dir), 1);
+    assert_int_equal(test_sh("mv %s/o/runs/%s/last.h5 %s/o/last.h5.away", dir, key, dir), 0);
+    assert_int_equal(test_sh(ENV("o") "%s train %s --quiet 2>%s/o1.log", dir, dir, bin(), ini, dir), 1);
     snprintf(p, sizeof p, "%s/o1.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "missing"));
     assert_non_null(strstr(log, "--force"));
     free(log);
-    assert_int_equal(sh("mv %s/o/last.h5.away %s/o/runs/%s/last.h5", dir, dir, key), 0);
+    assert_int_equal(test_sh("mv %s/o/last.h5.away %s/o/runs/%s/last.h5", dir, dir, key), 0);
 
     /* A live holder: the second process names it and exits 1. */
-    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/holder.log & echo $! > %s/holder.pid",
+    assert_int_equal(test_sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/holder.log & echo $! > %s/holder.pid",
                         dir, dir, bin(), ini, dir, dir), 0);
     snprintf(p, sizeof p, "%s/holder.pid", dir);
-    char *pid = slurp(p);
+    char *pid = test_slurp_n(p, NULL);
     pid[strcspn(pid, "\n")] = '\0';
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", pid);
     assert_true(wait_for(db, sql, 1));
-    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/o2.log", dir, dir, bin(), ini, dir),
+    assert_int_equal(test_sh(ENV("o") "%s train %s train.steps=100000 --quiet 2>%s/o2.log", dir, dir, bin(), ini, dir),
                      1);
     snprintf(p, sizeof p, "%s/o2.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     char want[64];
     snprintf(want, sizeof want, "pid %s", pid);
     assert_non_null(strstr(log, want));
     free(log);
     /* --wait: blocks until the holder stops (SIGTERM: checkpoint, exit 130),
      * then takes the run over and resumes. */
-    assert_int_equal(sh(ENV("o") "%s train %s train.steps=100000 --wait 2>%s/o3.log & echo $! > %s/waiter.pid",
+    assert_int_equal(test_sh(ENV("o") "%s train %s train.steps=100000 --wait 2>%s/o3.log & echo $! > %s/waiter.pid",
                         dir, dir, bin(), ini, dir, dir), 0);
     snprintf(p, sizeof p, "%s/o3.log", dir);
-    for (int i = 0; i < 600 && !((log = slurp(p)) && strstr(log, "waiting for")); i++) {
+    for (int i = 0; i < 600 && !((log = test_slurp_n(p, NULL)) && strstr(log, "waiting for")); i++) {
         free(log);
         usleep(100000);
     }
     assert_non_null(strstr(log, want));
     free(log);
-    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid, pid), 0);
+    assert_int_equal(test_sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", pid, pid), 0);
     snprintf(p, sizeof p, "%s/waiter.pid", dir);
-    char *wpid = slurp(p);
+    char *wpid = test_slurp_n(p, NULL);
     wpid[strcspn(wpid, "\n")] = '\0';
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM run WHERE status = 'running' AND owner_pid = %s", wpid);
     assert_true(wait_for(db, sql, 1));
-    assert_int_equal(sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", wpid, wpid), 0);
+    assert_int_equal(test_sh("kill -TERM %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done", wpid, wpid), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'interrupted'"), 1);
     free(wpid);
     free(pid);
@@ -507,19 +483,19 @@ static void test_bad_input(void **state) {
     snprintf(db, sizeof db, "%s/a.db", dir);
     char *evals = query_dump(db, "SELECT * FROM eval ORDER BY n");
     /* Unknown key on the command line, out-of-range value. */
-    assert_int_equal(sh(ENV("a") "%s eval %s train.stepz=3 2>%s/e1.log", dir, dir, bin(), ini, dir), 1);
+    assert_int_equal(test_sh(ENV("a") "%s eval %s train.stepz=3 2>%s/e1.log", dir, dir, bin(), ini, dir), 1);
     snprintf(p, sizeof p, "%s/e1.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "unknown key 'train.stepz'"));
     free(log);
     /* A corrupt checkpoint is reported, never used, and the db is untouched. */
     char *key = query_dump(db, "SELECT key FROM run");
     key[strcspn(key, "\n")] = '\0';
-    assert_int_equal(sh("cp -r %s/a %s/c && cp %s/a.db %s/c.db && truncate -s 2000 %s/c/runs/%s/last.h5", dir, dir,
+    assert_int_equal(test_sh("cp -r %s/a %s/c && cp %s/a.db %s/c.db && truncate -s 2000 %s/c/runs/%s/last.h5", dir, dir,
                         dir, dir, dir, key), 0);
-    assert_int_equal(sh(ENV("c") "%s eval %s 2>%s/e2.log", dir, dir, bin(), ini, dir), 1);
+    assert_int_equal(test_sh(ENV("c") "%s eval %s 2>%s/e2.log", dir, dir, bin(), ini, dir), 1);
     snprintf(p, sizeof p, "%s/e2.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "last.h5"));
     free(log);
     snprintf(p, sizeof p, "%s/c.db", dir);
@@ -527,40 +503,40 @@ static void test_bad_input(void **state) {
     assert_string_equal(evals, evals_c);
     free(evals_c);
     /* Missing dataset file. */
-    assert_int_equal(sh(ENV("d") "%s train %s data.dataset=idx:%s/nope.idx 2>%s/e3.log", dir, dir, bin(), ini,
+    assert_int_equal(test_sh(ENV("d") "%s train %s data.dataset=idx:%s/nope.idx 2>%s/e3.log", dir, dir, bin(), ini,
                         dir, dir), 1);
     snprintf(p, sizeof p, "%s/e3.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "nope.idx"));
     free(log);
     /* A truncated IDX file. */
-    assert_int_equal(sh("head -c 1000 %s/img.idx > %s/short.idx", dir, dir), 0);
-    assert_int_equal(sh(ENV("d") "%s train %s data.dataset=idx:%s/short.idx 2>%s/e4.log", dir, dir, bin(), ini,
+    assert_int_equal(test_sh("head -c 1000 %s/img.idx > %s/short.idx", dir, dir), 0);
+    assert_int_equal(test_sh(ENV("d") "%s train %s data.dataset=idx:%s/short.idx 2>%s/e4.log", dir, dir, bin(), ini,
                         dir, dir), 1);
     snprintf(p, sizeof p, "%s/e4.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "short.idx"));
     free(log);
     /* A database of a newer schema is refused. */
-    assert_int_equal(sh("cp %s/a.db %s/new.db && sqlite3 %s/new.db 'UPDATE schema_version SET version = 999'", dir,
+    assert_int_equal(test_sh("cp %s/a.db %s/new.db && sqlite3 %s/new.db 'UPDATE schema_version SET version = 999'", dir,
                         dir, dir), 0);
-    assert_int_equal(sh("BFN_DB=%s/new.db %s runs 2>%s/e5.log >/dev/null", dir, bin(), dir), 1);
+    assert_int_equal(test_sh("BFN_DB=%s/new.db %s runs 2>%s/e5.log >/dev/null", dir, bin(), dir), 1);
     snprintf(p, sizeof p, "%s/e5.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "newer"));
     free(log);
     /* --threads must be a whole positive integer (it was silently 0 = all). */
-    assert_int_equal(sh(ENV("a") "%s eval %s --threads abc 2>%s/e6.log", dir, dir, bin(), ini, dir), 2);
+    assert_int_equal(test_sh(ENV("a") "%s eval %s --threads abc 2>%s/e6.log", dir, dir, bin(), ini, dir), 2);
     snprintf(p, sizeof p, "%s/e6.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "--threads 'abc' is not an integer"));
     free(log);
-    assert_int_equal(sh(ENV("a") "%s eval %s --threads 2x 2>/dev/null", dir, dir, bin(), ini), 2);
+    assert_int_equal(test_sh(ENV("a") "%s eval %s --threads 2x 2>/dev/null", dir, dir, bin(), ini), 2);
     /* Control bytes from the command line or a file are not echoed raw. */
-    assert_int_equal(sh(ENV("a") "%s train \"$(printf 'x\\033[31m\\001.ini')\" 2>%s/e7.log", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("a") "%s train \"$(printf 'x\\033[31m\\001.ini')\" 2>%s/e7.log", dir, dir, bin(),
                         dir), 1);
     snprintf(p, sizeof p, "%s/e7.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "x\\x1b[31m\\x01.ini"));
     assert_null(strchr(log, '\033'));
     free(log);
@@ -570,9 +546,9 @@ static void test_bad_input(void **state) {
     char swtext[600];
     snprintf(swtext, sizeof swtext, "[sweep]\nexperiment = %s\njobs = -3\n[run r]\ntrain.seed = 1\n", ini);
     test_write_file(sw, swtext, strlen(swtext));
-    assert_int_equal(sh(ENV("a") "%s sweep %s --slurm %s/job.sh 2>%s/e8.log", dir, dir, bin(), sw, dir, dir), 1);
+    assert_int_equal(test_sh(ENV("a") "%s sweep %s --slurm %s/job.sh 2>%s/e8.log", dir, dir, bin(), sw, dir, dir), 1);
     snprintf(p, sizeof p, "%s/e8.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "bad.sweep:3: jobs = '-3': expected an integer"));
     free(log);
     char *evals_after = query_dump(db, "SELECT * FROM eval ORDER BY n");
@@ -586,7 +562,7 @@ static void test_bad_input(void **state) {
 static void test_nstep_training(void **state) {
     (void)state;
     for (int joint = 0; joint < 2; joint++) {
-        assert_int_equal(sh(ENV("n") "%s run %s train.loss=nstep train.loss_steps=20 bfn.receiver=%s "
+        assert_int_equal(test_sh(ENV("n") "%s run %s train.loss=nstep train.loss_steps=20 bfn.receiver=%s "
                             "train.steps=20 --quiet", dir, dir, bin(), ini, joint ? "joint" : "marginal"), 0);
     }
     char db[300];
@@ -600,9 +576,9 @@ static void test_nstep_training(void **state) {
     snprintf(ka, sizeof ka, "%.16s", keys);
     snprintf(kb, sizeof kb, "%.16s", keys + 17);
     free(keys);
-    assert_int_equal(sh(ENV("n") "%s diff %s %s > %s/diff.txt", dir, dir, bin(), ka, kb, dir), 0);
+    assert_int_equal(test_sh(ENV("n") "%s diff %s %s > %s/diff.txt", dir, dir, bin(), ka, kb, dir), 0);
     snprintf(p, sizeof p, "%s/diff.txt", dir);
-    char *d = slurp(p);
+    char *d = test_slurp_n(p, NULL);
     assert_non_null(strstr(d, "bfn.receiver = marginal"));
     assert_non_null(strstr(d, "| joint"));
     assert_null(strstr(d, "train.steps"));
@@ -614,19 +590,19 @@ static void test_nstep_training(void **state) {
  * step-30 checkpoint). */
 static void test_diverged(void **state) {
     (void)state;
-    int st = sh(ENV("v") "BFN_FAULT_NAN_AT_STEP=33 %s train %s --quiet 2>%s/v.log", dir, dir, bin(), ini, dir);
+    int st = test_sh(ENV("v") "BFN_FAULT_NAN_AT_STEP=33 %s train %s --quiet 2>%s/v.log", dir, dir, bin(), ini, dir);
     assert_int_equal(st, 3);
     char db[300], p[400];
     snprintf(db, sizeof db, "%s/v.db", dir);
     snprintf(p, sizeof p, "%s/v.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "diverged at step 33"));
     free(log);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run WHERE status = 'diverged'"), 1);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM metric WHERE kind = 1 AND value IS NULL AND step = 33"), 1);
     assert_int_equal(query_long(db, "SELECT MAX(step) FROM checkpoint WHERE kind = 'last'"), 30);
     /* The kept checkpoint evaluates. */
-    assert_int_equal(sh(ENV("v") "%s eval %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("v") "%s eval %s --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT MAX(ckpt_step) FROM eval"), 30);
 }
 
@@ -646,30 +622,30 @@ static void test_text_pipeline(void **state) {
     const char *over = "data.dataset=text8 data.seq_len=16 data.test_stride=16 data.test_count=20 data.val_count=10 "
                        "model.hidden=16 model.layers=1 model.heads=2 train.steps=20 train.batch=4 eval.batch=10 "
                        "eval.repeats=2 eval.t_bins=2 train.ckpt_every=10 train.val_every=10";
-    assert_int_equal(sh(ENV("x") "%s run experiments/text8.ini --profile smoke data.dir=%s %s --quiet", dir, dir,
+    assert_int_equal(test_sh(ENV("x") "%s run experiments/text8.ini --profile smoke data.dir=%s %s --quiet", dir, dir,
                         bin(), dir, over), 0);
     char md[400];
     for (int k = 4; k <= 5; k++) {
         snprintf(md, sizeof md, "%s/table%d.md", dir, k);
-        assert_int_equal(sh(ENV("x") "%s table paper/reference/table%d.tsv --out %s", dir, dir, bin(), k, md), 0);
-        char *t = slurp(md);
+        assert_int_equal(test_sh(ENV("x") "%s table paper/reference/table%d.tsv --out %s", dir, dir, bin(), k, md), 0);
+        char *t = test_slurp_n(md, NULL);
         assert_non_null(strstr(t, "bits/char"));
         assert_non_null(strstr(t, k == 4 ? "| **BFN (ours)** |" : "| 256 |"));
         assert_non_null(strstr(t, k == 4 ? "**1.41**" : "| ∞ |"));
         free(t);
     }
     snprintf(path, sizeof path, "%s/samples.txt", dir);
-    assert_int_equal(sh(ENV("x") "%s sample @text8 --out %s --quiet", dir, dir, bin(), path), 0);
-    char *smp = slurp(path);
+    assert_int_equal(test_sh(ENV("x") "%s sample @text8 --out %s --quiet", dir, dir, bin(), path), 0);
+    char *smp = test_slurp_n(path, NULL);
     assert_int_equal(strspn(smp, "_abcdefghijklmnopqrstuvwxyz\n"), strlen(smp));
     free(smp);
     /* A character outside text8's alphabet is refused with its offset. */
     snprintf(path, sizeof path, "%s/bad", dir);
-    assert_int_equal(sh("mkdir -p %s && printf 'abc d3f' > %s/text8", path, path), 0);
-    assert_int_equal(sh(ENV("y") "%s train experiments/text8.ini --profile smoke data.dataset=text8 data.dir=%s "
+    assert_int_equal(test_sh("mkdir -p %s && printf 'abc d3f' > %s/text8", path, path), 0);
+    assert_int_equal(test_sh(ENV("y") "%s train experiments/text8.ini --profile smoke data.dataset=text8 data.dir=%s "
                         "2>%s/t.log", dir, dir, bin(), path, dir), 1);
     snprintf(path, sizeof path, "%s/t.log", dir);
-    char *log = slurp(path);
+    char *log = test_slurp_n(path, NULL);
     assert_non_null(strstr(log, "bad/text8: byte 5: character 0x33"));
     free(log);
 }
@@ -690,11 +666,11 @@ static void test_table3_sweep(void **state) {
              "[run cifar_disc16]\nbfn.family = discretised\nbfn.bins = 16\nbfn.sigma1 = 0.0316227766\n"
              "[profile smoke]\ntrain.steps = 20\n[profile small]\ntrain.steps = 99\n", cwd);
     test_write_file(sweep, text, strlen(text));
-    assert_int_equal(sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
+    assert_int_equal(test_sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
                         "data.test_count=20 data.train_limit=0 eval.steps=10,25,50,100,250,500,1000,inf --quiet",
                         dir, dir, bin(), sweep, dir), 0);
     /* Re-running the sweep skips the finished runs. */
-    assert_int_equal(sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
+    assert_int_equal(test_sh(ENV("s") "%s sweep %s --profile smoke data.dataset=idx:%s/img.idx data.val_count=20 "
                         "data.test_count=20 data.train_limit=0 eval.steps=10,25,50,100,250,500,1000,inf --quiet",
                         dir, dir, bin(), sweep, dir), 0);
     char db[300];
@@ -703,8 +679,8 @@ static void test_table3_sweep(void **state) {
     /* The sweep's [profile smoke] section applied to every run (not [profile small]). */
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM checkpoint WHERE kind = 'last' AND step = 20"), 4);
     snprintf(md, sizeof md, "%s/table3.md", dir);
-    assert_int_equal(sh(ENV("s") "%s table paper/reference/table3.tsv --out %s", dir, dir, bin(), md), 0);
-    char *t = slurp(md);
+    assert_int_equal(test_sh(ENV("s") "%s table paper/reference/table3.tsv --out %s", dir, dir, bin(), md), 0);
+    char *t = test_slurp_n(md, NULL);
     /* Count "x ± y" cells in table rows only. */
     int cells = 0;
     for (const char *line = t; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
@@ -716,7 +692,7 @@ static void test_table3_sweep(void **state) {
     assert_non_null(strstr(t, "(a) with 16 bins"));
     free(t);
     /* A bin count that is not a bit depth of 8-bit data is refused. */
-    assert_int_equal(sh(ENV("s") "%s train experiments/cifar.ini --profile smoke bfn.bins=10 data.dataset=idx:%s/img.idx "
+    assert_int_equal(test_sh(ENV("s") "%s train experiments/cifar.ini --profile smoke bfn.bins=10 data.dataset=idx:%s/img.idx "
                         "2>/dev/null", dir, dir, bin(), dir), 1);
 }
 
@@ -730,26 +706,26 @@ static void test_eval_invariance(void **state) {
     (void)state;
     char db[300], p[400];
     snprintf(db, sizeof db, "%s/w.db", dir);
-    assert_int_equal(sh(ENV("w") "%s run %s --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s run %s --quiet", dir, dir, bin(), ini), 0);
     const char *sql = "SELECT n, repeats, loss, loss_se, recon, recon_se, total, total_se FROM eval "
                       "WHERE n IN (0, 5) ORDER BY n";
     char *first = query_dump(db, sql);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE eval_seed = 1 AND receiver_floor = 'official' "
                                     "AND length(ckpt_sha256) = 64"), 2);
     /* Stored rows are reused; only n = 3 and 7 are new. */
-    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=3,5,inf,7 2>%s/w1.log", dir, dir, bin(), ini, dir), 0);
+    assert_int_equal(test_sh(ENV("w") "%s eval %s eval.steps=3,5,inf,7 2>%s/w1.log", dir, dir, bin(), ini, dir), 0);
     snprintf(p, sizeof p, "%s/w1.log", dir);
-    char *log = slurp(p);
+    char *log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "n=5: stored, skipped"));
     assert_non_null(strstr(log, "n=inf: stored, skipped"));
     free(log);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval"), 4);
     /* Recomputed in another list and order: bitwise the same. */
-    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=7,inf,3,5 --reeval --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s eval %s eval.steps=7,inf,3,5 --reeval --quiet", dir, dir, bin(), ini), 0);
     char *again = query_dump(db, sql);
     assert_string_equal(first, again);
     /* A different eval seed gives different numbers (the seed is used). */
-    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 eval.seed=2 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s eval %s eval.steps=5 eval.seed=2 --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND eval_seed = 2"), 1);
     char *seed2 = query_dump(db, sql);
     assert_string_not_equal(first, seed2);
@@ -757,13 +733,13 @@ static void test_eval_invariance(void **state) {
     free(again);
     free(seed2);
     /* The exact receiver weights are recorded as such. */
-    assert_int_equal(sh(ENV("w") "%s eval %s eval.steps=5 bfn.receiver_floor=exact --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s eval %s eval.steps=5 bfn.receiver_floor=exact --quiet", dir, dir, bin(), ini), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM eval WHERE n = 5 AND receiver_floor = 'exact'"), 1);
     /* Changing how often a run logs or checkpoints keeps its key. */
-    assert_int_equal(sh(ENV("w") "%s train %s train.log_every=7 train.ckpt_every=3 experiment.name=other "
+    assert_int_equal(test_sh(ENV("w") "%s train %s train.log_every=7 train.ckpt_every=3 experiment.name=other "
                         "2>%s/w2.log", dir, dir, bin(), ini, dir), 0);
     snprintf(p, sizeof p, "%s/w2.log", dir);
-    log = slurp(p);
+    log = test_slurp_n(p, NULL);
     assert_non_null(strstr(log, "already finished"));
     free(log);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 1);
@@ -780,8 +756,8 @@ static void test_run_management(void **state) {
     /* More steps: a new run (train.steps is in the key); --extend starts it
      * from the 40-step run's checkpoint, and the result is bitwise the
      * uninterrupted 60-step run (checkpoint and every metric row). */
-    assert_int_equal(sh(ENV("w") "%s train %s train.steps=60 --extend --quiet", dir, dir, bin(), ini), 0);
-    assert_int_equal(sh(ENV("u") "%s train %s train.steps=60 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s train %s train.steps=60 --extend --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("u") "%s train %s train.steps=60 --quiet", dir, dir, bin(), ini), 0);
     char udb[300];
     snprintf(udb, sizeof udb, "%s/u.db", dir);
     char k60[17];
@@ -793,13 +769,13 @@ static void test_run_management(void **state) {
     assert_string_equal(mw, mu);
     free(mw);
     free(mu);
-    assert_int_equal(sh("h5diff %s/w/runs/%s/last.h5 %s/u/runs/%s/last.h5", dir, k60, dir, k60), 0);
+    assert_int_equal(test_sh("h5diff %s/w/runs/%s/last.h5 %s/u/runs/%s/last.h5", dir, k60, dir, k60), 0);
     snprintf(q60, sizeof q60, "SELECT detail FROM run_history WHERE run = '%s' AND event = 'extend'", k60);
     char want[100];
     snprintf(want, sizeof want, "from run %s (train.steps 40 -> 60)", key);
     assert_string_equal(query_text(db, q60), want);
     /* --extend with nothing shorter to continue is refused. */
-    assert_int_equal(sh(ENV("w") "%s train %s train.steps=80 train.seed=9 --extend --quiet 2>/dev/null", dir, dir,
+    assert_int_equal(test_sh(ENV("w") "%s train %s train.steps=80 train.seed=9 --extend --quiet 2>/dev/null", dir, dir,
                         bin(), ini), 1);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_steps = 60"), 1);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_lr = 1e-3 AND bfn_family = 'discrete'"),
@@ -807,70 +783,70 @@ static void test_run_management(void **state) {
     snprintf(q60, sizeof q60, "SELECT COUNT(*) FROM run WHERE key = '%s'", k60);
     assert_int_equal(query_long(db, q60), 1);
     /* The extended run is a run of its own: remove it to keep the rest simple. */
-    assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), k60), 0);
+    assert_int_equal(test_sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), k60), 0);
     /* Runs recorded without config_json (older databases) get it filled by bfn runs. */
-    assert_int_equal(sh("sqlite3 %s 'UPDATE run SET config_json = NULL; DROP VIEW run_config'", db), 0);
-    assert_int_equal(sh(ENV("w") "%s runs > /dev/null", dir, dir, bin()), 0);
+    assert_int_equal(test_sh("sqlite3 %s 'UPDATE run SET config_json = NULL; DROP VIEW run_config'", db), 0);
+    assert_int_equal(test_sh(ENV("w") "%s runs > /dev/null", dir, dir, bin()), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run_config WHERE train_batch = 16"), 1);
     /* Tags and notes. */
-    assert_int_equal(sh(ENV("w") "%s tag %s scratch", dir, dir, bin(), key), 0);
-    assert_int_equal(sh(ENV("w") "%s note %s 'lr=1e-3, looks fine'", dir, dir, bin(), key), 0);
+    assert_int_equal(test_sh(ENV("w") "%s tag %s scratch", dir, dir, bin(), key), 0);
+    assert_int_equal(test_sh(ENV("w") "%s note %s 'lr=1e-3, looks fine'", dir, dir, bin(), key), 0);
     assert_string_equal(query_text(db, "SELECT note FROM run_note"), "lr=1e-3, looks fine");
-    assert_int_equal(sh(ENV("w") "%s runs --tag scratch > %s/r1.txt", dir, dir, bin(), dir), 0);
-    assert_int_equal(sh(ENV("w") "%s runs --tag other > %s/r2.txt", dir, dir, bin(), dir), 0);
+    assert_int_equal(test_sh(ENV("w") "%s runs --tag scratch > %s/r1.txt", dir, dir, bin(), dir), 0);
+    assert_int_equal(test_sh(ENV("w") "%s runs --tag other > %s/r2.txt", dir, dir, bin(), dir), 0);
     snprintf(p, sizeof p, "%s/r1.txt", dir);
-    char *r1 = slurp(p);
+    char *r1 = test_slurp_n(p, NULL);
     assert_non_null(strstr(r1, key));
     assert_non_null(strstr(r1, "scratch"));
     free(r1);
     snprintf(p, sizeof p, "%s/r2.txt", dir);
-    char *r2 = slurp(p);
+    char *r2 = test_slurp_n(p, NULL);
     assert_null(strstr(r2, key));
     free(r2);
     /* Exports: plain headers, inf as inf, TSV and CSV. */
-    assert_int_equal(sh(ENV("w") "%s export %s metric > %s/m.tsv", dir, dir, bin(), key, dir), 0);
-    assert_int_equal(sh(ENV("w") "%s export %s eval --csv > %s/e.csv", dir, dir, bin(), key, dir), 0);
+    assert_int_equal(test_sh(ENV("w") "%s export %s metric > %s/m.tsv", dir, dir, bin(), key, dir), 0);
+    assert_int_equal(test_sh(ENV("w") "%s export %s eval --csv > %s/e.csv", dir, dir, bin(), key, dir), 0);
     snprintf(p, sizeof p, "%s/m.tsv", dir);
-    char *m = slurp(p);
+    char *m = test_slurp_n(p, NULL);
     assert_memory_equal(m, "name\tstep\tvalue\n", 16);
     free(m);
     snprintf(p, sizeof p, "%s/e.csv", dir);
-    char *e = slurp(p);
+    char *e = test_slurp_n(p, NULL);
     assert_memory_equal(e, "ckpt_step,split,n,repeats,", 26);
     assert_non_null(strstr(e, ",test,inf,"));
     assert_null(strstr(e, ",0,"));
     free(e);
     /* Three runs overlaid: the legend names the key that differs. */
-    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-3 --quiet", dir, dir, bin(), ini), 0);
-    assert_int_equal(sh(ENV("w") "%s train %s train.lr=3e-4 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s train %s train.lr=3e-3 --quiet", dir, dir, bin(), ini), 0);
+    assert_int_equal(test_sh(ENV("w") "%s train %s train.lr=3e-4 --quiet", dir, dir, bin(), ini), 0);
     char *keys = query_dump(db, "SELECT key FROM run ORDER BY key");
     char k[3][17];
     for (int i = 0; i < 3; i++) snprintf(k[i], 17, "%.16s", keys + 17 * i);
     free(keys);
-    assert_int_equal(sh(ENV("w") "%s plot %s %s %s --metric train.loss --out %s/cmp.png > %s/legend.txt", dir, dir,
+    assert_int_equal(test_sh(ENV("w") "%s plot %s %s %s --metric train.loss --out %s/cmp.png > %s/legend.txt", dir, dir,
                         bin(), k[0], k[1], k[2], dir, dir), 0);
     snprintf(p, sizeof p, "%s/cmp.png", dir);
-    char *png = slurp(p);
+    char *png = test_slurp_n(p, NULL);
     assert_non_null(png);
     assert_memory_equal(png, "\x89PNG", 4);
     free(png);
     snprintf(p, sizeof p, "%s/legend.txt", dir);
-    char *lg = slurp(p);
+    char *lg = test_slurp_n(p, NULL);
     assert_non_null(strstr(lg, "e2e tiny train.lr=3e-3"));
     assert_non_null(strstr(lg, "train.lr=3e-4"));
     assert_null(strstr(lg, "train.batch"));
     free(lg);
     /* An output path with a quote is refused (it would reach gnuplot's parser). */
-    assert_int_equal(sh(ENV("w") "%s plot %s --out \"%s/a'b.png\" 2>/dev/null", dir, dir, bin(), k[0], dir), 1);
+    assert_int_equal(test_sh(ENV("w") "%s plot %s --out \"%s/a'b.png\" 2>/dev/null", dir, dir, bin(), k[0], dir), 1);
     /* rm: refused without confirmation, then rows and checkpoints go. */
-    assert_int_equal(sh(ENV("w") "%s rm %s < /dev/null 2>/dev/null", dir, dir, bin(), key), 1);
+    assert_int_equal(test_sh(ENV("w") "%s rm %s < /dev/null 2>/dev/null", dir, dir, bin(), key), 1);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 3);
-    assert_int_equal(sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), key), 0);
+    assert_int_equal(test_sh(ENV("w") "%s rm %s --yes 2>/dev/null", dir, dir, bin(), key), 0);
     assert_int_equal(query_long(db, "SELECT COUNT(*) FROM run"), 2);
     char q[200];
     snprintf(q, sizeof q, "SELECT COUNT(*) FROM metric WHERE run = '%s'", key);
     assert_int_equal(query_long(db, q), 0);
-    assert_int_not_equal(sh("test -e %s/w/runs/%s", dir, key), 0);
+    assert_int_not_equal(test_sh("test -e %s/w/runs/%s", dir, key), 0);
 }
 
 int main(void) {

@@ -27,34 +27,9 @@ static char ini[300];
 static char bin_abs[4096];
 static const char *bin(void) { return bin_abs; }
 
-/* Run a shell command; returns its exit status (128 + signal if killed). */
-static int sh(const char *fmt, ...) {
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    if (st == -1) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
-/* Read a whole file (NULL if missing); *len gets its size. */
-static char *slurp_n(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
 
-static char *slurp(const char *path) { return slurp_n(path, NULL); }
+static char *slurp(const char *path) { return test_slurp_n(path, NULL); }
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
@@ -124,13 +99,13 @@ static void test_slurm_quoting(void **state) {
     snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run q]\nexperiment.description = %s\n", exp2, evil);
     test_write_file(sweep, text, strlen(text));
     /* A newline and a quote in a command-line override too. */
-    assert_int_equal(sh(ENV("q") "%s sweep q.sweep --slurm q.sh --quiet 'sample.count=16' "
+    assert_int_equal(test_sh(ENV("q") "%s sweep q.sweep --slurm q.sh --quiet 'sample.count=16' "
                         "\"experiment.description=line1\nline2 'x'\" 2>q.err",
                         dir, dir, dir, dir, bin()), 0);
-    assert_int_equal(sh(ENV("q") "SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_JOB_ID=9 BFN_SLURM_DRY_RUN=1 bash q.sh > q.args",
+    assert_int_equal(test_sh(ENV("q") "SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_JOB_ID=9 BFN_SLURM_DRY_RUN=1 bash q.sh > q.args",
                         dir, dir, dir, dir), 0);
     size_t len;
-    char *out = slurp_n(test_path_in(dir, "q.args"), &len);
+    char *out = test_slurp_n(test_path_in(dir, "q.args"), &len);
     char *args[256];
     int n = split_args(out, len, args, 256);
     char want[700];
@@ -161,8 +136,8 @@ static void test_sweep_names(void **state) {
     for (int i = 0; i < 5; i++) {
         snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n%s", ini, bad[i]);
         test_write_file(sweep, text, strlen(text));
-        assert_int_equal(sh(ENV("n") "%s sweep n.sweep --slurm n.sh --quiet 2>n.err", dir, dir, dir, dir, bin()), 1);
-        assert_int_equal(sh(ENV("n") "%s sweep n.sweep -j 1 --quiet 2>n.err", dir, dir, dir, dir, bin()), 1);
+        assert_int_equal(test_sh(ENV("n") "%s sweep n.sweep --slurm n.sh --quiet 2>n.err", dir, dir, dir, dir, bin()), 1);
+        assert_int_equal(test_sh(ENV("n") "%s sweep n.sweep -j 1 --quiet 2>n.err", dir, dir, dir, dir, bin()), 1);
         char *err = slurp(test_path_in(dir, "n.err"));
         char where[64];
         snprintf(where, sizeof where, "n.sweep:%d:", line[i]);
@@ -195,17 +170,17 @@ static void test_sweep_no_silent_limits(void **state) {
     snprintf(sweep, sizeof sweep, "%s/l.sweep", dir);
     test_write_file(sweep, text, len);
     free(text);
-    assert_int_equal(sh(ENV("l") "%s sweep l.sweep --slurm l.sh --quiet", dir, dir, dir, dir, bin()), 0);
+    assert_int_equal(test_sh(ENV("l") "%s sweep l.sweep --slurm l.sh --quiet", dir, dir, dir, dir, bin()), 0);
     char *script = slurp(test_path_in(dir, "l.sh"));
     int ok = strstr(script, "#SBATCH --array=0-39\n") != NULL;
     free(script);
     assert_true(ok);
     /* (a train.batch grid: a train.seed grid keeps the experiment name, for seed
      * replicates) Task 39: the second run with the 20th value and all 70 of its keys. */
-    assert_int_equal(sh(ENV("l") "SLURM_ARRAY_TASK_ID=39 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
+    assert_int_equal(test_sh(ENV("l") "SLURM_ARRAY_TASK_ID=39 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
                      0);
     size_t n_bytes;
-    char *out = slurp_n(test_path_in(dir, "l.args"), &n_bytes);
+    char *out = test_slurp_n(test_path_in(dir, "l.args"), &n_bytes);
     char *args[512];
     int n = split_args(out, n_bytes, args, 512);
     assert_true(find_arg(args, n, "train.batch=20") > 0);
@@ -215,9 +190,9 @@ static void test_sweep_no_silent_limits(void **state) {
     assert_true(find_arg(args, n, name) > 0);
     free(out);
     /* Task 19 is the first run's 20th value, under its own full name. */
-    assert_int_equal(sh(ENV("l") "SLURM_ARRAY_TASK_ID=19 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
+    assert_int_equal(test_sh(ENV("l") "SLURM_ARRAY_TASK_ID=19 BFN_SLURM_DRY_RUN=1 bash l.sh > l.args", dir, dir, dir, dir),
                      0);
-    out = slurp_n(test_path_in(dir, "l.args"), &n_bytes);
+    out = test_slurp_n(test_path_in(dir, "l.args"), &n_bytes);
     n = split_args(out, n_bytes, args, 512);
     snprintf(name, sizeof name, "experiment.name=%s_20", long_a);
     assert_true(find_arg(args, n, name) > 0);
@@ -227,7 +202,7 @@ static void test_sweep_no_silent_limits(void **state) {
     snprintf(dup, sizeof dup, "[sweep]\nexperiment = %s\n[run a_1]\ntrain.steps = 2\n[run a]\ntrain.steps = 3\n"
              "[grid]\ntrain.batch = 1, 1_1\n", ini);
     test_write_file(sweep, dup, strlen(dup));
-    assert_int_equal(sh(ENV("l") "%s sweep l.sweep --slurm l2.sh --quiet 2>l.err", dir, dir, dir, dir, bin()), 1);
+    assert_int_equal(test_sh(ENV("l") "%s sweep l.sweep --slurm l2.sh --quiet 2>l.err", dir, dir, dir, dir, bin()), 1);
     char *err = slurp(test_path_in(dir, "l.err"));
     assert_non_null(strstr(err, "a_1_1"));
     free(err);
@@ -241,12 +216,12 @@ static void test_sweep_fork_failure(void **state) {
     snprintf(sweep, sizeof sweep, "%s/f.sweep", dir);
     snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run f1]\ntrain.steps = 2\n[run f2]\ntrain.steps = 3\n", ini);
     test_write_file(sweep, text, strlen(text));
-    assert_int_equal(sh(ENV("f") "BFN_FAULT_FORK=1 %s sweep f.sweep -j 2 --quiet 2>f.err", dir, dir, dir, dir, bin()),
+    assert_int_equal(test_sh(ENV("f") "BFN_FAULT_FORK=1 %s sweep f.sweep -j 2 --quiet 2>f.err", dir, dir, dir, dir, bin()),
                      1);
     char *err = slurp(test_path_in(dir, "f.err"));
     assert_non_null(strstr(err, "cannot start"));
     free(err);
-    assert_int_equal(sh(ENV("f") "%s sweep f.sweep -j 2 --quiet", dir, dir, dir, dir, bin()), 0);
+    assert_int_equal(test_sh(ENV("f") "%s sweep f.sweep -j 2 --quiet", dir, dir, dir, dir, bin()), 0);
 }
 
 /* The script's structure: resources from [slurm] and the command line, the
@@ -261,7 +236,7 @@ static void test_slurm_script(void **state) {
              "signal_seconds = 90\nsbatch = --mail-type=END\n[run s1]\ntrain.steps = 2\n[run s2]\ntrain.steps = 3\n",
              ini);
     test_write_file(sweep, text, strlen(text));
-    assert_int_equal(sh(ENV("s") "%s sweep s.sweep --slurm s.sh --account 'lab$x' --time 01:00:00 --quiet", dir, dir,
+    assert_int_equal(test_sh(ENV("s") "%s sweep s.sweep --slurm s.sh --account 'lab$x' --time 01:00:00 --quiet", dir, dir,
                         dir, dir, bin()),
                      0);
     char *s = slurp(test_path_in(dir, "s.sh"));
@@ -280,20 +255,20 @@ static void test_slurm_script(void **state) {
     snprintf(logs, sizeof logs, "%s/s/slurm/s/logs", dir);
     assert_true(exists(logs));
     /* Outside Slurm, and with an index out of range: a clear refusal. */
-    assert_int_equal(sh(ENV("s") "env -u SLURM_ARRAY_TASK_ID bash s.sh 2>s.err", dir, dir, dir, dir), 2);
+    assert_int_equal(test_sh(ENV("s") "env -u SLURM_ARRAY_TASK_ID bash s.sh 2>s.err", dir, dir, dir, dir), 2);
     char *err = slurp(test_path_in(dir, "s.err"));
     assert_non_null(strstr(err, "sbatch"));
     free(err);
-    assert_int_equal(sh(ENV("s") "SLURM_ARRAY_TASK_ID=2 bash s.sh 2>s.err", dir, dir, dir, dir), 2);
+    assert_int_equal(test_sh(ENV("s") "SLURM_ARRAY_TASK_ID=2 bash s.sh 2>s.err", dir, dir, dir, dir), 2);
     err = slurp(test_path_in(dir, "s.err"));
     assert_non_null(strstr(err, "out of range"));
     free(err);
     /* Threads come from the task's allocation. */
-    assert_int_equal(sh(ENV("s") "SLURM_ARRAY_TASK_ID=1 SLURM_CPUS_PER_TASK=3 BFN_SLURM_DRY_RUN=1 bash s.sh > s.args",
+    assert_int_equal(test_sh(ENV("s") "SLURM_ARRAY_TASK_ID=1 SLURM_CPUS_PER_TASK=3 BFN_SLURM_DRY_RUN=1 bash s.sh > s.args",
                         dir, dir, dir, dir),
                      0);
     size_t len;
-    char *out = slurp_n(test_path_in(dir, "s.args"), &len);
+    char *out = test_slurp_n(test_path_in(dir, "s.args"), &len);
     char *args[256];
     int n = split_args(out, len, args, 256);
     int t = find_arg(args, n, "--threads");
@@ -301,7 +276,7 @@ static void test_slurm_script(void **state) {
     assert_string_equal(args[t + 1], "3");
     free(out);
     /* A bad resource value (a newline would add an #SBATCH line) is refused. */
-    assert_int_equal(sh(ENV("s") "%s sweep s.sweep --slurm s2.sh --mem \"$(printf '1G\\n#SBATCH --x')\" --quiet "
+    assert_int_equal(test_sh(ENV("s") "%s sweep s.sweep --slurm s2.sh --mem \"$(printf '1G\\n#SBATCH --x')\" --quiet "
                         "2>s.err",
                         dir, dir, dir, dir, bin()),
                      1);
@@ -357,15 +332,15 @@ static void test_slurm_signals(void **state) {
     snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run long]\ntrain.steps = 100000000\ntrain.ckpt_every = 1000000\n"
              "train.log_every = 1000000\ntrain.val_every = 1000000\n", ini);
     test_write_file(sweep, text, strlen(text));
-    assert_int_equal(sh(ENV("g") "%s sweep g.sweep --slurm g.sh --quiet", dir, dir, dir, dir, bin()), 0);
+    assert_int_equal(test_sh(ENV("g") "%s sweep g.sweep --slurm g.sh --quiet", dir, dir, dir, dir, bin()), 0);
     /* The task's own database, named by sweep and run key. */
-    assert_int_equal(sh("ls %s/g/slurm/g/long.*.db >/dev/null 2>&1 || true", dir), 0);
+    assert_int_equal(test_sh("ls %s/g/slurm/g/long.*.db >/dev/null 2>&1 || true", dir), 0);
     const int sigs[2] = {SIGUSR1, SIGTERM};
     for (int k = 0; k < 2; k++) {
         pid_t pid = start_task("g.sh");
-        assert_int_equal(sh("for i in $(seq 200); do ls %s/g/slurm/g/long.*.db >/dev/null 2>&1 && exit 0; sleep 0.05; "
+        assert_int_equal(test_sh("for i in $(seq 200); do ls %s/g/slurm/g/long.*.db >/dev/null 2>&1 && exit 0; sleep 0.05; "
                             "done; exit 1", dir), 0);
-        assert_int_equal(sh("ls %s/g/slurm/g/long.*.db > %s/g.dbname", dir, dir), 0);
+        assert_int_equal(test_sh("ls %s/g/slurm/g/long.*.db > %s/g.dbname", dir, dir), 0);
         char *name = slurp(test_path_in(dir, "g.dbname"));
         name[strcspn(name, "\n")] = '\0';
         snprintf(db, sizeof db, "%s", name);
@@ -392,9 +367,9 @@ static void test_slurm_signals(void **state) {
         free(log);
     }
     /* bfn merge --sweep imports the task's database into the main one, once. */
-    assert_int_equal(sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db > g.merge", dir, dir, dir, dir, bin(), dir),
+    assert_int_equal(test_sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db > g.merge", dir, dir, dir, dir, bin(), dir),
                      0);
-    assert_int_equal(sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db >> g.merge", dir, dir, dir, dir, bin(), dir),
+    assert_int_equal(test_sh(ENV("g") "%s merge --sweep g.sweep --db %s/g_main.db >> g.merge", dir, dir, dir, dir, bin(), dir),
                      0);
     char *m = slurp(test_path_in(dir, "g.merge"));
     int ok = strstr(m, "1 new run, 0 updated, 0 unchanged") && strstr(m, "0 new runs, 0 updated, 1 unchanged; 0 rows");
@@ -414,7 +389,7 @@ static void test_sweep_long_line(void **state) {
     snprintf(sweep, sizeof sweep, "%s/ll.sweep", dir);
     snprintf(text, sizeof text, "[sweep]\nexperiment = %s\n[run r]\ntrain.steps = 2 ; %s train.seed = 5\n", ini, pad);
     test_write_file(sweep, text, strlen(text));
-    assert_int_equal(sh(ENV("ll") "%s sweep ll.sweep --slurm ll.sh --quiet 2>ll.err", dir, dir, dir, dir, bin()), 1);
+    assert_int_equal(test_sh(ENV("ll") "%s sweep ll.sweep --slurm ll.sh --quiet 2>ll.err", dir, dir, dir, dir, bin()), 1);
     char *err = slurp(test_path_in(dir, "ll.err"));
     int ok = strstr(err, "ll.sweep:4: line too long") != NULL;
     free(err);

@@ -22,30 +22,7 @@ static const char *bin(void) {
     return b && *b ? b : "build/bfn-san";
 }
 
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    if (st == -1) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return s;
-}
 
 /* One integer from a query on the database at path (-1 if no row). */
 static long query_long(const char *path, const char *sql) {
@@ -108,7 +85,7 @@ static void test_write_read_bitwise(void **state) {
     assert_int_equal(bfn_torch_write(p2, back, 3), BFN_OK);
     bfn_torch_free(&f);
     size_t n1, n2;
-    char *f1 = slurp(p1, &n1), *f2 = slurp(p2, &n2);
+    char *f1 = test_slurp_n(p1, &n1), *f2 = test_slurp_n(p2, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(f1, f2, n1);
     free(f1);
@@ -122,7 +99,7 @@ static void test_truncated_and_damaged(void **state) {
     (void)state;
     const char *dir = test_tmpdir();
     size_t n;
-    char *whole = slurp(FIX "gpt_tiny.pt", &n);
+    char *whole = test_slurp_n(FIX "gpt_tiny.pt", &n);
     assert_non_null(whole);
     char *p = test_path_in(dir, "cut.pt");
     for (size_t len = 0; len < n; len += (len < 200 ? 7 : 173)) {
@@ -291,7 +268,7 @@ static void test_import_eval_sample_export(void **state) {
     (void)state;
     make_text();
     /* Import the PyTorch-written state_dict. */
-    assert_int_equal(sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " --quiet", dir, dir,
+    assert_int_equal(test_sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " --quiet", dir, dir,
                         bin(), dir), 0);
     char *db = test_path_in(dir, "a.db");
     assert_int_equal(query_long(db, "SELECT count(*) FROM run WHERE status = 'finished'"), 1);
@@ -303,22 +280,22 @@ static void test_import_eval_sample_export(void **state) {
     snprintf(sql, sizeof sql, "SELECT count(*) FROM run_import WHERE source_sha256 = '%s'", sha);
     assert_int_equal(query_long(db, sql), 1);
     /* Evaluable and samplable like any run. */
-    assert_int_equal(sh(ENV("a") "%s eval experiments/text8.ini " OVER " --quiet", dir, dir, bin(), dir), 0);
+    assert_int_equal(test_sh(ENV("a") "%s eval experiments/text8.ini " OVER " --quiet", dir, dir, bin(), dir), 0);
     assert_int_equal(query_long(db, "SELECT count(*) FROM eval"), 2);
-    assert_int_equal(sh(ENV("a") "%s sample experiments/text8.ini " OVER " --out %s/s.txt --quiet", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("a") "%s sample experiments/text8.ini " OVER " --out %s/s.txt --quiet", dir, dir, bin(),
                         dir, dir), 0);
     /* Export: the same tensors, bitwise (the position table is ours, computed
      * in double like the fixture's, so it agrees to float32 rounding). */
-    assert_int_equal(sh(ENV("a") "%s export-torch experiments/text8.ini %s/out1.pt " OVER " --quiet", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("a") "%s export-torch experiments/text8.ini %s/out1.pt " OVER " --quiet", dir, dir, bin(),
                         dir, dir), 0);
     assert_same_tensors(FIX "gpt_tiny.pt", test_path_in(dir, "out1.pt"), "net.input_adapter.pos_embedding", 1e-7);
     /* export -> import (another database) -> export: byte-identical files. */
-    assert_int_equal(sh(ENV("b") "%s import-torch %s/out1.pt experiments/text8.ini " OVER " --quiet", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("b") "%s import-torch %s/out1.pt experiments/text8.ini " OVER " --quiet", dir, dir, bin(),
                         dir, dir), 0);
-    assert_int_equal(sh(ENV("b") "%s export-torch experiments/text8.ini %s/out2.pt " OVER " --quiet", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("b") "%s export-torch experiments/text8.ini %s/out2.pt " OVER " --quiet", dir, dir, bin(),
                         dir, dir), 0);
     size_t n1, n2;
-    char *f1 = slurp(test_path_in(dir, "out1.pt"), &n1), *f2 = slurp(test_path_in(dir, "out2.pt"), &n2);
+    char *f1 = test_slurp_n(test_path_in(dir, "out1.pt"), &n1), *f2 = test_slurp_n(test_path_in(dir, "out2.pt"), &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(f1, f2, n1);
     free(f1);
@@ -327,23 +304,23 @@ static void test_import_eval_sample_export(void **state) {
      * existing run needs --force; an imported run cannot be trained on. */
     char log[400];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    assert_int_equal(sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " 2>%s", dir, dir,
+    assert_int_equal(test_sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " 2>%s", dir, dir,
                         bin(), dir, log), 0);
-    char *msg = slurp(log, NULL);
+    char *msg = test_slurp_n(log, NULL);
     assert_non_null(strstr(msg, "already imported"));
     free(msg);
     assert_int_equal(query_long(db, "SELECT count(*) FROM eval"), 2);
-    assert_int_equal(sh(ENV("a") "%s import-torch %s/out2.pt experiments/text8.ini " OVER " 2>%s", dir, dir, bin(),
+    assert_int_equal(test_sh(ENV("a") "%s import-torch %s/out2.pt experiments/text8.ini " OVER " 2>%s", dir, dir, bin(),
                         dir, dir, log), 1);
-    msg = slurp(log, NULL);
+    msg = test_slurp_n(log, NULL);
     assert_non_null(strstr(msg, "already exists"));
     free(msg);
-    assert_int_equal(sh(ENV("a") "%s train experiments/text8.ini " OVER " --force --quiet 2>%s", dir, dir, bin(), dir,
+    assert_int_equal(test_sh(ENV("a") "%s train experiments/text8.ini " OVER " --force --quiet 2>%s", dir, dir, bin(), dir,
                         log), 1);
-    msg = slurp(log, NULL);
+    msg = test_slurp_n(log, NULL);
     assert_non_null(strstr(msg, "optimiser state is absent"));
     free(msg);
-    assert_int_equal(sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " --force --quiet",
+    assert_int_equal(test_sh(ENV("a") "%s import-torch " FIX "gpt_tiny.pt experiments/text8.ini " OVER " --force --quiet",
                         dir, dir, bin(), dir), 0);
     assert_int_equal(query_long(db, "SELECT count(*) FROM eval"), 0); /* old results went with the old weights */
 }
@@ -400,8 +377,8 @@ static void expect_refused_in(const char *ini, const char *over, const char *fil
     char log[400], ov[1024];
     snprintf(log, sizeof log, "%s/err.txt", dir);
     snprintf(ov, sizeof ov, over, dir);
-    int st = sh(ENV("m") "%s import-torch %s %s %s %s 2>%s", dir, dir, bin(), file, ini, ov, extra, log);
-    char *msg = slurp(log, NULL);
+    int st = test_sh(ENV("m") "%s import-torch %s %s %s %s 2>%s", dir, dir, bin(), file, ini, ov, extra, log);
+    char *msg = test_slurp_n(log, NULL);
     if (st != 1 || !strstr(msg, want)) {
         print_error("import of %s: exit %d, message: %s(expected exit 1 and '%s')\n", file, st, msg, want);
         fail();
@@ -413,7 +390,7 @@ static void expect_refused_in(const char *ini, const char *over, const char *fil
     long n = query_long(db, "SELECT count(*) FROM run");
     assert_true(n <= 0);
     struct stat sb;
-    assert_int_not_equal(stat(runs, &sb) == 0 && sh("[ -n \"$(ls -A %s)\" ]", runs) == 0, 1);
+    assert_int_not_equal(stat(runs, &sb) == 0 && test_sh("[ -n \"$(ls -A %s)\" ]", runs) == 0, 1);
 }
 
 static void expect_refused(const char *file, const char *extra, const char *want) {
@@ -424,7 +401,7 @@ static void test_malformed_register_nothing(void **state) {
     (void)state;
     make_text();
     size_t n;
-    char *whole = slurp(FIX "gpt_tiny.pt", &n);
+    char *whole = test_slurp_n(FIX "gpt_tiny.pt", &n);
     char *p = test_path_in(dir, "cut.pt");
     test_write_file(p, whole, n / 2);
     free(whole);
@@ -516,20 +493,20 @@ static void unet_round_trip(const char *fixture, const char *ini, const char *ov
     make_images();
     char ov[1024], sql[300];
     snprintf(ov, sizeof ov, over_fmt, dir);
-    assert_int_equal(sh(ENV("u") "%s import-torch %s %s %s --quiet", dir, dir, bin(), fixture, ini, ov), 0);
+    assert_int_equal(test_sh(ENV("u") "%s import-torch %s %s %s --quiet", dir, dir, bin(), fixture, ini, ov), 0);
     char *db = test_path_in(dir, "u.db");
     snprintf(sql, sizeof sql, "SELECT count(*) FROM run_import WHERE mapping = '%s'", mapping);
     assert_int_equal(query_long(db, sql), 1);
-    assert_int_equal(sh(ENV("u") "%s eval %s %s --quiet", dir, dir, bin(), ini, ov), 0);
+    assert_int_equal(test_sh(ENV("u") "%s eval %s %s --quiet", dir, dir, bin(), ini, ov), 0);
     assert_int_equal(query_long(db, "SELECT count(*) FROM eval WHERE loss = loss"), 2); /* finite (not NaN) */
-    assert_int_equal(sh(ENV("u") "%s sample %s %s --out %s/s.png --quiet", dir, dir, bin(), ini, ov, dir), 0);
-    assert_int_equal(sh(ENV("u") "%s export-torch %s %s/out1.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
+    assert_int_equal(test_sh(ENV("u") "%s sample %s %s --out %s/s.png --quiet", dir, dir, bin(), ini, ov, dir), 0);
+    assert_int_equal(test_sh(ENV("u") "%s export-torch %s %s/out1.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
     /* pos_feats: arguments up to pi * 4 here, float32 rounding ~1e-6. */
     assert_same_tensors(fixture, test_path_in(dir, "out1.pt"), "net.input_adapter.pos_feats", 1e-5);
-    assert_int_equal(sh(ENV("w") "%s import-torch %s/out1.pt %s %s --quiet", dir, dir, bin(), dir, ini, ov), 0);
-    assert_int_equal(sh(ENV("w") "%s export-torch %s %s/out2.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
+    assert_int_equal(test_sh(ENV("w") "%s import-torch %s/out1.pt %s %s --quiet", dir, dir, bin(), dir, ini, ov), 0);
+    assert_int_equal(test_sh(ENV("w") "%s export-torch %s %s/out2.pt %s --quiet", dir, dir, bin(), ini, dir, ov), 0);
     size_t n1, n2;
-    char *f1 = slurp(test_path_in(dir, "out1.pt"), &n1), *f2 = slurp(test_path_in(dir, "out2.pt"), &n2);
+    char *f1 = test_slurp_n(test_path_in(dir, "out1.pt"), &n1), *f2 = test_slurp_n(test_path_in(dir, "out2.pt"), &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(f1, f2, n1);
     free(f1);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -88,6 +89,36 @@ static inline gsl_rng *test_rng(unsigned long seed) {
 
 /* n zeroed floats. */
 static inline float *test_falloc(size_t n) { return bfn_xcalloc(n, sizeof(float)); }
+
+/* Run a shell command built printf-style; returns its exit status (128 +
+ * signal if killed, -1 if it could not run). Test inputs only: callers
+ * quote what they pass. */
+static inline int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int test_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    if (st == -1) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A whole file, NUL-terminated (NULL if missing); *len (if non-NULL) gets its size. */
+static inline char *test_slurp_n(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    if (len) *len = (size_t)n;
+    return s;
+}
 
 /* Write bytes to a file (fixture helper). */
 static inline void test_write_file(const char *path, const void *data, size_t n) {
