@@ -279,7 +279,7 @@ paper: $(BFN)
 
 # A short run of the optimised binary under valgrind (leaks and memory errors).
 valgrind: $(BFN) data
-	OMP_NUM_THREADS=1 BFN_DB=$(BUILD)/valgrind.db BFN_RESULTS=$(BUILD)/valgrind-results \
+	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive BFN_DB=$(BUILD)/valgrind.db BFN_RESULTS=$(BUILD)/valgrind-results \
 	  valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BFN) run experiments/mnist.ini --profile smoke --force train.steps=20 eval.steps=10,inf eval.t_bins=2 --quiet
 	@echo "valgrind: clean"

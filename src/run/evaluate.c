@@ -198,10 +198,6 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     double *pass = bfn_xmalloc((size_t)R * sizeof *pass), *rpass = bfn_xmalloc((size_t)R * sizeof *rpass);
     const double k = s->unit_scale;
-    if (!opts->quiet)
-        fprintf(stderr, "[%s] evaluating step %ld (%s, EMA) on %ld test examples, %d repeats, eval seed %ld, "
-                "receiver floor %s\n", s->key, run.step, kind, s->data.n[BFN_SPLIT_TEST], R, seed, floor_);
-    /* L^r does not depend on n: estimate it once and pair it with every n. */
     int n_rows = 0;
     bfn_eval_row rows[BFN_MAX_LIST];
     bfn_curve_point *curve = bfn_xmalloc((size_t)(2 * T + 1) * sizeof *curve);
