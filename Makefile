@@ -277,11 +277,15 @@ plot: $(BFN)
 paper: $(BFN)
 	@BFN=$(BFN) PROFILE=$(PROFILE) bash analysis/make_paper.sh --figures
 
-# A short run of the optimised binary under valgrind (leaks and memory errors).
+# A short run of the optimised binary under valgrind (leaks and memory errors):
+# a tiny U-Net with attention (the default image network) trained, checkpointed,
+# validated and evaluated; a few minutes, since valgrind runs ~100x slower.
 valgrind: $(BFN) data
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive BFN_DB=$(BUILD)/valgrind.db BFN_RESULTS=$(BUILD)/valgrind-results \
 	  valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
-	  $(BFN) run experiments/mnist.ini --profile smoke --force train.steps=20 eval.steps=10,inf eval.t_bins=2 --quiet
+	  $(BFN) run experiments/mnist.ini --profile smoke --force train.steps=4 train.batch=8 train.log_every=2 \
+	  train.ckpt_every=2 train.val_every=2 data.val_count=20 data.test_count=20 model.channels=4 model.groups=2 \
+	  model.out_channels=4 model.channel_mult=1,2 model.attn_res=2 eval.steps=10,inf eval.t_bins=2 --quiet
 	@echo "valgrind: clean"
 
 clean:

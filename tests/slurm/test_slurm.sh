@@ -90,7 +90,7 @@ is_training() { [ -n "$(task_db "$1")" ] && [ "$(run_status "$1")" = running ]; 
 # Pause run $1's bfn (array task $2) while it trains; its pid in PAUSED.
 pause_training() {
     local name=$1 task=$2 i
-    for ((i = 0; i < 600; i++)); do
+    for ((i = 0; i < 3000; i++)); do  # up to ~5 min: a loaded machine starts tasks slowly
         if is_training "$name" && PAUSED=$(bfn_pid "$name"); then
             kill -STOP "$PAUSED"
             is_training "$name" && return 0
