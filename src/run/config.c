@@ -497,19 +497,15 @@ int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max) {
     return n;
 }
 
-/* Canonical text: "key = value" per line in schema order, sections filtered
- * by `prefixes` (NULL = all). */
-static char *canonical(const bfn_config *c, const char *const *prefixes) {
+/* Canonical text: "key = value" per line in schema order, for every key
+ * (skip = NULL, run_key = 0) or only the run key's keys without `skip`. */
+static char *canonical(const bfn_config *c, int run_key, const char *skip) {
     size_t cap = 4096, len = 0;
     char *s = bfn_xmalloc(cap);
     s[0] = '\0';
     for (int i = 0; i < N_KEYS; i++) {
-        if (prefixes) {
-            int keep = 0;
-            for (const char *const *p = prefixes; *p; p++)
-                if (strncmp(SCHEMA[i].key, *p, strlen(*p)) == 0) keep = 1;
-            if (!keep) continue;
-        }
+        if (run_key && !bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
+        if (skip && strcmp(SCHEMA[i].key, skip) == 0) continue;
         size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
         if (len + need >= cap) {
             cap = 2 * (cap + need);
@@ -523,7 +519,7 @@ static char *canonical(const bfn_config *c, const char *const *prefixes) {
 }
 
 char *bfn_config_text(const bfn_config *c) {
-    char *body = canonical(c, NULL);
+    char *body = canonical(c, 0, NULL);
     char *s = bfn_xmalloc(strlen(body) + 128);
     sprintf(s, "profile = %s\n%s", c->profile[0] ? c->profile : "default", body);
     free(body);
@@ -577,27 +573,6 @@ int bfn_config_depends_on_steps(const bfn_config *c) {
     return 0;
 }
 
-/* Canonical text of the keys in the run key, without the key `skip` (NULL:
- * none). */
-static char *canonical_run_key(const bfn_config *c, const char *skip) {
-    size_t cap = 4096, len = 0;
-    char *s = bfn_xmalloc(cap);
-    s[0] = '\0';
-    for (int i = 0; i < N_KEYS; i++) {
-        if (!bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
-        if (skip && strcmp(SCHEMA[i].key, skip) == 0) continue;
-        size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
-        if (len + need >= cap) {
-            cap = 2 * (cap + need);
-            char *ns = realloc(s, cap);
-            if (!ns) abort();
-            s = ns;
-        }
-        len += (size_t)sprintf(s + len, "%s = %s\n", SCHEMA[i].key, c->value[i]);
-    }
-    return s;
-}
-
 static void run_key_hash(const bfn_config *c, const char *skip, char key[17]);
 void bfn_config_run_key(const bfn_config *c, char key[17]) {
     if (c->forced_key[0]) snprintf(key, 17, "%s", c->forced_key);
@@ -609,7 +584,7 @@ void bfn_config_base_key(const bfn_config *c, char key[17]) { run_key_hash(c, "t
 void bfn_config_replicate_key(const bfn_config *c, char key[17]) { run_key_hash(c, "train.seed", key); }
 
 static void run_key_hash(const bfn_config *c, const char *skip, char key[17]) {
-    char *text = canonical_run_key(c, skip);
+    char *text = canonical(c, 1, skip);
     SHA2_CTX ctx;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256Init(&ctx);
