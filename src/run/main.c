@@ -438,8 +438,14 @@ static int cmd_manage(const cli *c) {
 static void prefer_passive_waiting(char **argv) {
     if (getenv("OMP_WAIT_POLICY")) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with the default policy */
+    /* Exec the binary's real path (not /proc/self/exe) so the process keeps
+     * its name ("bfn") for ps, pkill and the Slurm test. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1) return; /* no /proc: default policy */
+    self[n] = '\0';
+    execv(self, argv);
+    /* exec failed: carry on with the default policy */
 }
 
 int main(int argc, char **argv) {
