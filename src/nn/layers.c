@@ -8,6 +8,8 @@
  * free of the cancellation in 1 + tanh u for negative x. */
 #include "nn/layers.h"
 
+#include "util/vecmath.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -57,39 +59,11 @@ void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, co
     }
 }
 
-/* exp(x) in float, vectorisable (no calls, no branches): Cody-Waite range
- * reduction x = k ln2 + r with |r| <= ln2/2, the Cephes expf polynomial for
- * e^r (~1 ulp), and 2^k built from its exponent bits. The argument is
- * clamped to [lo, hi] = [-87.3, 88.3] so 2^k stays a normal float; callers
- * only need exp for sigmoid(2u), where the clamp changes results far below
- * float resolution. The clamp is written so that NaN maps to lo (keeping the
- * float->int conversion defined); callers multiply by the original x, which
- * carries the NaN. The bounds are parameters, not literals: see
- * exp_clamp_bounds. */
-static inline float exp_vec(float x, float lo, float hi) {
-    const float log2e = 1.44269504088896341f;
-    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
-    x = x > lo ? x : lo;
-    x = x < hi ? x : hi;
-    /* k = round(x log2 e) by the 1.5 * 2^23 trick: floorf/rintf are calls
-     * that block vectorisation at -O2 without -ffast-math. */
-    const float round_magic = 12582912.0f;
-    float k = (x * log2e + round_magic) - round_magic;
-    float r = x - k * ln2_hi;
-    r = r - k * ln2_lo;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    union { int32_t i; float f; } pow2k;
-    pow2k.i = ((int32_t)k + 127) << 23;
-    return y * pow2k.f;
-}
+/* GELU's sigmoid uses bfn_expf_vec (util/vecmath.h: vectorisable, clamped to
+ * [lo, hi] = [-87.3, 88.3]; NaN maps to lo and the caller's multiplication by
+ * x carries it). */
 
-/* The clamp bounds of exp_vec, read through volatile so the compiler sees
+/* The clamp bounds of bfn_expf_vec, read through volatile so the compiler sees
  * run-time values. With literal bounds GCC (12, -O2, default -ftrapping-math)
  * turns each clamp into a branch with exp constant-folded at the bound, and
  * then either does not vectorise the loop or vectorises it with extra
@@ -115,7 +89,7 @@ void bfn_gelu_forward(float *out, const float *in, long n) {
     for (long i = 0; i < n; i++) {
         float x = in[i];
         float u = GELU_S * (x + GELU_C * x * x * x);
-        out[i] = x / (1.0f + exp_vec(-2.0f * u, lo, hi));
+        out[i] = x / (1.0f + bfn_expf_vec(-2.0f * u, lo, hi));
     }
 }
 
@@ -132,7 +106,7 @@ void bfn_gelu_backward(float *din, const float *in, const float *dout, long n) {
         float x2 = x * x;
         float u = GELU_S * (x + GELU_C * x2 * x);
         float du = GELU_S * (1.0f + 3.0f * GELU_C * x2);
-        float s = 1.0f / (1.0f + exp_vec(-2.0f * u, lo, hi));
+        float s = 1.0f / (1.0f + bfn_expf_vec(-2.0f * u, lo, hi));
         din[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
     }
 }
