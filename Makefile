@@ -204,6 +204,7 @@ table5: text-run
 else
 table2: $(BFN) data
 	$(BFN) run experiments/mnist.ini --profile $(PROFILE) $(if $(THREADS),--threads $(THREADS))
+	$(BFN) run experiments/mnist_mlp.ini --profile $(PROFILE) $(if $(THREADS),--threads $(THREADS))
 	@mkdir -p $(TABLES) plots
 	$(BFN) sample @mnist --profile $(PROFILE) --out plots/mnist_$(PROFILE)_samples.png
 	$(TABLE)/table2.tsv --profile $(PROFILE) --out $(TABLES)/table2.md

@@ -1,6 +1,7 @@
 /* test_report_diag.c: the one-line diagnostic `bfn table` prints under a
  * table when a column's L^n rises with n or sits far above L^inf at the
- * largest n, computed from the stored eval rows (analysis/report.c). */
+ * largest n, computed from the stored eval rows (analysis/report.c); and a
+ * column without published values gets no paper column. */
 #include "testutil.h"
 
 #include "analysis/report.h"
@@ -49,6 +50,8 @@ static void test_diagnostic_lines(void **state) {
     assert_non_null(strstr(text, "Diagnostic, Bad: L^n is not monotone in n (rises from 6.86 at n=10 to 7.73 at n=100)"));
     assert_non_null(strstr(text, "at n=1000 L^n is 42% above L^inf (5.30 vs 3.73)"));
     assert_null(strstr(text, "Diagnostic, Good"));
+    /* Bad has a published value, Good (a baseline of ours) none: no empty paper column beside it. */
+    assert_non_null(strstr(text, "| n | Bad: ours | Bad: paper | Good: ours |\n|---:|---:|---:|---:|\n"));
 }
 
 int main(void) {
