@@ -3,10 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "analysis/report.h"
 #include "analysis/tabio.h"
+#include "store/evals_q.h"
 #include "util/err.h"
 
 #define MAX_FIELDS 12
@@ -111,28 +110,23 @@ static int parse(cmp_table *t, const char *path) {
 }
 
 static int load(cmp_table *t, bfn_db *db, const char *profile) {
-    sqlite3 *h = bfn_db_handle(db);
     char missing[512] = "";
     for (int i = 0; i < t->n_ours; i++) {
         tab_run run;
         int found = tab_find_run(db, t->ours_exp[i], profile, &run);
         if (found < 0) return found;
-        sqlite3_stmt *st;
-        if (found && sqlite3_prepare_v2(h, "SELECT total, total_se, unit, ckpt_step, repeats FROM eval WHERE run = ?1 "
-                                           "AND split = 'test' AND n = 0 ORDER BY ckpt_step DESC LIMIT 1",
-                                        -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, run.key, -1, SQLITE_TRANSIENT);
-            found = sqlite3_step(st) == SQLITE_ROW;
-            if (found) {
-                t->ours_val[i] = sqlite3_column_double(st, 0);
-                t->ours_se[i] = sqlite3_column_double(st, 1);
-                snprintf(t->ours_detail[i], sizeof t->ours_detail[i],
-                         "experiment `%s`, dataset `%s`, profile `%s`, run `%s`, step %lld, %d repeats, %s",
-                         t->ours_exp[i], run.dataset, run.profile, run.key,
-                         (long long)sqlite3_column_int64(st, 3), sqlite3_column_int(st, 4),
-                         (const char *)sqlite3_column_text(st, 2));
-            }
-            sqlite3_finalize(st);
+        bfn_q_eval e;
+        char unit[64];
+        if (found) {
+            found = bfn_q_test_eval_inf(db, run.key, &e, unit, sizeof unit);
+            if (found < 0) return found;
+        }
+        if (found) {
+            t->ours_val[i] = e.total;
+            t->ours_se[i] = e.total_se;
+            snprintf(t->ours_detail[i], sizeof t->ours_detail[i],
+                     "experiment `%s`, dataset `%s`, profile `%s`, run `%s`, step %lld, %d repeats, %s", t->ours_exp[i],
+                     run.dataset, run.profile, run.key, (long long)e.ckpt_step, e.repeats, e.unit);
         }
         if (!found) {
             size_t len = strlen(missing);

@@ -33,10 +33,10 @@ do for [fmt in formats] {
     set palette cubehelix start 0.5 cycles -1.5 saturation 1 negative
     set key bottom right opaque
     if (paths eq "") {
-        plot in using 1:2:(cap($3)) with image notitle
+        plot in using "t":"mu":(cap(column("density"))) with image notitle
     } else {
-        plot in using 1:2:(cap($3)) with image notitle, \
-             paths using 2:3 with lines lw 1 lc rgb "#D55E00" title "sample paths (sequential updates)"
+        plot in using "t":"mu":(cap(column("density"))) with image notitle, \
+             paths using "t":"mu" with lines lw 1 lc rgb "#D55E00" title "sample paths (sequential updates)"
     }
     set output
 }

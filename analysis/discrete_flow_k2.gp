@@ -33,13 +33,13 @@ do for [fmt in formats] {
     set key bottom right opaque
     set title "flow samples (histogram) and sample paths"
     if (paths eq "") {
-        plot in using 1:2:(cap($3)) with image notitle
+        plot in using "t":"theta1":(cap(column("density_mc"))) with image notitle
     } else {
-        plot in using 1:2:(cap($3)) with image notitle, \
-             paths using 2:3 with lines lw 1 lc rgb "#D55E00" title "sample paths (sequential updates)"
+        plot in using "t":"theta1":(cap(column("density_mc"))) with image notitle, \
+             paths using "t":"theta1" with lines lw 1 lc rgb "#D55E00" title "sample paths (sequential updates)"
     }
     set title "exact: θ1 = sigmoid(d), d ~ N(2β, 4β)"
-    plot in using 1:2:(cap($4)) with image notitle
+    plot in using "t":"theta1":(cap(column("density_exact"))) with image notitle
     unset multiplot
     set output
 }

@@ -35,10 +35,10 @@ do for [fmt in formats] {
     set palette defined (0 "#440154", 0.25 "#3b528b", 0.5 "#21918c", 0.75 "#5ec962", 1 "#fde725")
     unset colorbox
     set key at screen 0.42, 0.88
-    splot in using 2:1:4 with pm3d notitle, \
-          in using 2:($1 == 2 ? $1 : NaN):4 with lines lw 3 lc rgb "#D55E00" title "K = 2", \
-          in using 2:($1 == 27 ? $1 : NaN):4 with lines lw 3 lc rgb "#0072B2" title "K = 27", \
-          in using 2:1:(is_star($1, $2) ? $4 : NaN) with points pt 3 ps 3 lw 2 lc rgb "black" title "chosen √β(1)"
+    splot in using "sqrt_beta":"K":"entropy" with pm3d notitle, \
+          in using "sqrt_beta":(column("K") == 2 ? column("K") : NaN):"entropy" with lines lw 3 lc rgb "#D55E00" title "K = 2", \
+          in using "sqrt_beta":(column("K") == 27 ? column("K") : NaN):"entropy" with lines lw 3 lc rgb "#0072B2" title "K = 27", \
+          in using "sqrt_beta":"K":(is_star(column("K"), column("sqrt_beta")) ? column("entropy") : NaN) with points pt 3 ps 3 lw 2 lc rgb "black" title "chosen √β(1)"
     unset pm3d
     # --- right: normalised curves
     set title "E H[θ] / ln K, all K (grey), K = 2 and 27 with ±2 s.e."
@@ -49,10 +49,10 @@ do for [fmt in formats] {
     set grid
     set key default
     set key top right
-    plot in using 2:6 with lines lw 0.6 lc rgb "#B0B0B0" notitle, \
-         in using 2:($1 == 2 ? $6 : NaN):(2 * $5 / $7) with yerrorlines lw 2 pt 7 ps 0.4 lc rgb "#D55E00" title "K = 2 (MNIST)", \
-         in using 2:($1 == 27 ? $6 : NaN):(2 * $5 / $7) with yerrorlines lw 2 pt 7 ps 0.4 lc rgb "#0072B2" title "K = 27 (text8)", \
-         in using 2:(is_star($1, $2) ? $6 : NaN) with points pt 3 ps 3 lw 2 lc rgb "black" title "chosen √β(1): 3 (K = 2), 0.75 (K = 27)"
+    plot in using "sqrt_beta":"entropy_norm" with lines lw 0.6 lc rgb "#B0B0B0" notitle, \
+         in using "sqrt_beta":(column("K") == 2 ? column("entropy_norm") : NaN):(2 * column("entropy_se") / column("ln_K")) with yerrorlines lw 2 pt 7 ps 0.4 lc rgb "#D55E00" title "K = 2 (MNIST)", \
+         in using "sqrt_beta":(column("K") == 27 ? column("entropy_norm") : NaN):(2 * column("entropy_se") / column("ln_K")) with yerrorlines lw 2 pt 7 ps 0.4 lc rgb "#0072B2" title "K = 27 (text8)", \
+         in using "sqrt_beta":(is_star(column("K"), column("sqrt_beta")) ? column("entropy_norm") : NaN) with points pt 3 ps 3 lw 2 lc rgb "black" title "chosen √β(1): 3 (K = 2), 0.75 (K = 27)"
     unset grid
     unset multiplot
     set output

@@ -58,12 +58,12 @@ analytic() {
 }
 
 # ---- per-run figures ----------------------------------------------------------------
-sql() { sqlite3 -batch -noheader -separator $'\t' "$DB" "$1"; }
-sqlq() { printf "'%s'" "${1//\'/\'\'}"; }             # SQL string literal
 safe() { printf '%s' "$1" | tr -c 'A-Za-z0-9_.-' '_'; } # file-name-safe
 
-# Unit of a run's newest test evaluation (nats/image, bits/dim, ...).
-unit_of() { sql "SELECT unit FROM eval WHERE run = $(sqlq "$1") AND split = 'test' ORDER BY ckpt_step DESC LIMIT 1"; }
+# The evaluated runs (`bfn query evaluated`, read once by runs()): run key ->
+# status, and the unit of its newest test evaluation (nats/image, bits/dim, ...).
+declare -A run_status=() run_unit=()
+unit_of() { printf '%s' "${run_unit[$1]:-}"; }
 
 # The paper table spec (paper/reference/*.tsv) with a column for experiment $1, if any.
 spec_of() {
@@ -105,17 +105,12 @@ table_run() {
     if [ -f "$md" ]; then
         key=$(sed -n "s/.*experiment \`$exp\`.* run \`\([0-9a-f]*\)\`.*/\1/p" "$md" | sed -n 1p)
         # only if that run is in this database and evaluated
-        if [ -n "$key" ] && [ -z "$(sql "SELECT 1 FROM run WHERE key = $(sqlq "$key") AND
-                                         EXISTS (SELECT 1 FROM eval e WHERE e.run = key)")" ]; then
-            key=""
-        fi
+        if [ -n "$key" ] && [ -z "${run_status[$key]:-}" ]; then key=""; fi
     fi
     if [ -z "$key" ]; then
         # The run @exp names everywhere (bfn key), if it has been evaluated.
         key=$(BFN_DB="$DB" "$BFN" key "@$exp" --profile "$PROFILE" 2>/dev/null)
-        if [ -n "$key" ] && [ -z "$(sql "SELECT 1 FROM eval WHERE run = $(sqlq "$key") LIMIT 1")" ]; then
-            key=""
-        fi
+        if [ -n "$key" ] && [ -z "${run_status[$key]:-}" ]; then key=""; fi
     fi
     printf '%s' "$key"
 }
@@ -140,15 +135,21 @@ one_table() {
 }
 
 runs() {
-    command -v sqlite3 >/dev/null || die "sqlite3 is missing; install the Debian package sqlite3"
     if [ ! -f "$DB" ]; then echo "figures: no database at $DB; no run figures"; return; fi
-    local n=0 key exp profile
-    while IFS=$'\t' read -r key exp profile; do
+    local n=0 key exp profile status unit evaluated
+    # Columns by name: key, experiment, profile, status, unit (ordered by experiment, profile, key).
+    evaluated=$("$BFN" query evaluated | awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        { print $c["key"] "\t" $c["experiment"] "\t" $c["profile"] "\t" $c["status"] "\t" $c["unit"] }') ||
+        die "bfn query evaluated failed"
+    while IFS=$'\t' read -r key exp profile status unit; do
         [ -n "$key" ] || continue
+        run_status[$key]=$status run_unit[$key]=$unit
+    done <<< "$evaluated"
+    while IFS=$'\t' read -r key exp profile status unit; do
+        [ -n "$key" ] && [ "$status" = finished ] || continue
         one_run "$key" "$exp" "$profile"
         n=$((n + 1))
-    done < <(sql "SELECT key, experiment, profile FROM run r WHERE status = 'finished'
-                  AND EXISTS (SELECT 1 FROM eval e WHERE e.run = r.key) ORDER BY experiment, profile, key")
+    done <<< "$evaluated"
     echo "figures: wrote the figures of $n run(s) into $PLOTS/"
     for spec in "$PAPER"/reference/table*.tsv; do
         [ -e "$spec" ] && one_table "$spec"

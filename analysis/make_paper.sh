@@ -43,17 +43,30 @@ for a in "$@"; do
         *) die "usage: PROFILE=P bash analysis/make_paper.sh [--figures]" ;;
     esac
 done
-command -v sqlite3 >/dev/null || die "sqlite3 is missing; install the Debian package sqlite3"
 [ -f "$DB" ] || die "no database at $DB; run an experiment first (e.g. make table2)"
+[ -x "$BFN" ] || die "$BFN not found; build it with 'make build/bfn'"
 
-sql() { sqlite3 -batch -noheader -separator $'\t' "$DB" "$1"; }
-sqlq() { printf "'%s'" "${1//\'/\'\'}"; }
-PQ=$(sqlq "$PROFILE")
-if [ -z "$(sql "SELECT 1 FROM run WHERE profile = $PQ LIMIT 1")" ]; then
-    others=$(sql "SELECT profile || ' (' || COUNT(*) || ' runs)' FROM run GROUP BY profile ORDER BY profile" |
-             paste -sd, - | sed 's/,/, /g')
+# The database is read through `bfn query NAME` only (named store queries,
+# TSV with a header row; no SQL here). cols NAME... prints those columns of
+# such a TSV (stdin) by header name, without the header.
+query() { BFN_DB="$DB" "$BFN" query "$@"; }
+cols() {
+    awk -F'\t' -v want="$*" 'BEGIN { OFS = "\t"; n = split(want, w, " ") }
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; for (j = 1; j <= n; j++) if (!(w[j] in c)) exit 3; next }
+        { line = $c[w[1]]; for (j = 2; j <= n; j++) line = line OFS $c[w[j]]; print line }'
+}
+profiles=$(query profiles | cols profile runs) || die "bfn query profiles failed"
+n_runs=$(printf '%s\n' "$profiles" | awk -F'\t' -v p="$PROFILE" '$1 == p { print $2 }')
+if [ -z "$n_runs" ]; then
+    others=$(printf '%s\n' "$profiles" | awk -F'\t' 'NF { print $1 " (" $2 " runs)" }' | paste -sd, - | sed 's/,/, /g')
     die "no runs of profile '$PROFILE' in $DB; profiles with runs: ${others:-none}. Run e.g. make paper PROFILE=NAME"
 fi
+# The runs of this profile, ordered by experiment then key: key, experiment,
+# profile, status, steps (last train.loss step), nll (newest test NLL at
+# n = inf), provenance, and names (the experiment and its aliases: experiments
+# with equal settings share one run, registered under the first name).
+RUN_COLS="key experiment profile status steps nll git_commit git_dirty lib_versions host threads seed names"
+profile_runs=$(query runs --profile "$PROFILE" | cols $RUN_COLS) || die "bfn query runs failed"
 md_cell() { printf '%s' "$1" | sed 's/|/\\|/g'; }   # escape | inside a Markdown table cell
 
 # Experiment names a spec uses, in order, each once: "#! column EXP LABEL" (tables
@@ -75,7 +88,6 @@ table_out() {
 }
 
 # ---- tables of this profile, built now -------------------------------------------------
-[ -x "$BFN" ] || die "$BFN not found; build it with 'make build/bfn'"
 mkdir -p "$TABLES"
 built_dir=$(mktemp -d)
 declare -A built=() why=()
@@ -112,22 +124,28 @@ fig_link() {
     if [ -f "$PLOTS/$2" ]; then printf '[%s](%s/%s)' "$1" "$rel" "$2"; fi
 }
 
-RUN_COLS="key, experiment, profile, status,
-  (SELECT MAX(step) FROM metric m WHERE m.run = r.key AND m.name = 'train.loss'),
-  (SELECT printf('%.3f ± %.3f %s', total, total_se, unit) FROM eval e WHERE e.run = r.key AND e.n = 0
-     AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
+# Rows of $profile_runs selected by $1: "named LIST" (runs answering to an
+# experiment of the space-separated LIST, by name or alias) or "other LIST"
+# (runs whose experiment is not in LIST).
+select_runs() {
+    printf '%s\n' "$profile_runs" | awk -F'\t' -v mode="$1" -v list="$2" '
+        BEGIN { n = split(list, l, " "); for (i = 1; i <= n; i++) in_list[l[i]] = 1 }
+        NF == 0 { next }
+        mode == "other" { if (!($2 in in_list)) print; next }
+        { m = split($13, names, " "); for (i = 1; i <= m; i++) if (names[i] in in_list) { print; next } }'
+}
 
-# "What was run": one row per run matching the SQL condition $1; $2 is the
+# "What was run": one row per run selected by $1 $2 (select_runs); $3 is the
 # generated table's Markdown (its runs are marked "in the table"), or "".
 runs_section() {
-    local where=$1 md=$2 key exp profile status steps nll cfg dataset tsteps used stem figs
+    local mode=$1 sel=$2 md=$3 key exp profile status steps nll cfg dataset tsteps used stem figs
     w "| experiment | profile | dataset | run | steps trained (configured) | status | NLL at n = ∞ (test) | figures |"
     w "|---|---|---|---|---:|---|---:|---|"
     while IFS=$'\t' read -r key exp profile status steps nll; do
         [ -n "$key" ] || continue
-        cfg=$(sql "SELECT config FROM run WHERE key = $(sqlq "$key")")
-        dataset=$(printf '%s\n' "$cfg" | sed -n 's/^data\.dataset = //p' | sed -n 1p)
-        tsteps=$(printf '%s\n' "$cfg" | sed -n 's/^train\.steps = //p' | sed -n 1p)
+        cfg=$(query settings "$key")
+        dataset=$(printf '%s\n' "$cfg" | awk -F'\t' 'NR > 1 && $1 == "data.dataset" { sub(/^[^\t]*\t/, ""); print; exit }')
+        tsteps=$(printf '%s\n' "$cfg" | awk -F'\t' 'NR > 1 && $1 == "train.steps" { sub(/^[^\t]*\t/, ""); print; exit }')
         used=""
         if [ -n "$md" ] && grep -qF "run \`$key\`" "$md"; then used=" (in the table)"; fi
         stem="$(safe "$exp")_$(safe "$profile")_${key}"
@@ -137,24 +155,22 @@ runs_section() {
                "$(fig_link samples "$(safe "$exp")_$(safe "$profile")_samples.txt")" |
                sed 's/  */ /g; s/^ //; s/ $//')
         w "| $(md_cell "$exp") | $(md_cell "$profile") | $(md_cell "${dataset:--}") | \`$key\`$used | ${steps:-0} (${tsteps:-?}) | $status | ${nll:--} | ${figs:--} |"
-    done < <(sql "SELECT $RUN_COLS FROM run r WHERE ($where) AND profile = $PQ ORDER BY experiment, profile, key")
+    done < <(select_runs "$mode" "$sel" | cut -f1-6)
     w ""
 }
 
 provenance_section() {
-    local where=$1
+    local mode=$1 sel=$2
     w "| run | git commit | libraries | host | threads | seed |"
     w "|---|---|---|---|---:|---:|"
     while IFS=$'\t' read -r key commit dirty libs host threads seed; do
         [ -n "$key" ] || continue
         if [ "$dirty" = 1 ]; then commit="$commit (uncommitted changes)"; fi
         w "| \`$key\` | \`$(md_cell "$commit")\` | $(md_cell "$libs") | $(md_cell "$host") | $threads | $seed |"
-    done < <(sql "SELECT key, git_commit, git_dirty, lib_versions, host, threads, seed FROM run r
-                  WHERE ($where) AND profile = $PQ ORDER BY experiment, profile, key")
+    done < <(select_runs "$mode" "$sel" | cut -f1,7-12)
     w ""
 }
 
-n_runs=$(sql "SELECT COUNT(*) FROM run WHERE profile = $PQ")
 w "# Reproduction report, profile \`$PROFILE\`: Bayesian Flow Networks (Graves, Srivastava, Atkinson, Gomez 2023)"
 w ""
 w "Generated by \`analysis/make_paper.sh\` (\`make paper PROFILE=$PROFILE\`) from the $n_runs run(s) of profile"
@@ -196,11 +212,11 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     title=$(spec_field "$spec" title)
     command=$(spec_field "$spec" command)
     cols=$(spec_columns "$spec")
-    list="" where=""
+    list="" names=""
     for e in $cols; do
         list="$list${list:+, }\`$e\`"
-        where="$where${where:+, }$(sqlq "$e")"
-        in_tables="$in_tables${in_tables:+, }$(sqlq "$e")"
+        names="$names${names:+ }$e"
+        in_tables="$in_tables${in_tables:+ }$e"
     done
     w "## ${title:-$name}"
     w ""
@@ -210,12 +226,11 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     w ""
     # Runs of the spec's experiments, by name or alias (experiments with equal
     # settings share one run, registered under the first name).
-    in_spec="(experiment IN ($where) OR key IN (SELECT run FROM run_history WHERE event = 'alias' AND detail IN ($where)))"
-    if [ -z "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
+    if [ -z "$(select_runs named "$names")" ]; then
         w "No runs of these experiments with profile \`$PROFILE\` in the database: run \`${command:-bfn run}\` with PROFILE=$PROFILE."
         w ""
     else
-        runs_section "$in_spec" "$md"
+        runs_section named "$names" "$md"
     fi
     w "### Table"
     w ""
@@ -244,8 +259,8 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
     w ""
     w "### Provenance"
     w ""
-    if [ -n "$(sql "SELECT 1 FROM run WHERE $in_spec AND profile = $PQ LIMIT 1")" ]; then
-        provenance_section "$in_spec"
+    if [ -n "$(select_runs named "$names")" ]; then
+        provenance_section named "$names"
     else
         w "No runs."
         w ""
@@ -253,18 +268,17 @@ for spec in "$PAPER"/reference/table*.tsv "$PAPER"/reference/schedules*.tsv; do
 done
 
 # ---- experiments outside every table
-other="experiment NOT IN (${in_tables:-''})"
-if [ -n "$(sql "SELECT 1 FROM run WHERE $other AND profile = $PQ LIMIT 1")" ]; then
+if [ -n "$(select_runs other "$in_tables")" ]; then
     w "## Other experiments"
     w ""
     w "Runs of experiments that belong to no paper table."
     w ""
     w "### What was run"
     w ""
-    runs_section "$other" ""
+    runs_section other "$in_tables" ""
     w "### Provenance"
     w ""
-    provenance_section "$other"
+    provenance_section other "$in_tables"
 fi
 
 exec 3>&-

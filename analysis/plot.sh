@@ -20,19 +20,20 @@ if [ -n "${DISPLAY:-}" ]; then
     done
 fi
 if [ -n "$term" ]; then
-    gnuplot -persist -e "set terminal $term; set datafile separator '\t'; set logscale y; set xlabel 'step';
-        plot '$tmp/metric.tsv' using ((strcol(1) eq 'train.loss') ? \$2 : NaN):3 with lines title 'train',
-             '' using ((strcol(1) eq 'val.loss') ? \$2 : NaN):3 with linespoints title 'val (EMA)'"
+    gnuplot -persist -e "set terminal $term; set datafile separator '\t'; set datafile columnheaders; set logscale y; set xlabel 'step';
+        plot '$tmp/metric.tsv' using ((strcol('name') eq 'train.loss') ? column('step') : NaN):'value' with lines title 'train',
+             '' using ((strcol('name') eq 'val.loss') ? column('step') : NaN):'value' with linespoints title 'val (EMA)'"
     [ "$(wc -l < "$tmp/loss.tsv")" -gt 1 ] && gnuplot -persist -e "set terminal $term; set datafile separator '\t';
         set key autotitle columnhead; set xlabel 't';
-        plot '$tmp/loss.tsv' using 1:2 with lines, '' using 1:4 with lines, '' using 1:5 with lines, '' using 1:7 with lines"
+        plot '$tmp/loss.tsv' using 't':'linf' with lines, '' using 't':'linf_integral' with lines, '' using 't':'recon' with lines,
+             '' using 't':'total' with lines"
     exit 0
 fi
 # No display: draw in the terminal, and write PNGs.
-gnuplot -e "set terminal dumb size 100,25; set datafile separator '\t'; set logscale y; set xlabel 'step';
-    set title 'training (train) and validation (val, EMA) loss, nats/dim';
-    plot '$tmp/metric.tsv' using ((strcol(1) eq 'train.loss') ? \$2 : NaN):3 with lines title 'train',
-         '' using ((strcol(1) eq 'val.loss') ? \$2 : NaN):3 with points title 'val'"
+gnuplot -e "set terminal dumb size 100,25; set datafile separator '\t'; set datafile columnheaders; set logscale y;
+    set xlabel 'step'; set title 'training (train) and validation (val, EMA) loss, nats/dim';
+    plot '$tmp/metric.tsv' using ((strcol('name') eq 'train.loss') ? column('step') : NaN):'value' with lines title 'train',
+         '' using ((strcol('name') eq 'val.loss') ? column('step') : NaN):'value' with points title 'val'"
 mkdir -p plots
 name=$(printf '%s' "$run" | tr -c 'A-Za-z0-9_.-' '_')
 gnuplot -e "files='$tmp/metric.tsv'; titles='$name'; out='plots/${name}_training.png'; formats='png'" "$here/training.gp"

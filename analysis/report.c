@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "analysis/tabio.h"
+#include "store/evals_q.h"
 #include "util/err.h"
 
 #define MAX_COLS 8
@@ -57,31 +56,39 @@ typedef struct {
 #define MAX_SEEDS 8
 static int n_index(table *t, int n, int add);
 
+/* Where read_run_evals puts one run's numbers. */
+typedef struct {
+    table *t;
+    double *total, *se;
+    int *have;
+    char *unit;
+    long *step;
+    int *repeats;
+    char *eval_id;
+} run_evals;
+
+static int put_eval(void *ctx, const bfn_q_eval *e) {
+    run_evals *r = ctx;
+    int i = n_index(r->t, e->n, 1);
+    if (i < 0) return BFN_OK;
+    r->total[i] = e->total;
+    r->se[i] = e->total_se;
+    r->have[i] = 1;
+    snprintf(r->unit, 32, "%s", e->unit);
+    *r->step = e->ckpt_step;
+    *r->repeats = e->repeats;
+    if (!e->has_seed) snprintf(r->eval_id, 96, "eval seed and floor not recorded");
+    else snprintf(r->eval_id, 96, "eval seed %lld, receiver floor %s", (long long)e->eval_seed,
+                  e->receiver_floor ? e->receiver_floor : "?");
+    return BFN_OK;
+}
+
 /* Test NLL per n of the latest evaluated checkpoint of run `key` into
  * total/se/have (indexed like t->n_vals, adding n), plus unit, step, repeats. */
-static int read_run_evals(table *t, sqlite3 *h, const char *key, double *total, double *se, int *have, char *unit,
+static int read_run_evals(table *t, bfn_db *db, const char *key, double *total, double *se, int *have, char *unit,
                           long *step, int *repeats, char *eval_id) {
-    sqlite3_stmt *st;
-    const char *sql = "SELECT n, total, total_se, unit, ckpt_step, repeats, eval_seed, receiver_floor FROM eval "
-                      "WHERE run = ?1 AND split = 'test' "
-                      "AND ckpt_step = (SELECT MAX(ckpt_step) FROM eval WHERE run = ?1 AND split = 'test')";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int i = n_index(t, sqlite3_column_int(st, 0), 1);
-        if (i < 0) continue;
-        total[i] = sqlite3_column_double(st, 1);
-        se[i] = sqlite3_column_double(st, 2);
-        have[i] = 1;
-        snprintf(unit, 32, "%s", (const char *)sqlite3_column_text(st, 3));
-        *step = sqlite3_column_int64(st, 4);
-        *repeats = sqlite3_column_int(st, 5);
-        const char *fl = (const char *)sqlite3_column_text(st, 7);
-        if (sqlite3_column_type(st, 6) == SQLITE_NULL) snprintf(eval_id, 96, "eval seed and floor not recorded");
-        else snprintf(eval_id, 96, "eval seed %lld, receiver floor %s", sqlite3_column_int64(st, 6), fl ? fl : "?");
-    }
-    sqlite3_finalize(st);
-    return BFN_OK;
+    run_evals r = {t, total, se, have, unit, step, repeats, eval_id};
+    return bfn_q_test_evals_newest_ckpt(db, key, put_eval, &r);
 }
 
 static int parse_n(const char *s, int *n) {
@@ -189,10 +196,8 @@ static int parse_spec(table *t, const char *path) {
 }
 
 static int load_ours(table *t, bfn_db *db, const char *profile) {
-    sqlite3 *h = bfn_db_handle(db);
     char missing[1024] = "";
     for (int c = 0; c < t->n_cols; c++) {
-        sqlite3_stmt *st;
         tab_run run;
         int found = tab_find_run(db, t->col_exp[c], profile, &run);
         if (found < 0) return found;
@@ -204,14 +209,13 @@ static int load_ours(table *t, bfn_db *db, const char *profile) {
         snprintf(t->run[c], 17, "%s", run.key);
         snprintf(t->profile[c], 32, "%s", run.profile);
         snprintf(t->dataset[c], 128, "%s", run.dataset);
-        (void)st;
         /* Seed replicates (same settings but train.seed): mean ± s.e. over
          * seeds, each seed's value its test-pass mean. */
         char reps[MAX_SEEDS][17];
         int k = tab_find_replicates(db, t->col_exp[c], profile, run.key, reps, MAX_SEEDS);
         if (k < 0) return k;
         if (k < 2) {
-            BFN_TRY(read_run_evals(t, h, t->run[c], t->total[c], t->se[c], t->have[c], t->unit[c], &t->ckpt_step[c],
+            BFN_TRY(read_run_evals(t, db, t->run[c], t->total[c], t->se[c], t->have[c], t->unit[c], &t->ckpt_step[c],
                                    &t->repeats[c], t->eval_id[c]));
             continue;
         }
@@ -221,7 +225,7 @@ static int load_ours(table *t, bfn_db *db, const char *profile) {
         t->n_seeds[c] = k;
         t->seed_runs[c][0] = '\0';
         for (int r = 0; r < k; r++) {
-            BFN_TRY(read_run_evals(t, h, reps[r], tot[r], sev[r], hv[r], t->unit[c], &t->ckpt_step[c],
+            BFN_TRY(read_run_evals(t, db, reps[r], tot[r], sev[r], hv[r], t->unit[c], &t->ckpt_step[c],
                                    &t->repeats[c], t->eval_id[c]));
             size_t len = strlen(t->seed_runs[c]);
             snprintf(t->seed_runs[c] + len, sizeof t->seed_runs[c] - len, "%s`%s`", r ? ", " : "", reps[r]);

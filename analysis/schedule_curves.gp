@@ -38,16 +38,16 @@ do for [fmt in formats] {
     unset logscale y
     set ylabel "β(t) / β(1)"
     set yrange [0:1]
-    plot for [i=1:ns] in using 1:(column(1 + 3 * i)) with lines lt i title label(i)
+    plot for [i=1:ns] in using "t":(column(label(i)."_norm")) with lines lt i title label(i)
     set autoscale y
     set logscale y
     set format y "%.0e"
     set ylabel "β(t)"
     set key bottom right
-    plot for [i=1:ns] in using 1:(pos(column(3 * i - 1))) with lines lt i title label(i)
+    plot for [i=1:ns] in using "t":(pos(column(label(i)."_beta"))) with lines lt i title label(i)
     set ylabel "α(t) = β'(t)"
     set key top left
-    plot for [i=1:ns] in using 1:(pos(column(3 * i))) with lines lt i title label(i)
+    plot for [i=1:ns] in using "t":(pos(column(label(i)."_alpha"))) with lines lt i title label(i)
     unset multiplot
     unset logscale y
     set format y "%g"

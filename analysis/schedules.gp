@@ -38,26 +38,26 @@ do for [fmt in formats] {
     set ylabel "beta(t) / beta(1)"
     unset logscale y
     set yrange [0:1.02]
-    plot for [i=1:words(betas)] word(betas, i) using 1:3 with lines lw 2 lc rgb color(i) title word(titles, i)
+    plot for [i=1:words(betas)] word(betas, i) using "t":"beta_norm" with lines lw 2 lc rgb color(i) title word(titles, i)
     set yrange [*:*]
 
     set title "(b) L^inf(x, t)"
     set ylabel "L^inf (".unit.")"
     set logscale y
     set key top right
-    plot for [i=1:words(losses)] word(losses, i) using 1:(pos($2)) with lines lw 2 lc rgb color(i) title word(titles, i)
+    plot for [i=1:words(losses)] word(losses, i) using "t":(pos(column("linf"))) with lines lw 2 lc rgb color(i) title word(titles, i)
     unset logscale y
 
     set title "(c) running integral of L^inf up to t"
     set ylabel unit
     set key top left
-    plot for [i=1:words(losses)] word(losses, i) using 1:4 with lines lw 2 lc rgb color(i) title word(titles, i)
+    plot for [i=1:words(losses)] word(losses, i) using "t":"linf_integral" with lines lw 2 lc rgb color(i) title word(titles, i)
 
     set title "(d) total loss if transmission stopped at t (integral + L^r at t)"
     set ylabel unit
     set key top right
     set logscale y
-    plot for [i=1:words(losses)] word(losses, i) using 1:(pos($7)) with lines lw 2 lc rgb color(i) title word(titles, i)
+    plot for [i=1:words(losses)] word(losses, i) using "t":(pos(column("total"))) with lines lw 2 lc rgb color(i) title word(titles, i)
     unset logscale y
     unset multiplot
     set output

@@ -5,7 +5,8 @@
 # database alone: for each experiment (a run of experiments/schedules*.sweep)
 # the newest finished run of PROFILE gives its losses-against-time curve
 # (`bfn export RUN losscurve`) and its schedule, read from the run's stored
-# resolved config (bfn.schedule, bfn.beta1, bfn.sigma1, bfn.schedule_table).
+# resolved config (`bfn query settings RUN`: bfn.schedule, bfn.beta1,
+# bfn.sigma1, bfn.schedule_table); no SQL here.
 # With --sweep the experiments are the [run NAME] sections of the sweep file,
 # so a schedule added to the sweep appears with no other edit.
 # Writes OUT.png and OUT.svg. Example:
@@ -34,13 +35,12 @@ fi
 BFN=${BFN:-build/bfn}
 DB=${BFN_DB:-results/bfn.db}
 command -v gnuplot >/dev/null || { echo "schedules_fig: gnuplot missing; run 'make deps' (Debian package gnuplot-nox)" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "schedules_fig: sqlite3 missing; run 'make deps'" >&2; exit 1; }
 [ -f "$DB" ] || { echo "schedules_fig: no database $DB" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Value of `key = ` in a stored config text (stdin).
-cfg() { sed -n "s/^$1 = //p" | head -1; }
+# Value of setting $1 in a run's stored settings (stdin: `bfn query settings RUN`, name<TAB>value).
+cfg() { awk -F'\t' -v k="$1" 'NR > 1 && $1 == k { sub(/^[^\t]*\t/, ""); print; exit }'; }
 
 # beta_curve SCHEDULE BETA1 SIGMA1 TABLE > TSV: header, then (t, beta, beta/beta(1)).
 beta_curve() {
@@ -84,7 +84,7 @@ for exp in "$@"; do
     [ -n "$run" ] || { echo "schedules_fig: no finished run of $exp ($profile) in $DB; run 'make schedules PROFILE=$profile'" >&2; exit 1; }
     "$BFN" export "$run" losscurve > "$tmp/$exp.loss.tsv"
     [ "$(wc -l < "$tmp/$exp.loss.tsv")" -gt 1 ] || { echo "schedules_fig: run $run ($exp) has no loss curve (eval.t_bins = 0?)" >&2; exit 1; }
-    sqlite3 "$DB" "SELECT config FROM run WHERE key = '$run'" > "$tmp/$exp.cfg"
+    BFN_DB="$DB" "$BFN" query settings "$run" > "$tmp/$exp.cfg"
     sched=$(cfg bfn.schedule < "$tmp/$exp.cfg")
     table=$(cfg bfn.schedule_table < "$tmp/$exp.cfg")
     beta_curve "$sched" "$(cfg bfn.beta1 < "$tmp/$exp.cfg")" "$(cfg bfn.sigma1 < "$tmp/$exp.cfg")" "$table" > "$tmp/$exp.beta.tsv"

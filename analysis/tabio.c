@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include <stdlib.h>
 
 #include "run/config.h"
+#include "store/runs_q.h"
 #include "util/err.h"
 
 int tab_split(char *line, char **f, int max) {
@@ -70,21 +71,16 @@ int tab_find_run(bfn_db *db, const char *experiment, const char *profile, tab_ru
     char key[17];
     BFN_TRY(bfn_db_newest_finished(db, experiment, profile, key));
     if (!key[0]) return 0;
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
-    const char *sql = "SELECT key, profile, config FROM run WHERE key = ?1 AND EXISTS (SELECT 1 FROM eval e "
-                      "WHERE e.run = key)";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-        return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    if (found) {
-        snprintf(out->key, sizeof out->key, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(out->profile, sizeof out->profile, "%s", (const char *)sqlite3_column_text(st, 1));
-        config_value((const char *)sqlite3_column_text(st, 2), "data.dataset", out->dataset, sizeof out->dataset);
-    }
-    sqlite3_finalize(st);
-    return found;
+    bfn_q_run_brief brief;
+    int found = bfn_q_run_brief_of(db, key, &brief);
+    if (found <= 0 || !brief.evaluated) return found < 0 ? found : 0;
+    char *text = NULL;
+    BFN_TRY(bfn_q_run_config(db, key, &text));
+    snprintf(out->key, sizeof out->key, "%s", key);
+    snprintf(out->profile, sizeof out->profile, "%s", brief.profile);
+    config_value(text, "data.dataset", out->dataset, sizeof out->dataset);
+    free(text);
+    return 1;
 }
 
 /* Replicate key (run key without train.seed) of a stored config text; 0 if unreadable. */
@@ -99,32 +95,31 @@ static int replicate_key_of(const char *text, const char *origin, char out[17]) 
     return 1;
 }
 
+/* The search of tab_find_replicates. */
+typedef struct {
+    const char *want;
+    char (*keys)[17];
+    int n, max;
+} replicate_search;
+
+static int consider(void *ctx, const char *k, const char *profile, const char *config) {
+    replicate_search *q = ctx;
+    (void)profile;
+    char rk[17];
+    if (q->n < q->max && k && replicate_key_of(config, k, rk) && strcmp(rk, q->want) == 0)
+        snprintf(q->keys[q->n++], 17, "%s", k);
+    return BFN_OK;
+}
+
 int tab_find_replicates(bfn_db *db, const char *experiment, const char *profile, const char *key, char keys[][17],
                         int max) {
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
-    char want[17] = "";
-    if (sqlite3_prepare_v2(h, "SELECT config FROM run WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
-        return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    int ok = sqlite3_step(st) == SQLITE_ROW && replicate_key_of((const char *)sqlite3_column_text(st, 0), key, want);
-    sqlite3_finalize(st);
+    char want[17] = "", *text = NULL;
+    BFN_TRY(bfn_q_run_config(db, key, &text));
+    int ok = text && replicate_key_of(text, key, want);
+    free(text);
     if (!ok) return 0;
-    const char *sql = "SELECT key, config FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
-                      "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
-                      "AND (?2 IS NULL OR profile = ?2) AND EXISTS (SELECT 1 FROM eval e WHERE e.run = key) "
-                      "ORDER BY key";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-        return bfn_error(BFN_EDB, "table: %s", sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
-    if (profile) sqlite3_bind_text(st, 2, profile, -1, SQLITE_TRANSIENT);
-    int n = 0;
-    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0);
-        char rk[17];
-        if (k && replicate_key_of((const char *)sqlite3_column_text(st, 1), k, rk) && strcmp(rk, want) == 0)
-            snprintf(keys[n++], 17, "%s", k);
-    }
-    sqlite3_finalize(st);
-    return n;
+    replicate_search q = {want, keys, 0, max};
+    bfn_q_run_filter runs = {experiment, profile, 1, 1};
+    BFN_TRY(bfn_q_runs_each(db, &runs, consider, &q));
+    return q.n;
 }

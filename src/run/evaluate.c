@@ -23,11 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 
 #include "run/loadrun.h"
 #include "run/step.h"
 #include "store/ckpt.h"
+#include "store/evals_q.h"
 #include "util/err.h"
 #include "util/stop.h"
 
@@ -70,46 +70,6 @@ static void mean_se(const double *v, int R, double *mean, double *se) {
     for (int r = 0; r < R; r++) ss += (v[r] - m) * (v[r] - m);
     *mean = m;
     *se = R > 1 ? sqrt(ss / (R - 1) / R) : 0;
-}
-
-/* 1 if a test row for (run, step, n) with the same checkpoint file, repeats,
- * eval seed and floor is stored (rows from before these were recorded never
- * match, so they are recomputed once). */
-static int eval_stored(bfn_db *db, const char *key, long step, int n, int R, long seed, const char *floor_,
-                       const char *sha) {
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
-    const char *sql = "SELECT 1 FROM eval WHERE run = ?1 AND ckpt_step = ?2 AND split = 'test' AND n = ?3 "
-                      "AND repeats = ?4 AND eval_seed = ?5 AND receiver_floor = ?6 AND ckpt_sha256 = ?7";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return 0;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, step);
-    sqlite3_bind_int(st, 3, n);
-    sqlite3_bind_int(st, 4, R);
-    sqlite3_bind_int64(st, 5, seed);
-    sqlite3_bind_text(st, 6, floor_, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, sha, -1, SQLITE_STATIC);
-    int found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
-}
-
-/* 1 if the loss-against-time curve of this checkpoint step has T bins of
- * each kind drawn with this eval seed and floor. */
-static int curve_stored(bfn_db *db, const char *key, long step, int T, long seed, const char *floor_) {
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
-    const char *sql = "SELECT COUNT(*) FROM curve WHERE run = ?1 AND ckpt_step = ?2 AND eval_seed = ?3 "
-                      "AND receiver_floor = ?4 AND name IN ('linf', 'recon') AND bin < ?5";
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return 0;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, step);
-    sqlite3_bind_int64(st, 3, seed);
-    sqlite3_bind_text(st, 4, floor_, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, T);
-    long count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
-    return count == 2L * T;
 }
 
 static double now_sec(void) {
@@ -181,10 +141,10 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
     /* What is already stored for this checkpoint, seed and floor. */
     int todo[BFN_MAX_LIST], n_todo = 0;
     for (int j = 0; j < n_steps; j++) {
-        todo[j] = opts->reeval || !eval_stored(db, s->key, run.step, steps[j], R, seed, floor_, sha);
+        todo[j] = opts->reeval || !bfn_q_eval_stored(db, s->key, run.step, steps[j], R, seed, floor_, sha);
         n_todo += todo[j];
     }
-    int curve_todo = T > 0 && (opts->reeval || !curve_stored(db, s->key, run.step, T, seed, floor_));
+    int curve_todo = T > 0 && (opts->reeval || !bfn_q_curve_stored(db, s->key, run.step, T, seed, floor_));
     progress_t pr = {.quiet = opts->quiet, .tty = isatty(2), .key = s->key};
     if (!n_todo && !curve_todo) {
         if (!opts->quiet)

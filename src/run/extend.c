@@ -6,41 +6,51 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "run/setup.h"
 #include "store/ckpt.h"
+#include "store/metrics_q.h"
+#include "store/runs_q.h"
 #include "util/err.h"
+
+/* The search of bfn_extend_find over the finished runs. */
+typedef struct {
+    const char *base, *key;
+    long want;
+    char *from;
+    long *from_steps;
+    int found;
+} extend_search;
+
+/* A finished run with the same base settings and fewer steps than wanted,
+ * more than the best so far, becomes the candidate. */
+static int consider(void *ctx, const char *k, const char *profile, const char *text) {
+    extend_search *q = ctx;
+    (void)profile;
+    bfn_config *c;
+    if (!k || !text || strcmp(k, q->key) == 0 || bfn_config_from_text(&c, text, k) != BFN_OK) return BFN_OK;
+    char b[17];
+    bfn_config_base_key(c, b);
+    long steps = bfn_cfg_int(c, "train.steps");
+    bfn_config_free(c);
+    if (strcmp(b, q->base) == 0 && steps < q->want && steps > *q->from_steps) {
+        snprintf(q->from, 17, "%s", k);
+        *q->from_steps = steps;
+        q->found = 1;
+    }
+    return BFN_OK;
+}
 
 int bfn_extend_find(bfn_db *db, const bfn_config *cfg, char from[17], long *from_steps) {
     char base[17], key[17];
     bfn_config_base_key(cfg, base);
     bfn_config_run_key(cfg, key);
     const long want = bfn_cfg_int(cfg, "train.steps");
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h, "SELECT key, config FROM run WHERE status = 'finished' ORDER BY key", -1, &st, NULL) !=
-        SQLITE_OK)
-        return bfn_error(BFN_EDB, "finding the run to extend: %s", sqlite3_errmsg(h));
-    int found = 0;
+    extend_search q = {base, key, want, from, from_steps, 0};
     *from_steps = -1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 0), *text = (const char *)sqlite3_column_text(st, 1);
-        bfn_config *c;
-        if (!k || !text || strcmp(k, key) == 0 || bfn_config_from_text(&c, text, k) != BFN_OK) continue;
-        char b[17];
-        bfn_config_base_key(c, b);
-        long steps = bfn_cfg_int(c, "train.steps");
-        bfn_config_free(c);
-        if (strcmp(b, base) == 0 && steps < want && steps > *from_steps) {
-            snprintf(from, 17, "%s", k);
-            *from_steps = steps;
-            found = 1;
-        }
-    }
-    sqlite3_finalize(st);
+    bfn_q_run_filter finished = {NULL, NULL, 1, 0};
+    BFN_TRY(bfn_q_runs_each(db, &finished, consider, &q));
     bfn_clear_error();
-    return found;
+    return q.found;
 }
 
 /* Copy a file to dst (through dst.tmp, renamed). */
@@ -81,32 +91,14 @@ int bfn_extend_seed(bfn_db *db, const char *key, const char *from, long from_ste
         BFN_TRY(copy_file(src, dst));
         char sha[65];
         BFN_TRY(bfn_file_sha256(dst, sha));
-        sqlite3 *h = bfn_db_handle(db);
-        sqlite3_stmt *st;
         long step = -1;
-        if (sqlite3_prepare_v2(h, "SELECT MAX(step) FROM checkpoint WHERE run = ?1 AND kind = ?2", -1, &st, NULL) ==
-            SQLITE_OK) {
-            sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, kinds[i], -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-                step = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
-        }
+        char recorded[1024];
+        BFN_TRY(bfn_db_checkpoint_latest(db, from, kinds[i], &step, recorded, sizeof recorded));
         if (step >= 0) BFN_TRY(bfn_db_checkpoint(db, key, step, dst, sha, kinds[i]));
     }
     /* Metric rows up to the copied checkpoint: the new run's curves start where
      * the old one's do. */
-    sqlite3 *h = bfn_db_handle(db);
-    char *msg = NULL;
-    char *sql = sqlite3_mprintf("BEGIN IMMEDIATE; INSERT OR REPLACE INTO metric(run, name, step, value, kind) "
-                                "SELECT %Q, name, step, value, kind FROM metric WHERE run = %Q; COMMIT;",
-                                key, from);
-    int rc = sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK ? BFN_OK
-             : bfn_error(BFN_EDB, "copying the metrics of run %s: %s", from, msg ? msg : "?");
-    if (rc != BFN_OK) sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_free(msg);
-    sqlite3_free(sql);
-    BFN_TRY(rc);
+    BFN_TRY(bfn_q_metrics_copy(db, key, from));
     char detail[256];
     snprintf(detail, sizeof detail, "from run %s (train.steps %ld -> %ld)", from, from_steps, steps);
     BFN_TRY(bfn_db_run_history(db, key, "extend", detail));

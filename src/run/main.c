@@ -44,6 +44,7 @@ static const char *USAGE =
     "  table SPEC.tsv --out FILE.md           a paper table from the database (see paper/reference/)\n"
     "  export RUN [metric|eval|curve|losscurve] [--csv]  a run's rows as TSV or CSV (RUN: key, prefix or @EXPERIMENT)\n"
     "  key RUN [--profile P]                  the run key RUN names (@EXPERIMENT: its newest finished run)\n"
+    "  query NAME [RUN] [--profile P]         a named store query as TSV with a header row (bfn query list)\n"
     "  plot RUN... [--metric M] --out FILE.png  overlay runs: M = train.loss, val.loss, losscurve, nll\n"
     "  tag RUN TAG [--remove]                 tag a run (bfn runs --tag TAG lists the tagged runs)\n"
     "  note RUN TEXT                          attach a note to a run\n"
@@ -317,15 +318,22 @@ static int cmd_db(const cli *c) {
     const char *usage = strcmp(c->cmd, "runs") == 0   ? "bfn runs [--tag TAG] [--db PATH]"
                         : strcmp(c->cmd, "diff") == 0 ? "bfn diff RUN_A RUN_B (keys, prefixes or @EXPERIMENT)"
                         : strcmp(c->cmd, "key") == 0  ? "bfn key RUN|@EXPERIMENT [--profile P] [--db PATH]"
+                        : strcmp(c->cmd, "query") == 0
+                            ? "bfn query NAME [RUN|@EXPERIMENT] [--profile P] [--db PATH]   (names: bfn query list)"
                         : strcmp(c->cmd, "export") == 0
                             ? "bfn export RUN|@EXPERIMENT [metric|eval|curve|losscurve] [--csv] [--profile P] [--db PATH]"
                             : "bfn table paper/reference/SPEC.tsv --out FILE.md [--profile P] [--db PATH]";
-    int missing = strcmp(c->cmd, "export") == 0 || strcmp(c->cmd, "key") == 0 ? c->n_pos < 1
+    int missing = strcmp(c->cmd, "export") == 0 || strcmp(c->cmd, "key") == 0 || strcmp(c->cmd, "query") == 0
+                      ? c->n_pos < 1
                   : strcmp(c->cmd, "diff") == 0 ? c->n_pos < 2
                                                 : strcmp(c->cmd, "table") == 0 && (c->n_pos < 1 || !c->out);
     if (c->help || missing) {
         fprintf(c->help ? stdout : stderr, "usage: %s\n", usage);
         return c->help ? 0 : 2;
+    }
+    if (strcmp(c->cmd, "query") == 0 && strcmp(c->pos[0], "list") == 0) {
+        bfn_runs_query_list(stdout);
+        return 0;
     }
     bfn_db *db;
     int rc = bfn_db_open(bfn_db_path(), &db);
@@ -346,6 +354,8 @@ static int cmd_db(const cli *c) {
         char key[17];
         if ((rc = bfn_runs_resolve(db, c->pos[0], c->profile, key)) == BFN_OK) printf("%s\n", key);
     }
+    else if (strcmp(c->cmd, "query") == 0)
+        rc = bfn_runs_query(db, c->pos[0], c->n_pos > 1 ? c->pos[1] : NULL, c->profile, stdout);
     else if (strcmp(c->cmd, "export") == 0)
         rc = bfn_runs_export(db, c->pos[0], c->profile, c->n_pos > 1 ? c->pos[1] : "metric", c->csv, stdout);
     else rc = bfn_report_table(db, c->pos[0], c->out, c->profile);
@@ -463,7 +473,8 @@ int main(int argc, char **argv) {
     const char *e = c.cmd;
     if (!strcmp(e, "train") || !strcmp(e, "eval") || !strcmp(e, "run") || !strcmp(e, "sample"))
         return cmd_experiment(&c);
-    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff") || !strcmp(e, "key"))
+    if (!strcmp(e, "runs") || !strcmp(e, "table") || !strcmp(e, "export") || !strcmp(e, "diff") || !strcmp(e, "key") ||
+        !strcmp(e, "query"))
         return cmd_db(&c);
     if (!strcmp(e, "data")) return cmd_data(&c);
     if (!strcmp(e, "merge")) {

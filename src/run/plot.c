@@ -17,10 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "run/config.h"
 #include "run/runs.h"
+#include "store/evals_q.h"
+#include "store/metrics_q.h"
+#include "store/runs_q.h"
 #include "util/err.h"
 
 #define MAX_LABEL 400
@@ -38,57 +39,59 @@ static const metric_kind METRICS[] = {
     {"nll", "n (steps of the discrete-time loss; rightmost: n = ∞)", 1},
 };
 
+/* Where the rows of one run go. */
+typedef struct {
+    FILE *f;
+    int rows;
+    long *max_n;
+    char *unit;
+    size_t unit_size;
+} row_sink;
+
+static int put_xy(void *ctx, double x, double y) {
+    row_sink *k = ctx;
+    fprintf(k->f, "%.17g\t%.17g\n", x, y);
+    k->rows++;
+    return BFN_OK;
+}
+
+static int put_step(void *ctx, long step, double value) { return put_xy(ctx, (double)step, value); }
+
+static int put_nll(void *ctx, const bfn_q_eval *e) {
+    row_sink *k = ctx;
+    if (e->n > *k->max_n) *k->max_n = e->n;
+    /* n = inf is written as -1 and placed right of every finite n by the script. */
+    fprintf(k->f, "%d\t%.17g\t%.17g\n", e->n == 0 ? -1 : e->n, e->total, e->total_se);
+    if (k->unit && e->unit) snprintf(k->unit, k->unit_size, "%s", e->unit);
+    k->rows++;
+    return BFN_OK;
+}
+
 /* The rows of one run for the metric, as "x<TAB>y" lines; returns the
- * number of rows, and for nll the largest finite n in *max_n. */
-static int write_rows(sqlite3 *h, const char *key, const char *metric, FILE *f, long *max_n, char *unit, size_t un) {
-    const char *sql;
+ * number of rows (negative: a BFN_* code), and for nll the largest finite n
+ * in *max_n. */
+static int write_rows(bfn_db *db, const char *key, const char *metric, FILE *f, long *max_n, char *unit, size_t un) {
+    row_sink k = {f, 0, max_n, unit, un};
+    int rc;
     if (strcmp(metric, "train.loss") == 0 || strcmp(metric, "val.loss") == 0)
-        sql = "SELECT step, value FROM metric WHERE run = ?1 AND name = ?2 AND kind = 0 ORDER BY step";
+        rc = bfn_q_metric_series(db, key, metric, put_step, &k);
     else if (strcmp(metric, "losscurve") == 0)
-        sql = "SELECT t, value FROM curve WHERE run = ?1 AND name = 'linf' AND ckpt_step = "
-              "(SELECT MAX(ckpt_step) FROM curve WHERE run = ?1) ORDER BY bin";
+        rc = bfn_q_linf_curve(db, key, put_xy, &k);
     else
-        sql = "SELECT e.n, e.total, e.total_se, e.unit FROM eval_latest e WHERE e.run = ?1 AND e.split = 'test' "
-              "ORDER BY e.n = 0, e.n";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    if (strstr(sql, "?2")) sqlite3_bind_text(st, 2, metric, -1, SQLITE_STATIC);
-    int rows = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (strcmp(metric, "nll") == 0) {
-            long n = sqlite3_column_int64(st, 0);
-            if (n > *max_n) *max_n = n;
-            /* n = inf is written as -1 and placed right of every finite n by the script. */
-            fprintf(f, "%ld\t%.17g\t%.17g\n", n == 0 ? -1 : n, sqlite3_column_double(st, 1),
-                    sqlite3_column_double(st, 2));
-            if (unit && sqlite3_column_text(st, 3)) snprintf(unit, un, "%s", (const char *)sqlite3_column_text(st, 3));
-        } else {
-            fprintf(f, "%.17g\t%.17g\n", sqlite3_column_double(st, 0), sqlite3_column_double(st, 1));
-        }
-        rows++;
-    }
-    sqlite3_finalize(st);
-    return rows;
+        rc = bfn_q_test_nll_by_n(db, key, put_nll, &k);
+    return rc == BFN_OK ? k.rows : rc;
 }
 
 /* Legend of run i: experiment, profile and the settings (in the run key, or
  * train.steps) whose values differ between the runs. */
 static void make_labels(bfn_db *db, char keys[][17], int n, char labels[][MAX_LABEL]) {
-    sqlite3 *h = bfn_db_handle(db);
     bfn_config *cfg[BFN_PLOT_MAX_RUNS] = {0};
     for (int i = 0; i < n; i++) {
         char *none[1] = {NULL};
         if (bfn_runs_load_config(db, keys[i], NULL, 0, none, &cfg[i]) != BFN_OK) cfg[i] = NULL;
-        sqlite3_stmt *st;
+        bfn_q_run_brief b;
         labels[i][0] = '\0';
-        if (sqlite3_prepare_v2(h, "SELECT experiment, profile FROM run WHERE key = ?1", -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_ROW)
-                snprintf(labels[i], MAX_LABEL, "%s %s", (const char *)sqlite3_column_text(st, 0),
-                         (const char *)sqlite3_column_text(st, 1));
-            sqlite3_finalize(st);
-        }
+        if (bfn_q_run_brief_of(db, keys[i], &b) == 1) snprintf(labels[i], MAX_LABEL, "%s %s", b.experiment, b.profile);
     }
     int shown = 0, more = 0;
     for (int k = 0; k < bfn_config_n_keys(); k++) {
@@ -174,9 +177,9 @@ int bfn_plot_runs(bfn_db *db, char *const *specs, int n, const char *profile, co
             break;
         }
         fprintf(f, "x\t%s\n", labels[i]);
-        int rows = write_rows(bfn_db_handle(db), keys[i], metric, f, &max_n, unit, sizeof unit);
+        int rows = write_rows(db, keys[i], metric, f, &max_n, unit, sizeof unit);
         fclose(f);
-        if (rows < 0) rc = bfn_error(BFN_EDB, "plot: reading run %s: %s", keys[i], sqlite3_errmsg(bfn_db_handle(db)));
+        if (rows < 0) rc = rows;
         if (rows == 0 && legend) fprintf(legend, "plot: run %s has no %s rows\n", keys[i], metric);
         any += rows > 0;
         if (legend) fprintf(legend, "%d\t%s\n", i + 1, labels[i]);

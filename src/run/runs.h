@@ -14,6 +14,12 @@ int bfn_runs_list(bfn_db *db, const char *tag, FILE *out);
  * inf), "curve" or "losscurve" (the losses-against-time figure). NaN and
  * infinite metric values are written nan, inf, -inf. */
 int bfn_runs_export(bfn_db *db, const char *run, const char *profile, const char *what, int csv, FILE *out);
+/* `bfn query NAME`: the store's named query NAME (store/named_q.c) as TSV
+ * with a header row; run (a key, prefix or @EXPERIMENT, resolved with
+ * profile) for the queries of one run, profile restricting the others. */
+int bfn_runs_query(bfn_db *db, const char *name, const char *run, const char *profile, FILE *out);
+/* `bfn query list`: every named query, its parameter and what it returns. */
+void bfn_runs_query_list(FILE *out);
 /* Resolve "@EXPERIMENT" (its newest finished run, of `profile` if non-NULL)
  * or a run key / unique prefix to the full key (size 17). */
 int bfn_runs_resolve(bfn_db *db, const char *spec, const char *profile, char key[17]);

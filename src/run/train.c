@@ -26,7 +26,6 @@
 #include <gsl/gsl_version.h>
 #include <hdf5.h>
 #include <omp.h>
-#include <sqlite3.h>
 
 #include "nn/optim.h"
 #include "run/extend.h"
@@ -34,6 +33,7 @@
 #include "run/setup.h"
 #include "run/step.h"
 #include "store/ckpt.h"
+#include "store/runs_q.h"
 #include "util/err.h"
 #include "util/owner.h"
 #include "util/stop.h"
@@ -64,7 +64,7 @@ void bfn_provenance(const char **git_commit, int *git_dirty, const char **libs, 
     unsigned maj, min, rel;
     H5get_libversion(&maj, &min, &rel);
     snprintf(lib, sizeof lib, "gsl %s; hdf5 %u.%u.%u; sqlite %s; openblas (openmp); omp threads %d", GSL_VERSION,
-             maj, min, rel, sqlite3_libversion(), omp_get_max_threads());
+             maj, min, rel, bfn_db_sqlite_version(), omp_get_max_threads());
     if (gethostname(hostname, sizeof hostname) != 0) snprintf(hostname, sizeof hostname, "unknown");
     *git_commit = commit;
     *git_dirty = dirty;
@@ -374,17 +374,8 @@ static int try_resume(trainer *tr, int *resumed) {
  * registered under another experiment name (experiment.name is not part of
  * the run key), so @name and the tables find it. */
 static int record_alias(bfn_db *db, const char *key, const char *name) {
-    sqlite3 *h = bfn_db_handle(db);
-    sqlite3_stmt *st;
     int known = 1;
-    if (sqlite3_prepare_v2(h, "SELECT 1 FROM run WHERE key = ?1 AND experiment = ?2 UNION ALL "
-                           "SELECT 1 FROM run_history WHERE run = ?1 AND event = 'alias' AND detail = ?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return bfn_error(BFN_EDB, "reading run %s: %s", key, sqlite3_errmsg(h));
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    known = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
+    BFN_TRY(bfn_q_run_has_name(db, key, name, &known));
     return known ? BFN_OK : bfn_db_run_history(db, key, "alias", name);
 }
 

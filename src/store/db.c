@@ -61,6 +61,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store/query.h"
 #include "util/err.h"
 
 #define DEFAULT_BUSY_MS 10000
@@ -459,6 +460,7 @@ int bfn_db_open(const char *path, bfn_db **out) {
     if (ret == BFN_OK) ret = exec_sql(db, "PRAGMA foreign_keys=ON", "enabling foreign keys");
     if (ret == BFN_OK) ret = exec_sql(db, "PRAGMA synchronous=NORMAL", "setting synchronous=NORMAL");
     if (ret == BFN_OK) ret = schema_check_migrate(db);
+    if (ret == BFN_OK) ret = bfn_q_create_views(db->h, path);
     if (ret != BFN_OK) {
         bfn_db_close(db);
         return ret;
@@ -482,6 +484,8 @@ void bfn_db_close(bfn_db *db) {
 }
 
 struct sqlite3 *bfn_db_handle(bfn_db *db) { return db->h; }
+
+const char *bfn_db_sqlite_version(void) { return sqlite3_libversion(); }
 
 /* Copy a text column (or "") into buf of size n, truncating. */
 static void copy_text(char *buf, int n, const unsigned char *s) {
@@ -863,9 +867,9 @@ static int write_texts(bfn_db *db, const char *sql, const char *what, int n, con
 }
 
 int bfn_db_newest_finished(bfn_db *db, const char *experiment, const char *profile, char key[17]) {
-    const char *sql = "SELECT key FROM run WHERE (experiment = ?1 OR key IN (SELECT run FROM run_history "
-                      "WHERE event = 'alias' AND detail = ?1)) AND status = 'finished' "
-                      "AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
+    /* The one definition of "newest finished run" (names: the view run_name). */
+    const char *sql = "SELECT key FROM run WHERE key IN (SELECT run FROM run_name WHERE name = ?1) "
+                      "AND status = 'finished' AND (?2 IS NULL OR profile = ?2) ORDER BY finished DESC, key LIMIT 1";
     key[0] = '\0';
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);

@@ -11,7 +11,9 @@
  *   curve(run, ckpt_step, name, bin, t, value, se)      loss-against-time curves
  *   checkpoint(run, step, path, sha256, kind)
  *   run_import(run, source_name, source_sha256, official_class, mapping, provenance, optimiser_state, imported)
- * WAL journal, busy timeout, foreign keys on, writers use BEGIN IMMEDIATE. */
+ * WAL journal, busy timeout, foreign keys on, writers use BEGIN IMMEDIATE.
+ * Reading queries live beside this file by subject (runs_q.h, evals_q.h,
+ * metrics_q.h; named_q.h for `bfn query`/`bfn export`, config_view.h). */
 #ifndef BFN_STORE_DB_H
 #define BFN_STORE_DB_H
 
@@ -25,7 +27,10 @@ typedef struct bfn_db bfn_db;
  * A database of a newer schema version is BFN_EDB with a message naming it. */
 int bfn_db_open(const char *path, bfn_db **out);
 void bfn_db_close(bfn_db *db);
+/* The connection, for store/ only (no other folder writes SQL). */
 struct sqlite3 *bfn_db_handle(bfn_db *db);
+/* Version of the SQLite library (run provenance). */
+const char *bfn_db_sqlite_version(void);
 
 typedef struct {
     const char *key;          /* hash of the canonical resolved config */
