@@ -9,14 +9,22 @@
 #include <sqlite3.h>
 
 #include "run/setup.h"
+#include "run/spec.h"
 #include "store/ckpt.h"
 #include "util/err.h"
+
+/* train.steps of a resolved config. */
+static long train_steps(const bfn_config *c) {
+    bfn_spec s;
+    bfn_spec_resolve(&s, c);
+    return s.train.steps;
+}
 
 int bfn_extend_find(bfn_db *db, const bfn_config *cfg, char from[17], long *from_steps) {
     char base[17], key[17];
     bfn_config_base_key(cfg, base);
     bfn_config_run_key(cfg, key);
-    const long want = bfn_cfg_int(cfg, "train.steps");
+    const long want = train_steps(cfg);
     sqlite3 *h = bfn_db_handle(db);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(h, "SELECT key, config FROM run WHERE status = 'finished' ORDER BY key", -1, &st, NULL) !=
@@ -30,7 +38,7 @@ int bfn_extend_find(bfn_db *db, const bfn_config *cfg, char from[17], long *from
         if (!k || !text || strcmp(k, key) == 0 || bfn_config_from_text(&c, text, k) != BFN_OK) continue;
         char b[17];
         bfn_config_base_key(c, b);
-        long steps = bfn_cfg_int(c, "train.steps");
+        long steps = train_steps(c);
         bfn_config_free(c);
         if (strcmp(b, base) == 0 && steps < want && steps > *from_steps) {
             snprintf(from, 17, "%s", k);
