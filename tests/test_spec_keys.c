@@ -12,6 +12,7 @@
 #include "run/config.h"
 #include "run/spec.h"
 #include "util/err.h"
+#include "util/ini.h"
 
 static const char *write_ini(const char *text) {
     static char path[300];
@@ -112,7 +113,7 @@ static void test_unknown_names(void **state) {
  * which entries read a registry-owned key. */
 static void test_help_generated(void **state) {
     (void)state;
-    char *path = test_path_in(test_tmpdir(), "help.txt");
+    const char *path = test_path_in(test_tmpdir(), "help.txt");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     bfn_config_print_schema(f);
@@ -127,7 +128,6 @@ static void test_help_generated(void **state) {
         if (!strstr(text, expect[i])) fail_msg("--help lacks '%s'", expect[i]);
     }
     free(text);
-    free(path);
 }
 
 /* A registry entry's keys count in the run key only for that entry
