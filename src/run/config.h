@@ -4,7 +4,9 @@
  * [data], [bfn], [model], [train], [eval], [sample] and profile sections
  * [profile NAME] whose keys are dotted ("train.steps = 50"). Resolution order:
  * schema defaults < base sections < the chosen profile < command-line
- * overrides ("train.steps=100"). Every key must be in the schema (config.c);
+ * overrides ("train.steps=100"). Every key must be in the schema, which
+ * config.c assembles once from the key lists (util/keydef.h: run/spec_keys.h,
+ * data/dataset.h and the registered networks', families' and datasets' own);
  * an unknown key, a malformed value or an out-of-range value is BFN_EINVAL
  * with "FILE:LINE: ..." (or "command line: ...").
  *
