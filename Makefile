@@ -336,3 +336,7 @@ fuzz: $(FUZZ_BINS)
 	done
 
 $(BUILD)/tests/test_fuzz_corpus: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
+
+# The resolved config and run keys of one experiment (src/tools/config_equiv.sh).
+$(BUILD)/config_dump: src/tools/config_dump.c $(BUILD)/libbfn.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libbfn.a $(LIBS) -o $@

@@ -80,7 +80,7 @@ static void test_bad_input(void **state) {
     expect_error("[bfn]\nclasses = 1\n", NULL, "bfn.classes: 1 is outside");
     expect_error("[bfn]\nbeta1 = -1\n", NULL, "bfn.beta1");
     expect_error("[bfn]\nsigma1 = 1.5\n", NULL, "bfn.sigma1");
-    expect_error("[bfn]\nfamily = gaussian\n", NULL, "not one of");
+    expect_error("[bfn]\nfamily = gaussian\n", NULL, "unknown bfn.family 'gaussian' (registered: discrete, ");
     expect_error("[eval]\nsteps = 10, 0\n", NULL, "eval.steps");
     expect_error("[profile smoke]\ntrain.nope = 1\n", NULL, "exp.ini:2: unknown key 'train.nope'");
     expect_error("[profile smoke]\ntrain.steps = 1\n", "tiny", "no [profile tiny]");

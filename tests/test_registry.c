@@ -65,7 +65,7 @@ static void test_config_checks_registries(void **state) {
     bfn_config *c = NULL;
     assert_int_equal(bfn_config_load(&c, path, NULL, 0, NULL), BFN_EINVAL);
     assert_non_null(strstr(bfn_last_error(), "e.ini:4"));
-    assert_non_null(strstr(bfn_last_error(), "discrete|continuous|discretised"));
+    assert_non_null(strstr(bfn_last_error(), "registered: discrete, continuous, discretised"));
     const char text2[] = "[experiment]\nname = x\n[data]\ndataset = cifar100\n";
     test_write_file(path, text2, sizeof text2 - 1);
     assert_int_equal(bfn_config_load(&c, path, NULL, 0, NULL), BFN_EINVAL);

@@ -17,6 +17,7 @@
 
 #include "models/model.h"
 #include "models/registry.h"
+#include "models/unet_keys.h"
 #include "models/unet.h"
 #include "nn/conv.h"
 #include "nn/dropout.h"

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "bfn/family.h"
+#include "bfn/continuous_keys.h"
 #include "bfn/gauss.h"
 #include "util/err.h"
 
@@ -172,3 +173,7 @@ int bfn_continuous_init(bfn_family *f, int D, bfn_schedule sched, int recon_bins
     f->recon_std = recon_std;
     return BFN_OK;
 }
+
+BFN_KEY_OWN_FITS(bfn_continuous_keys);
+#define CONTINUOUS_DEF(...) BFN_KEY_DEF_IN(bfn_continuous_keys, __VA_ARGS__)
+const bfn_key_def bfn_continuous_key_defs[] = {BFN_CONTINUOUS_KEYS(CONTINUOUS_DEF) BFN_KEY_END};

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bfn/continuous_keys.h"
 #include "util/err.h"
 
 /* Release what a family owns: so far only its schedule (tabulated knots).
@@ -28,8 +29,9 @@ static int discrete_create(bfn_family *f, const bfn_family_params *p, bfn_schedu
 static int continuous_create(bfn_family *f, const bfn_family_params *p, bfn_schedule sched) {
     /* (an uninitialised schedule is rejected by bfn_continuous_init) */
     double sigma1 = sched.beta ? 1.0 / sqrt(1.0 + sched.beta(&sched, 1.0)) : 1.0;
-    int rbins = p->recon_bins ? p->recon_bins : p->bins;
-    double rstd = p->recon_std != 0 ? p->recon_std : p->bins == 16 ? 0.7 * sigma1 : sigma1;
+    const bfn_continuous_keys *k = BFN_KEY_OWN_AS(p->own, bfn_continuous_keys);
+    int rbins = k->recon_bins ? k->recon_bins : p->bins;
+    double rstd = k->recon_std != 0 ? k->recon_std : p->bins == 16 ? 0.7 * sigma1 : sigma1;
     return bfn_continuous_init(f, p->D, sched, rbins, rstd);
 }
 
@@ -42,9 +44,9 @@ static const char *discrete_unit(const bfn_family *f) { return f->K == 2 ? "nats
 static const char *per_dim_unit(const bfn_family *f) { return "bits/dim"; }
 
 static const bfn_family_entry FAMILIES[] = {
-    {"discrete", 1, discrete_create, discrete_unit, "K classes (bfn.classes): binarised images, text"},
-    {"continuous", 0, continuous_create, per_dim_unit, "values in [-1,1], scored on bfn.bins bins"},
-    {"discretised", 0, discretised_create, per_dim_unit, "bfn.bins bins with a discretised Gaussian output"},
+    {"discrete", 1, discrete_create, discrete_unit, NULL, "K classes (bfn.classes): binarised images, text"},
+    {"continuous", 0, continuous_create, per_dim_unit, bfn_continuous_key_defs, "values in [-1,1], scored on bfn.bins bins"},
+    {"discretised", 0, discretised_create, per_dim_unit, NULL, "bfn.bins bins with a discretised Gaussian output"},
 };
 #define N_FAMILIES ((int)(sizeof FAMILIES / sizeof FAMILIES[0]))
 
@@ -53,6 +55,8 @@ const bfn_family_entry *bfn_family_find(const char *name) {
         if (strcmp(FAMILIES[i].name, name) == 0) return &FAMILIES[i];
     return NULL;
 }
+
+const bfn_family_entry *bfn_family_entry_at(int i) { return i >= 0 && i < N_FAMILIES ? &FAMILIES[i] : NULL; }
 
 void bfn_family_names(char *buf, size_t n, const char *sep) {
     size_t used = 0;

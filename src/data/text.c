@@ -11,6 +11,7 @@
  * against an independent Python conversion. Unlike Mahoney's text8 script,
  * digits are not spelled out: they become spaces like any other non-letter. */
 #include "data/text.h"
+#include "data/text_keys.h"
 #include "util/atomic_file.h"
 #include "util/err.h"
 #include "util/gz_trailer.h"
@@ -310,3 +311,7 @@ void bfn_text_split(long n, double train_frac, double val_frac, long *train_end,
     *train_end = t;
     *val_end = v;
 }
+
+BFN_KEY_OWN_FITS(bfn_text_keys);
+#define TEXT_DEF(...) BFN_KEY_DEF_IN(bfn_text_keys, __VA_ARGS__)
+const bfn_key_def bfn_text_key_defs[] = {BFN_TEXT_KEYS(TEXT_DEF) BFN_KEY_END};

@@ -15,6 +15,7 @@
  * and a POINTER to the input x (not a copy): the caller must keep `in`
  * unchanged until the matching backward call. */
 #include "models/model.h"
+#include "models/mlp_keys.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -240,4 +241,16 @@ int bfn_mlp_create(bfn_model **out, int in_dim, int out_dim, int hidden, int lay
     p->dpre = cur;
     *out = m;
     return BFN_OK;
+}
+
+/* ---- from its settings (mlp_keys.h) ---- */
+BFN_KEY_OWN_FITS(bfn_mlp_keys);
+#define MLP_DEF(...) BFN_KEY_DEF_IN(bfn_mlp_keys, __VA_ARGS__)
+const bfn_key_def bfn_mlp_key_defs[] = {BFN_MLP_KEYS(MLP_DEF) BFN_KEY_END};
+
+/* MLP over the flattened data (+ time); widths from model.hidden/layers. */
+int bfn_mlp_make(bfn_model **out, const bfn_model_spec *spec, const bfn_model_shape *sh) {
+    const bfn_mlp_keys *m = BFN_KEY_OWN_AS(spec->own, bfn_mlp_keys);
+    int rc = bfn_mlp_create(out, sh->D * sh->in_ch, sh->D * sh->out_ch, m->hidden, m->layers, sh->max_batch);
+    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", bfn_model_origin(spec, "model.arch"));
 }

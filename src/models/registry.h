@@ -1,29 +1,30 @@
 /* registry.h: the networks `model.arch` can name, one table line each
  * (src/models/registry.c), like the schedule registry in bfn/schedule.c.
  *
- * A constructor gets the network's settings (bfn_model_spec, resolved from
- * [model] by run/spec.c; models/ never reads configuration files)
- * and the shape the data and family impose, so a network never hard-codes
- * an image size or a family's channel counts. */
+ * A network declares the keys it reads in its own header (models/NAME_keys.h,
+ * an X-macro list; util/keydef.h): from that one list come its typed settings
+ * struct, the schema rows run/config.c validates and prints in --help, and
+ * which keys enter the run key. The constructor gets those settings (filled
+ * in by the run layer; models/ never reads configuration files) and the
+ * shape the data and family impose, so a network never hard-codes an image
+ * size or a family's channel counts. */
 #ifndef BFN_MODELS_REGISTRY_H
 #define BFN_MODELS_REGISTRY_H
 
 #include "models/model.h"
+#include "util/keydef.h"
 
-/* The settings of [model], typed. Each network reads the fields it needs
- * (its registry line lists their keys, which is what enters the run key). */
-typedef struct {
+/* The settings of [model]: the chosen network's name and its own typed
+ * settings (the struct of its keys header, read with BFN_KEY_OWN_AS). */
+typedef struct bfn_model_spec_s {
     const char *arch;
-    int hidden, layers, heads, skip;                   /* MLP, transformer (heads: U-Net too) */
-    int channels, res_blocks, groups, fourier, time_input, project_input, out_channels; /* U-Net */
-    const char *channel_mult, *attn_res, *time_embed;  /* U-Net, as written ("1,2,2", "none", "ddpm") */
-    double dropout;                                    /* U-Net */
+    bfn_key_own own;
     /* Where setting `key` ("model.groups") came from, for FILE:LINE messages. */
     const char *(*origin)(const void *ctx, const char *key);
     const void *origin_ctx;
 } bfn_model_spec;
 
-typedef struct {
+typedef struct bfn_model_shape_s {
     int in_ch, out_ch;            /* the family's network inputs / outputs per data dimension */
     int D;                        /* data dimensions per example */
     int channels, height, width;  /* image shape (0 for sequences) */
@@ -36,16 +37,14 @@ typedef int (*bfn_model_ctor)(bfn_model **out, const bfn_model_spec *spec, const
 typedef struct {
     const char *name;
     bfn_model_ctor create;
-    /* model.* keys the network reads, space-separated (the run key holds
-     * only these, plus the keys every run has always held; see config.c). */
-    const char *keys;
+    /* The model.* keys the network reads (NULL-terminated rows; their fields
+     * are its settings struct). Only these enter the run key of its runs. */
+    const bfn_key_def *keys;
     const char *help;
 } bfn_model_entry;
 
-/* The U-Net's spec from model.* keys and the data shape, checked (errors
- * name the offending key's FILE:LINE). Used by the unet entry and tests. */
-struct bfn_unet_spec_s;
-int bfn_unet_spec_from_model(struct bfn_unet_spec_s *s, const bfn_model_spec *spec, const bfn_model_shape *shape);
+/* Where `key` was set, or the key itself when the spec has no origin. */
+const char *bfn_model_origin(const bfn_model_spec *m, const char *key);
 
 /* Build the network named by model.arch. An unknown name is BFN_EINVAL
  * naming the key's origin (FILE:LINE) and the registered names. */

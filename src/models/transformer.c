@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "models/model.h"
+#include "models/transformer_keys.h"
 #include "nn/attention.h"
 #include "nn/layers.h"
 #include "util/err.h"
@@ -389,4 +390,17 @@ int bfn_transformer_set_input_grad(bfn_model *m, float *dinput) {
 
 const float *bfn_transformer_pos_table(const bfn_model *m) {
     return m && m->ops == &tf_ops ? ((const tf_impl *)m->impl)->pos : NULL;
+}
+
+/* ---- from its settings (transformer_keys.h) ---- */
+BFN_KEY_OWN_FITS(bfn_transformer_keys);
+#define TRANSFORMER_DEF(...) BFN_KEY_DEF_IN(bfn_transformer_keys, __VA_ARGS__)
+const bfn_key_def bfn_transformer_key_defs[] = {BFN_TRANSFORMER_KEYS(TRANSFORMER_DEF) BFN_KEY_END};
+
+/* Transformer over the D positions (text8 GPT). */
+int bfn_transformer_make(bfn_model **out, const bfn_model_spec *spec, const bfn_model_shape *sh) {
+    const bfn_transformer_keys *m = BFN_KEY_OWN_AS(spec->own, bfn_transformer_keys);
+    int rc = bfn_transformer_create(out, sh->D, sh->in_ch, sh->out_ch, m->layers, m->heads, m->hidden, m->skip,
+                                    sh->max_batch);
+    return rc == BFN_OK ? rc : bfn_error_prefix(rc, "%s", bfn_model_origin(spec, "model.arch"));
 }

@@ -3,6 +3,7 @@
 #include "run/config.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <sha2.h>
@@ -13,139 +14,142 @@
 #include "bfn/family.h"
 #include "data/dataset.h"
 #include "models/registry.h"
+#include "run/spec.h"
 #include "util/err.h"
 #include "util/file_digest.h"
 #include "util/ini.h"
 
-/* T_NAME: a name registered in a registry (families, datasets, ...); the
- * registry, not this file, says which names exist. */
-typedef enum { T_INT, T_REAL, T_STR, T_ENUM, T_LIST, T_NAME } key_type;
-
+/* The registries behind the NAME keys: which names exist (for checks,
+ * messages and --help), and for the registries whose entries own keys of a
+ * section (datasets [data], families [bfn], networks [model]) each entry's
+ * key rows. The registries, not this file, say which names and keys exist. */
 typedef struct {
-    const char *key;   /* "section.name" */
-    key_type type;
-    const char *def;   /* default value as text */
-    double lo, hi;     /* inclusive range for T_INT / T_REAL / T_LIST items */
-    const char *choices; /* '|'-separated for T_ENUM */
-    const char *help;
-} key_spec;
-
-/* The registry behind each T_NAME key: is `name` registered, and the
- * registered names (for messages and --help). */
-static int family_known(const char *name) { return bfn_family_find(name) != NULL; }
-static int dataset_known(const char *name) { return bfn_dataset_find(name) != NULL; }
-static const struct {
-    const char *key;
+    const char *key;     /* the key naming an entry */
+    const char *section; /* the section its entries' keys belong to, or NULL */
     int (*known)(const char *name);
-    void (*names)(char *buf, size_t n, const char *sep);
-} REGISTRY_KEYS[] = {
-    {"data.dataset", dataset_known, bfn_dataset_names},
-    {"bfn.family", family_known, bfn_family_names},
+    const char *(*name_at)(int i);            /* i-th entry's name (as listed), NULL past the end */
+    const bfn_key_def *(*rows_at)(int i);     /* i-th entry's own key rows (or NULL) */
+    const bfn_key_def *(*rows_of)(const char *name); /* the rows of the entry `name` selects */
+} registry_key;
+
+static int dataset_known(const char *name) { return bfn_dataset_find(name) != NULL; }
+static const char *dataset_name_at(int i) {
+    static char buf[64];
+    const bfn_dataset_entry *e = bfn_dataset_entry_at(i);
+    if (!e) return NULL;
+    snprintf(buf, sizeof buf, "%s%s", e->name, e->is_prefix ? "PATH" : "");
+    return buf;
+}
+static const bfn_key_def *dataset_rows_at(int i) { return bfn_dataset_entry_at(i) ? bfn_dataset_entry_at(i)->keys : NULL; }
+static const bfn_key_def *dataset_rows_of(const char *name) {
+    const bfn_dataset_entry *e = bfn_dataset_find(name);
+    return e ? e->keys : NULL;
+}
+static int family_known(const char *name) { return bfn_family_find(name) != NULL; }
+static const char *family_name_at(int i) { return bfn_family_entry_at(i) ? bfn_family_entry_at(i)->name : NULL; }
+static const bfn_key_def *family_rows_at(int i) { return bfn_family_entry_at(i) ? bfn_family_entry_at(i)->keys : NULL; }
+static const bfn_key_def *family_rows_of(const char *name) {
+    const bfn_family_entry *e = bfn_family_find(name);
+    return e ? e->keys : NULL;
+}
+static const char *schedule_name_at(int i) {
+    const char *const *names = bfn_schedule_names();
+    for (int j = 0; j < i; j++)
+        if (!names[j]) return NULL;
+    return names[i];
+}
+static int schedule_known(const char *name) {
+    for (int i = 0; schedule_name_at(i); i++)
+        if (strcmp(schedule_name_at(i), name) == 0) return 1;
+    return 0;
+}
+static int model_known(const char *name) { return bfn_model_find(name) != NULL; }
+static const char *model_name_at(int i) { return bfn_model_entry_at(i) ? bfn_model_entry_at(i)->name : NULL; }
+static const bfn_key_def *model_rows_at(int i) { return bfn_model_entry_at(i) ? bfn_model_entry_at(i)->keys : NULL; }
+static const bfn_key_def *model_rows_of(const char *name) {
+    const bfn_model_entry *e = bfn_model_find(name);
+    return e ? e->keys : NULL;
+}
+
+static const registry_key REGISTRY_KEYS[] = {
+    {"data.dataset", "data", dataset_known, dataset_name_at, dataset_rows_at, dataset_rows_of},
+    {"bfn.family", "bfn", family_known, family_name_at, family_rows_at, family_rows_of},
+    {"bfn.schedule", NULL, schedule_known, schedule_name_at, NULL, NULL},
+    {"model.arch", "model", model_known, model_name_at, model_rows_at, model_rows_of},
 };
+#define N_REGISTRIES ((int)(sizeof REGISTRY_KEYS / sizeof REGISTRY_KEYS[0]))
 
 static int registry_of(const char *key) {
-    for (int i = 0; i < (int)(sizeof REGISTRY_KEYS / sizeof REGISTRY_KEYS[0]); i++)
+    for (int i = 0; i < N_REGISTRIES; i++)
         if (strcmp(REGISTRY_KEYS[i].key, key) == 0) return i;
     return -1;
 }
 
-#define BIG 1e18
-/* The schema: every key a config may set. Order here is the canonical order.
- * Keys of [data], [bfn], [model] and [train] define the run key. */
-static const key_spec SCHEMA[] = {
-    {"experiment.name", T_STR, "unnamed", 0, 0, NULL, "experiment name (tables group runs by it)"},
-    {"experiment.profile", T_STR, "small", 0, 0, NULL, "profile used when none is given"},
-    {"experiment.description", T_STR, "", 0, 0, NULL, "one line shown in tables and reports"},
+/* The registered names of registry r joined by sep. */
+static void registry_names(int r, char *buf, size_t n, const char *sep) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; REGISTRY_KEYS[r].name_at(i) && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? sep : "", REGISTRY_KEYS[r].name_at(i));
+}
 
-    {"data.dataset", T_NAME, "mnist", 0, 0, NULL,
-     "dataset (idx:IMAGES[:LABELS] for your own plain or gzipped IDX files)"},
-    {"data.dir", T_STR, "data", 0, 0, NULL, "dataset cache directory"},
-    {"data.binarise", T_ENUM, "dynamic", 0, 0, "dynamic|threshold|none",
-     "grey images as K=2 data: Bernoulli(grey) at every draw, grey>=128, or none"},
-    {"data.val_count", T_INT, "500", 0, BIG, NULL, "validation examples taken from the training split"},
-    {"data.test_count", T_INT, "1000", 0, BIG, NULL,
-     "test examples: split off when the dataset has no test file, else a seeded subset of it (0 = all)"},
-    {"data.train_limit", T_INT, "0", 0, BIG, NULL, "use at most this many training examples (0 = all)"},
-    {"data.split_seed", T_INT, "2147483647", 0, BIG, NULL, "seed of the train/val(/test) split"},
-    {"data.seq_len", T_INT, "256", 1, 1 << 20, NULL, "characters per text example"},
-    {"data.test_stride", T_INT, "256", 1, 1 << 30, NULL, "stride between test windows of text (1 = paper)"},
+static int rows_have(const bfn_key_def *rows, const char *key) {
+    for (const bfn_key_def *k = rows; k && k->key; k++)
+        if (strcmp(k->key, key) == 0) return 1;
+    return 0;
+}
 
-    {"bfn.family", T_NAME, "discrete", 0, 0, NULL, "data family"},
-    {"bfn.classes", T_INT, "2", 2, 256, NULL, "K for discrete data"},
-    {"bfn.bins", T_INT, "256", 2, 4096, NULL, "bins of binned image data (256 = 8 bit, 16 = 4 bit)"},
-    {"bfn.schedule", T_STR, "quadratic", 0, 0, NULL, "accuracy schedule (see bfn schedules)"},
-    {"bfn.beta1", T_REAL, "9", 1e-12, BIG, NULL,
-     "beta(1) of quadratic/linear/cosine schedules (official MNIST: sqrt = 3, so 9)"},
-    {"bfn.sigma1", T_REAL, "0.001", 1e-12, 1 - 1e-12, NULL, "sigma_1 of the exponential schedule"},
-    {"bfn.schedule_table", T_STR, "", 0, 0, NULL, "TSV of (t, beta) knots for schedule = table"},
-    {"bfn.mc_samples", T_INT, "10", 1, 10000, NULL, "Monte Carlo sender samples in L^n"},
-    {"bfn.receiver", T_ENUM, "marginal", 0, 0, "marginal|joint",
-     "discrete L^n receiver: per-coordinate (official code) or joint K-dim mixture (paper)"},
-    {"bfn.receiver_floor", T_ENUM, "official", 0, 0, "official|exact",
-     "L^n receiver mixture weights (discrete, discretised): official = floored at FLT_EPSILON and renormalised "
-     "as torch's Categorical does in the official code; exact = the paper's equations"},
-    {"bfn.recon_bins", T_INT, "0", 0, 4096, NULL, "continuous data: bins of the L^r score (0 = bfn.bins)"},
-    {"bfn.recon_std", T_REAL, "0", 0, BIG, NULL,
-     "continuous data: std of the L^r score (0 = official: sigma1, or 0.7 sigma1 for 16 bins)"},
+/* The schema: every key a config may set, in canonical order (the order of
+ * the stored config text): per section its core rows (run/spec_keys.h,
+ * data/dataset.h), then the rows of the section's registry entries in
+ * registry order, each key once. Built once from those lists. */
+typedef struct {
+    const bfn_key_def *def;
+    int registry; /* index in REGISTRY_KEYS of the registry whose entries own the key, or -1 */
+} schema_row;
 
-    {"model.arch", T_STR, "mlp", 0, 0, NULL, "network: mlp, transformer or unet (src/models/registry.c)"},
-    {"model.hidden", T_INT, "1024", 1, 1 << 16, NULL, "MLP width / transformer width"},
-    {"model.layers", T_INT, "2", 1, 256, NULL, "hidden layers / transformer blocks"},
-    {"model.heads", T_INT, "4", 1, 256, NULL, "attention heads (transformer, U-Net attention blocks)"},
-    {"model.skip", T_INT, "1", 0, 1, NULL, "transformer: head sees [final LN, input projection]"},
-    {"model.channels", T_INT, "32", 2, 4096, NULL, "U-Net: base width (official model_channels / embedding_dim)"},
-    {"model.channel_mult", T_STR, "1,2,2", 0, 0, NULL,
-     "U-Net: width multiplier per level; each level but the last halves H and W"},
-    {"model.res_blocks", T_INT, "1", 1, 64, NULL, "U-Net: residual blocks per level (down; up has one more)"},
-    {"model.attn_res", T_STR, "none", 0, 0, NULL,
-     "U-Net: down-sampling factors with self-attention, e.g. 8,16 (none: middle block only)"},
-    {"model.groups", T_INT, "32", 1, 4096, NULL, "U-Net: GroupNorm groups (must divide every width)"},
-    {"model.dropout", T_REAL, "0", 0, 0.99, NULL, "U-Net: dropout in every residual block (training only)"},
-    {"model.fourier", T_INT, "0", 0, 1, NULL, "U-Net: append VDM Fourier features of the inputs (2^5, 2^6 cycles)"},
-    {"model.time_input", T_INT, "1", 0, 1, NULL, "U-Net: input adapter appends 2t-1 to every pixel"},
-    {"model.project_input", T_INT, "1", 0, 1, NULL, "U-Net: per-pixel linear to model.channels before conv_in"},
-    {"model.out_channels", T_INT, "0", 0, 4096, NULL, "U-Net: width of the last convolution (0 = model.channels)"},
-    {"model.time_embed", T_ENUM, "ddpm", 0, 0, "ddpm|vdm",
-     "U-Net: time embedding and per-block projection of UNetModel (ddpm) or UNetVDM (vdm)"},
+static const char *const SECTIONS[] = {"experiment", "data", "bfn", "model", "train", "eval", "sample"};
+#define MAX_KEYS 256
+static schema_row SCHEMA[MAX_KEYS];
+static int N_KEYS;
+static pthread_once_t schema_once = PTHREAD_ONCE_INIT;
 
-    {"train.loss", T_ENUM, "cts", 0, 0, "cts|nstep", "continuous-time L^inf or n-step L^n"},
-    {"train.loss_steps", T_INT, "100", 1, 1 << 30, NULL, "n of the n-step training loss"},
-    {"train.steps", T_INT, "1000", 0, BIG, NULL, "optimiser steps"},
-    {"train.batch", T_INT, "128", 1, 1 << 20, NULL, "batch size"},
-    {"train.lr", T_REAL, "1e-4", 0, 10, NULL, "AdamW learning rate (constant, as the official code)"},
-    {"train.adam_beta1", T_REAL, "0.9", 0, 1 - 1e-12, NULL, "AdamW beta1"},
-    {"train.adam_beta2", T_REAL, "0.98", 0, 1 - 1e-12, NULL, "AdamW beta2"},
-    {"train.adam_eps", T_REAL, "1e-8", 0, 1, NULL, "AdamW eps"},
-    {"train.weight_decay", T_REAL, "0.01", 0, 10, NULL, "AdamW decoupled weight decay"},
-    {"train.ema_decay", T_REAL, "0.9999", 0, 1 - 1e-12, NULL, "EMA decay (evaluation uses the EMA)"},
-    {"train.ema_warmup", T_INT, "0", 0, 1, NULL,
-     "1: EMA decay at step t is min(ema_decay, (1 + t)/(10 + t)), so short runs' EMA does not lag"},
-    {"train.clip", T_REAL, "5", 0, BIG, NULL, "gradient-norm clip (0 = off)"},
-    {"train.seed", T_INT, "666", 0, BIG, NULL, "seed of initialisation, data order and noise"},
-    {"train.log_every", T_INT, "50", 1, BIG, NULL, "steps between training-metric rows"},
-    {"train.ckpt_every", T_INT, "500", 1, BIG, NULL, "steps between checkpoints (last)"},
-    {"train.keep_every", T_INT, "0", 0, BIG, NULL, "also keep every k-th step's checkpoint (0 = none)"},
-    {"train.val_every", T_INT, "500", 1, BIG, NULL, "steps between validation passes (EMA, L^inf)"},
-    {"train.val_repeats", T_INT, "1", 1, 100000, NULL, "validation passes"},
+static int find_key(const char *key);
 
-    {"eval.steps", T_LIST, "10,25,50,100,784,1000,inf", 1, 1 << 30, NULL, "n of the test L^n (inf = L^inf)"},
-    {"eval.repeats", T_INT, "10", 2, 1000000, NULL, "passes over the test set per n"},
-    {"eval.batch", T_INT, "500", 1, 1 << 20, NULL, "evaluation batch size"},
-    {"eval.seed", T_INT, "1", 0, BIG, NULL, "evaluation seed (the official README uses 1)"},
-    {"eval.t_bins", T_INT, "50", 0, 10000, NULL, "time bins of the loss-against-time curve (0 = none)"},
-    {"eval.checkpoint", T_ENUM, "last", 0, 0, "last|best", "checkpoint evaluated"},
-    {"eval.unit", T_ENUM, "auto", 0, 0, "auto|nats/image|bits/dim|bits/char|nats/dim",
-     "reporting unit (auto: nats/image for K=2 images, bits/char for text, bits/dim else)"},
+/* A key declared twice (a list naming a shared key such as model.heads) must
+ * be the same key: a shared declaration, never two that disagree. */
+static int same_def(const bfn_key_def *a, const bfn_key_def *b) {
+    return a->type == b->type && strcmp(a->def, b->def) == 0 && a->lo == b->lo && a->hi == b->hi &&
+           a->rule == b->rule && strcmp(a->help, b->help) == 0 &&
+           ((!a->choices && !b->choices) || (a->choices && b->choices && strcmp(a->choices, b->choices) == 0));
+}
 
-    {"sample.steps", T_INT, "100", 1, 1 << 30, NULL, "sampling steps"},
-    {"sample.count", T_INT, "64", 1, 100000, NULL, "samples drawn"},
-    {"sample.seed", T_INT, "1", 0, BIG, NULL, "sampling seed"},
-};
-#define N_KEYS ((int)(sizeof SCHEMA / sizeof SCHEMA[0]))
+static void add_rows(const bfn_key_def *rows, int registry) {
+    for (const bfn_key_def *k = rows; k && k->key; k++) {
+        int i = find_key(k->key);
+        if (i >= 0) {
+            BFN_ASSERT(same_def(SCHEMA[i].def, k), "config key '%s' is declared twice, differently", k->key);
+            continue;
+        }
+        BFN_ASSERT(N_KEYS < MAX_KEYS, "more than %d config keys", MAX_KEYS);
+        SCHEMA[N_KEYS++] = (schema_row){k, registry};
+    }
+}
+
+static void build_schema(void) {
+    for (size_t s = 0; s < sizeof SECTIONS / sizeof SECTIONS[0]; s++) {
+        add_rows(bfn_spec_core_keys(SECTIONS[s]), -1);
+        for (int r = 0; r < N_REGISTRIES; r++) {
+            if (!REGISTRY_KEYS[r].section || strcmp(REGISTRY_KEYS[r].section, SECTIONS[s]) != 0) continue;
+            for (int e = 0; REGISTRY_KEYS[r].name_at(e); e++) add_rows(REGISTRY_KEYS[r].rows_at(e), r);
+        }
+    }
+}
+static void schema_init(void) { pthread_once(&schema_once, build_schema); }
 
 struct bfn_config {
-    char *value[N_KEYS];
-    char origin[N_KEYS][300];
+    char **value;
+    char (*origin)[300];
     char path[512];
     char profile[64];
     char forced_key[17]; /* a stored run's key from an older key definition, or "" */
@@ -153,7 +157,7 @@ struct bfn_config {
 
 static int find_key(const char *key) {
     for (int i = 0; i < N_KEYS; i++)
-        if (strcmp(SCHEMA[i].key, key) == 0) return i;
+        if (strcmp(SCHEMA[i].def->key, key) == 0) return i;
     return -1;
 }
 
@@ -175,10 +179,10 @@ static int parse_list_item(const char *s, long *v) {
 }
 
 /* Check `value` against the key's type and range; on failure write why. */
-static int check_value(const key_spec *k, const char *value, char *why, size_t n) {
+static int check_value(const bfn_key_def *k, const char *value, char *why, size_t n) {
     char *end;
     switch (k->type) {
-    case T_INT: {
+    case BFN_KEY_INT: {
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end) { snprintf(why, n, "'%s' is not an integer", value); return 0; }
@@ -188,7 +192,7 @@ static int check_value(const key_spec *k, const char *value, char *why, size_t n
         }
         return 1;
     }
-    case T_REAL: {
+    case BFN_KEY_REAL: {
         errno = 0;
         double v = strtod(value, &end);
         if (errno || end == value || *end || !isfinite(v)) {
@@ -198,7 +202,7 @@ static int check_value(const key_spec *k, const char *value, char *why, size_t n
         if (v < k->lo || v > k->hi) { snprintf(why, n, "%g is outside [%g, %g]", v, k->lo, k->hi); return 0; }
         return 1;
     }
-    case T_ENUM: {
+    case BFN_KEY_ENUM: {
         const char *c = k->choices;
         size_t len = strlen(value);
         while (c && *c) {
@@ -210,7 +214,7 @@ static int check_value(const key_spec *k, const char *value, char *why, size_t n
         snprintf(why, n, "'%s' is not one of %s", value, k->choices);
         return 0;
     }
-    case T_LIST: {
+    case BFN_KEY_LIST: {
         char buf[1024];
         snprintf(buf, sizeof buf, "%s", value);
         int count = 0;
@@ -230,15 +234,16 @@ static int check_value(const key_spec *k, const char *value, char *why, size_t n
         }
         return 1;
     }
-    case T_NAME: {
+    case BFN_KEY_NAME: {
         int r = registry_of(k->key);
+        BFN_ASSERT(r >= 0, "config key '%s' names no registry", k->key);
         if (REGISTRY_KEYS[r].known(value)) return 1;
-        char names[200];
-        REGISTRY_KEYS[r].names(names, sizeof names, "|");
-        snprintf(why, n, "'%.40s' is not one of %s", value, names);
+        char names[300];
+        registry_names(r, names, sizeof names, ", ");
+        snprintf(why, n, "unknown %s '%.40s' (registered: %s)", k->key, value, names);
         return 0;
     }
-    case T_STR:
+    case BFN_KEY_STR:
         return 1;
     }
     return 1;
@@ -252,8 +257,10 @@ static int set_value(bfn_config *c, const char *key, const char *value, const ch
         return bfn_error(BFN_EINVAL, "%s: unknown key '%s' (see `bfn train --help` for the keys)", origin, key);
     }
     char why[400];
-    if (!check_value(&SCHEMA[i], value, why, sizeof why))
-        return bfn_error(BFN_EINVAL, "%s: %s: %s", origin, key, why);
+    const bfn_key_def *k = SCHEMA[i].def;
+    if (!check_value(k, value, why, sizeof why))
+        return k->type == BFN_KEY_NAME ? bfn_error(BFN_EINVAL, "%s: %s", origin, why)
+                                       : bfn_error(BFN_EINVAL, "%s: %s: %s", origin, key, why);
     free(c->value[i]);
     c->value[i] = bfn_xstrdup(value);
     snprintf(c->origin[i], sizeof c->origin[i], "%s", origin);
@@ -351,18 +358,22 @@ static int ini_profile_handler(void *user, const char *section, const char *name
     return set_value(ps->cfg, name, value, origin);
 }
 
-static void set_defaults(bfn_config *c) {
+/* A config with every key at its default. */
+static bfn_config *config_new(const char *path) {
+    schema_init();
+    bfn_config *c = bfn_xcalloc(1, sizeof *c);
+    c->value = bfn_xcalloc((size_t)N_KEYS, sizeof *c->value);
+    c->origin = bfn_xcalloc((size_t)N_KEYS, sizeof *c->origin);
+    snprintf(c->path, sizeof c->path, "%s", path);
     for (int i = 0; i < N_KEYS; i++) {
-        c->value[i] = bfn_xstrdup(SCHEMA[i].def);
+        c->value[i] = bfn_xstrdup(SCHEMA[i].def->def);
         snprintf(c->origin[i], sizeof c->origin[i], "default");
     }
+    return c;
 }
 
 /* Checks that involve several keys. */
 static int check_consistency(const bfn_config *c) {
-    if (!bfn_model_find(bfn_cfg_str(c, "model.arch")))
-        return bfn_error(BFN_EINVAL, "%s: unknown model.arch '%s' (registered: %s)", bfn_cfg_origin(c, "model.arch"),
-                         bfn_cfg_str(c, "model.arch"), bfn_model_names());
     const char *family = bfn_cfg_str(c, "bfn.family");
     const char *sched = bfn_cfg_str(c, "bfn.schedule");
     if (strcmp(sched, "table") == 0 && !bfn_cfg_str(c, "bfn.schedule_table")[0])
@@ -382,9 +393,7 @@ static int check_consistency(const bfn_config *c) {
 
 int bfn_config_load(bfn_config **out, const char *path, const char *profile, int n_over,
                     char *const *overrides) {
-    bfn_config *c = bfn_xcalloc(1, sizeof *c);
-    snprintf(c->path, sizeof c->path, "%s", path);
-    set_defaults(c);
+    bfn_config *c = config_new(path);
     parse_state ps = {.cfg = c};
     char *text = NULL;
     size_t n_text = 0;
@@ -440,9 +449,7 @@ int bfn_config_override(bfn_config *c, int n_over, char *const *overrides) {
 }
 
 int bfn_config_from_text(bfn_config **out, const char *text, const char *origin) {
-    bfn_config *c = bfn_xcalloc(1, sizeof *c);
-    snprintf(c->path, sizeof c->path, "%s", origin);
-    set_defaults(c);
+    bfn_config *c = config_new(origin);
     char *copy = bfn_xstrdup(text), *save = NULL;
     int line = 0, rc = BFN_OK;
     for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -470,6 +477,8 @@ int bfn_config_from_text(bfn_config **out, const char *text, const char *origin)
 void bfn_config_free(bfn_config *c) {
     if (!c) return;
     for (int i = 0; i < N_KEYS; i++) free(c->value[i]);
+    free(c->value);
+    free(c->origin);
     free(c);
 }
 
@@ -497,6 +506,8 @@ int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max) {
     return n;
 }
 
+static int row_in_run_key(const bfn_config *c, int i);
+
 /* Canonical text: "key = value" per line in schema order, for every key
  * (skip = NULL, run_key = 0) or only the run key's keys without `skip`. */
 static char *canonical(const bfn_config *c, int run_key, const char *skip) {
@@ -504,16 +515,17 @@ static char *canonical(const bfn_config *c, int run_key, const char *skip) {
     char *s = bfn_xmalloc(cap);
     s[0] = '\0';
     for (int i = 0; i < N_KEYS; i++) {
-        if (run_key && !bfn_config_in_run_key(c, SCHEMA[i].key)) continue;
-        if (skip && strcmp(SCHEMA[i].key, skip) == 0) continue;
-        size_t need = strlen(SCHEMA[i].key) + strlen(c->value[i]) + 8;
+        const char *key = SCHEMA[i].def->key;
+        if (run_key && !row_in_run_key(c, i)) continue;
+        if (skip && strcmp(key, skip) == 0) continue;
+        size_t need = strlen(key) + strlen(c->value[i]) + 8;
         if (len + need >= cap) {
             cap = 2 * (cap + need);
             char *ns = realloc(s, cap);
             if (!ns) abort();
             s = ns;
         }
-        len += (size_t)sprintf(s + len, "%s = %s\n", SCHEMA[i].key, c->value[i]);
+        len += (size_t)sprintf(s + len, "%s = %s\n", key, c->value[i]);
     }
     return s;
 }
@@ -526,43 +538,34 @@ char *bfn_config_text(const bfn_config *c) {
     return s;
 }
 
-/* Keys of [data] [bfn] [model] [train] that never change the trained
- * weights: logging, checkpoint and validation cadence, the test-window
- * stride and the L^r scoring of continuous data (evaluation only). */
-static const char *const NOT_IN_RUN_KEY[] = {
-    "train.log_every", "train.ckpt_every", "train.keep_every", "train.val_every", "train.val_repeats",
-    "data.test_stride", "bfn.recon_bins", "bfn.recon_std", NULL,
-};
-/* Keys that shape only the n-step loss L^n: part of the run key only when
- * the run trains on L^n (train.loss = nstep). */
-static const char *const NSTEP_ONLY[] = {
-    "train.loss_steps", "bfn.mc_samples", "bfn.receiver", "bfn.receiver_floor", NULL,
-};
-
-/* Keys added after runs were recorded, whose default reproduces the old
- * behaviour: part of the run key only when set to another value. */
-static const char *const ONLY_WHEN_SET[] = {"train.ema_warmup", NULL};
-
-static int in_list(const char *const *list, const char *key) {
-    for (const char *const *p = list; *p; p++)
-        if (strcmp(*p, key) == 0) return 1;
-    return 0;
+/* Whether schema row i is part of the run key: its rule (stated with the
+ * key, util/keydef.h). [data] [bfn] [model] [train] count unless the key
+ * says otherwise; [experiment] [eval] [sample] never do. */
+static int row_in_run_key(const bfn_config *c, int i) {
+    const bfn_key_def *k = SCHEMA[i].def;
+    static const char *const sections[] = {"data.", "bfn.", "model.", "train."};
+    int counted_section = 0;
+    for (size_t j = 0; j < sizeof sections / sizeof sections[0]; j++)
+        if (strncmp(k->key, sections[j], strlen(sections[j])) == 0) counted_section = 1;
+    if (!counted_section) return 0;
+    switch (k->rule) {
+    case BFN_RK_SECTION: return 1;
+    case BFN_RK_NEVER: return 0;
+    case BFN_RK_NSTEP: return strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0;
+    case BFN_RK_WHEN_SET: return strcmp(c->value[i], k->def) != 0;
+    case BFN_RK_USED: {
+        /* A registry entry's keys count only for that entry (a network's only
+         * when it is model.arch), so tuning one never disturbs another's runs. */
+        const registry_key *r = &REGISTRY_KEYS[SCHEMA[i].registry];
+        return rows_have(r->rows_of(bfn_cfg_str(c, r->key)), k->key);
+    }
+    }
+    return 1;
 }
 
 int bfn_config_in_run_key(const bfn_config *c, const char *key) {
-    static const char *const sections[] = {"data.", "bfn.", "model.", "train."};
-    int keep = 0;
-    for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
-        if (strncmp(key, sections[i], strlen(sections[i])) == 0) keep = 1;
-    if (!keep || in_list(NOT_IN_RUN_KEY, key)) return 0;
-    if (in_list(NSTEP_ONLY, key)) return strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0;
-    /* Keys added later whose default reproduces the old behaviour count only when set. */
-    if (in_list(ONLY_WHEN_SET, key)) return strcmp(bfn_cfg_str(c, key), SCHEMA[must_find(key)].def) != 0;
-    /* A network's keys count only for that network (models/registry.c), so
-     * tuning one network never disturbs another's runs. */
-    if (strncmp(key, "model.", 6) == 0 && strcmp(key, "model.arch") != 0)
-        return bfn_model_uses_key(bfn_cfg_str(c, "model.arch"), key);
-    return 1;
+    int i = find_key(key);
+    return i >= 0 && row_in_run_key(c, i);
 }
 
 int bfn_config_depends_on_steps(const bfn_config *c) {
@@ -629,21 +632,88 @@ const char *bfn_config_profile(const bfn_config *c) { return c->profile[0] ? c->
 const char *bfn_config_path(const bfn_config *c) { return c->path; }
 
 void bfn_config_print_schema(void *file) {
+    schema_init();
     FILE *f = file;
+    const char *section = "";
+    size_t section_len = 0;
     for (int i = 0; i < N_KEYS; i++) {
-        fprintf(f, "  %-24s %-10s %s", SCHEMA[i].key, SCHEMA[i].def[0] ? SCHEMA[i].def : "\"\"", SCHEMA[i].help);
-        if (SCHEMA[i].type == T_ENUM) fprintf(f, " [%s]", SCHEMA[i].choices);
-        if (SCHEMA[i].type == T_NAME) {
+        const bfn_key_def *k = SCHEMA[i].def;
+        size_t sl = (size_t)(strchr(k->key, '.') - k->key);
+        if (section_len != sl || strncmp(section, k->key, sl) != 0) {
+            fprintf(f, "%s[%.*s]\n", i ? "\n" : "", (int)sl, k->key);
+            section = k->key;
+            section_len = sl;
+        }
+        fprintf(f, "  %-24s %-10s %s", k->key, k->def[0] ? k->def : "\"\"", k->help);
+        if (k->type == BFN_KEY_ENUM) fprintf(f, " [%s]", k->choices);
+        int r = k->type == BFN_KEY_NAME ? registry_of(k->key) : -1;
+        if (r >= 0) {
             char names[512];
-            REGISTRY_KEYS[registry_of(SCHEMA[i].key)].names(names, sizeof names, "|");
+            registry_names(r, names, sizeof names, "|");
             fprintf(f, " [%s]", names);
+        }
+        r = SCHEMA[i].registry;
+        if (r >= 0) { /* which entries read it */
+            fprintf(f, " (%s =", REGISTRY_KEYS[r].key);
+            for (int e = 0, n = 0; REGISTRY_KEYS[r].name_at(e); e++)
+                if (rows_have(REGISTRY_KEYS[r].rows_at(e), k->key))
+                    fprintf(f, "%s %s", n++ ? "," : "", REGISTRY_KEYS[r].name_at(e));
+            fputc(')', f);
         }
         fputc('\n', f);
     }
 }
 
-int bfn_config_n_keys(void) { return N_KEYS; }
-const char *bfn_config_key_name(int i) { return i >= 0 && i < N_KEYS ? SCHEMA[i].key : NULL; }
+int bfn_config_n_keys(void) {
+    schema_init();
+    return N_KEYS;
+}
+const char *bfn_config_key_name(int i) {
+    schema_init();
+    return i >= 0 && i < N_KEYS ? SCHEMA[i].def->key : NULL;
+}
+
+/* Position of value in the '|'-separated choices (validated: it is there). */
+static int choice_index(const char *choices, const char *value) {
+    size_t len = strlen(value);
+    int idx = 0;
+    for (const char *c = choices; c && *c; idx++) {
+        const char *bar = strchr(c, '|');
+        size_t cl = bar ? (size_t)(bar - c) : strlen(c);
+        if (cl == len && strncmp(c, value, len) == 0) return idx;
+        c = bar ? bar + 1 : NULL;
+    }
+    BFN_ASSERT(0, "'%s' is not one of %s", value, choices);
+    return -1;
+}
+
+void bfn_config_fill(const bfn_config *c, const bfn_key_def *rows, void *dst) {
+    for (const bfn_key_def *k = rows; k && k->key; k++) {
+        const char *v = c->value[must_find(k->key)];
+        char *p = (char *)dst + k->offset;
+        switch (k->field) {
+        case BFN_FIELD_int: { int x = (int)strtol(v, NULL, 10); memcpy(p, &x, sizeof x); break; }
+        case BFN_FIELD_long: { long x = strtol(v, NULL, 10); memcpy(p, &x, sizeof x); break; }
+        case BFN_FIELD_ulong: { unsigned long x = (unsigned long)strtol(v, NULL, 10); memcpy(p, &x, sizeof x); break; }
+        case BFN_FIELD_double: { double x = strtod(v, NULL); memcpy(p, &x, sizeof x); break; }
+        case BFN_FIELD_str: memcpy(p, &v, sizeof v); break;
+        case BFN_FIELD_index: { int x = choice_index(k->choices, v); memcpy(p, &x, sizeof x); break; }
+        case BFN_FIELD_list: {
+            bfn_int_list l = {{0}, 0};
+            l.n = bfn_cfg_int_list(c, k->key, l.v, BFN_MAX_LIST);
+            memcpy(p, &l, sizeof l);
+            break;
+        }
+        }
+    }
+}
+
+void bfn_config_fill_own(const bfn_config *c, const char *selector, bfn_key_own *own) {
+    memset(own, 0, sizeof *own);
+    int r = registry_of(selector);
+    BFN_ASSERT(r >= 0 && REGISTRY_KEYS[r].rows_of, "'%s' selects no registry entry with keys", selector);
+    bfn_config_fill(c, REGISTRY_KEYS[r].rows_of(bfn_cfg_str(c, selector)), own->bytes);
+}
 
 /* Append s to the growable buffer (*buf, *len, *cap). */
 static void append(char **buf, size_t *len, size_t *cap, const char *s) {
@@ -679,12 +749,13 @@ char *bfn_config_json(const bfn_config *c) {
     append_json_string(&s, &len, &cap, bfn_config_profile(c));
     for (int i = 0; i < N_KEYS; i++) {
         append(&s, &len, &cap, ",");
-        append_json_string(&s, &len, &cap, SCHEMA[i].key);
+        append_json_string(&s, &len, &cap, SCHEMA[i].def->key);
         append(&s, &len, &cap, ":");
         /* Validated numbers are JSON numbers as written (strtod/strtoll accepted them). */
-        if (SCHEMA[i].type == T_INT || SCHEMA[i].type == T_REAL) {
+        bfn_key_type type = SCHEMA[i].def->type;
+        if (type == BFN_KEY_INT || type == BFN_KEY_REAL) {
             char num[64];
-            if (SCHEMA[i].type == T_INT) snprintf(num, sizeof num, "%lld", strtoll(c->value[i], NULL, 10));
+            if (type == BFN_KEY_INT) snprintf(num, sizeof num, "%lld", strtoll(c->value[i], NULL, 10));
             else snprintf(num, sizeof num, "%.17g", strtod(c->value[i], NULL));
             append(&s, &len, &cap, num);
         } else {

@@ -4,7 +4,9 @@
  * [data], [bfn], [model], [train], [eval], [sample] and profile sections
  * [profile NAME] whose keys are dotted ("train.steps = 50"). Resolution order:
  * schema defaults < base sections < the chosen profile < command-line
- * overrides ("train.steps=100"). Every key must be in the schema (config.c);
+ * overrides ("train.steps=100"). Every key must be in the schema, which
+ * config.c assembles once from the key lists (util/keydef.h: run/spec_keys.h,
+ * data/dataset.h and the registered networks', families' and datasets' own);
  * an unknown key, a malformed value or an out-of-range value is BFN_EINVAL
  * with "FILE:LINE: ..." (or "command line: ...").
  *
@@ -14,7 +16,7 @@
 #ifndef BFN_RUN_CONFIG_H
 #define BFN_RUN_CONFIG_H
 
-#define BFN_MAX_LIST 32
+#include "util/keydef.h"
 
 typedef struct bfn_config bfn_config;
 
@@ -35,6 +37,13 @@ const char *bfn_cfg_str(const bfn_config *c, const char *key);
 const char *bfn_cfg_origin(const bfn_config *c, const char *key);
 /* Integer list ("10, 25, inf"; inf -> 0). Returns the count. */
 int bfn_cfg_int_list(const bfn_config *c, const char *key, int *vals, int max);
+
+/* Write the typed fields of `rows` (util/keydef.h) into dst from the config:
+ * how run/spec.c fills the spec structs generated from the same key lists. */
+void bfn_config_fill(const bfn_config *c, const bfn_key_def *rows, void *dst);
+/* Fill `own` with the keys of the registry entry the NAME key `selector`
+ * ("model.arch", "bfn.family", "data.dataset") chooses (zeroed first). */
+void bfn_config_fill_own(const bfn_config *c, const char *selector, bfn_key_own *own);
 
 /* Canonical text of all keys; the caller frees. */
 char *bfn_config_text(const bfn_config *c);
@@ -73,7 +82,9 @@ int bfn_config_n_keys(void);
 const char *bfn_config_key_name(int i);
 const char *bfn_config_profile(const bfn_config *c);
 const char *bfn_config_path(const bfn_config *c);
-/* Print the schema (key, default, help) for `bfn train --help`. */
+/* Print the schema for `bfn train --help`: per section, each key with its
+ * default, help, choices or registered names, and for a registry entry's key
+ * which entries read it. */
 void bfn_config_print_schema(void *file);
 
 #endif

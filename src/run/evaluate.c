@@ -135,7 +135,7 @@ int bfn_evaluate(bfn_config *cfg, bfn_db *db, const bfn_eval_opts *opts) {
     }
     const long seed = (long)es->seed;
     const char *floor_ = spec.bfn.receiver_floor;
-    const int *steps = es->steps, n_steps = es->n_steps;
+    const int *steps = es->steps.v, n_steps = es->steps.n;
     const int R = (int)es->repeats;
     const int T = (int)es->t_bins;
     /* What is already stored for this checkpoint, seed and floor. */

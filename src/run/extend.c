@@ -7,10 +7,18 @@
 #include <unistd.h>
 
 #include "run/setup.h"
+#include "run/spec.h"
 #include "store/ckpt.h"
 #include "store/metrics_q.h"
 #include "store/runs_q.h"
 #include "util/err.h"
+
+/* train.steps of a resolved config. */
+static long train_steps(const bfn_config *c) {
+    bfn_spec s;
+    bfn_spec_resolve(&s, c);
+    return s.train.steps;
+}
 
 /* The search of bfn_extend_find over the finished runs. */
 typedef struct {
@@ -30,7 +38,7 @@ static int consider(void *ctx, const char *k, const char *profile, const char *t
     if (!k || !text || strcmp(k, q->key) == 0 || bfn_config_from_text(&c, text, k) != BFN_OK) return BFN_OK;
     char b[17];
     bfn_config_base_key(c, b);
-    long steps = bfn_cfg_int(c, "train.steps");
+    long steps = train_steps(c);
     bfn_config_free(c);
     if (strcmp(b, q->base) == 0 && steps < q->want && steps > *q->from_steps) {
         snprintf(q->from, 17, "%s", k);
@@ -44,7 +52,7 @@ int bfn_extend_find(bfn_db *db, const bfn_config *cfg, char from[17], long *from
     char base[17], key[17];
     bfn_config_base_key(cfg, base);
     bfn_config_run_key(cfg, key);
-    const long want = bfn_cfg_int(cfg, "train.steps");
+    const long want = train_steps(cfg);
     extend_search q = {base, key, want, from, from_steps, 0};
     *from_steps = -1;
     bfn_q_run_filter finished = {NULL, NULL, 1, 0};

@@ -155,7 +155,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (ours != arch)
         rc = bfn_error(BFN_EINVAL, "%s: holds the official %s (%s), but the experiment's network is model.arch = %s "
                        "(%s)", pt_path, arch->official_class, arch->what, s.model->ops->name,
-                       bfn_cfg_origin(cfg, "model.arch"));
+                       bfn_spec_origin(&s.spec, "model.arch"));
     if (rc == BFN_OK) rc = bfn_torch_map_build(arch, s.model, map);
     if (rc == BFN_OK) {
         memset(s.params, 0, s.n_params * sizeof(float)); /* alignment padding stays zero, as in init */
@@ -181,7 +181,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     }
     if (rc == BFN_OK && status[0] && !o->force && strcmp(had, sha) != 0)
         rc = bfn_error(BFN_EINVAL, "run %s (%s) already exists with status %s; --force replaces it (and deletes its "
-                       "results) with the imported weights", s.key, bfn_cfg_str(cfg, "experiment.name"), status);
+                       "results) with the imported weights", s.key, s.spec.experiment.name, status);
     char *config_text = rc == BFN_OK ? bfn_config_text(cfg) : NULL;
     const char *commit = "", *libs = "", *host = "";
     int dirty = 0;
@@ -208,7 +208,7 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
     if (rc == BFN_OK) rc = bfn_file_sha256(stage, ck_sha);
     if (rc == BFN_OK) {
         bfn_run_info info = {
-            .key = s.key, .experiment = bfn_cfg_str(cfg, "experiment.name"), .profile = bfn_config_profile(cfg),
+            .key = s.key, .experiment = s.spec.experiment.name, .profile = bfn_config_profile(cfg),
             .config = config_text, .seed = (long)s.spec.train.seed, .git_commit = commit,
             .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s.threads,
         };
@@ -237,13 +237,15 @@ int bfn_import_torch(bfn_config *cfg, bfn_db *db, const char *pt_path, const bfn
 
 int bfn_export_torch(bfn_config *cfg, const char *out_path, const bfn_torch_opts *o) {
     bfn_loaded_run r;
-    BFN_TRY(bfn_load_run(&r, cfg, 1, bfn_cfg_str(cfg, "eval.checkpoint")));
+    bfn_spec spec;
+    bfn_spec_resolve(&spec, cfg);
+    BFN_TRY(bfn_load_run(&r, cfg, 1, spec.eval.checkpoint));
     const bfn_model *m = r.s.model;
     const bfn_torch_arch *arch = bfn_torch_arch_for_model(m);
     bfn_torch_map *map = bfn_xmalloc(sizeof *map);
     int rc = arch ? bfn_torch_map_build(arch, m, map)
                   : bfn_error(BFN_EINVAL, "%s: model.arch = %s has no official PyTorch counterpart (the official image "
-                              "networks are U-Nets: model.arch = unet)", bfn_cfg_origin(cfg, "model.arch"),
+                              "networks are U-Nets: model.arch = unet)", bfn_spec_origin(&spec, "model.arch"),
                               m->ops->name);
     if (rc == BFN_OK) {
         int n = map->n_fixed + map->n;

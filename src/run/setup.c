@@ -43,9 +43,10 @@ static int open_data(bfn_setup *s) {
 static int make_family(bfn_setup *s) {
     const bfn_bfn_spec *b = &s->spec.bfn;
     bfn_schedule sched;
-    int rc = bfn_schedule_init(&sched, b->schedule, &b->schedule_params);
+    bfn_schedule_params sp = bfn_spec_schedule_params(b);
+    int rc = bfn_schedule_init(&sched, b->schedule, &sp);
     if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_spec_origin(&s->spec, "bfn.schedule"));
-    bfn_family_params p = b->params;
+    bfn_family_params p = bfn_spec_family_params(b);
     p.D = s->data.D;
     rc = bfn_family_create(&s->family, b->family, &p, sched);
     if (rc != BFN_OK) return bfn_error_prefix(rc, "%s", bfn_spec_origin(&s->spec, "bfn.family"));

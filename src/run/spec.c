@@ -1,104 +1,38 @@
-/* spec.c: the resolved config as typed structs (see spec.h). With config.c
- * this is the only code that reads settings by key. */
+/* spec.c: the resolved config as typed structs (see spec.h). The fields
+ * are filled through the key rows generated from the same lists as the
+ * fields themselves; only the values derived from several keys are written
+ * here by hand. */
 #include "run/spec.h"
 
 #include <string.h>
 
-static void resolve_data(bfn_spec *s, const bfn_config *c) {
-    const bfn_family_entry *fam = bfn_family_find(bfn_cfg_str(c, "bfn.family"));
-    s->data = (bfn_data_params){
-        .dataset = bfn_cfg_str(c, "data.dataset"),
-        .dir = bfn_cfg_str(c, "data.dir"),
-        .val_count = bfn_cfg_int(c, "data.val_count"),
-        .test_count = bfn_cfg_int(c, "data.test_count"),
-        .train_limit = bfn_cfg_int(c, "data.train_limit"),
-        .split_seed = (unsigned long)bfn_cfg_int(c, "data.split_seed"),
-        .seq_len = (int)bfn_cfg_int(c, "data.seq_len"),
-        .test_stride = (int)bfn_cfg_int(c, "data.test_stride"),
-        /* Categorical families get class indices, the others bin centres. */
-        .classes = fam && fam->categorical ? (int)bfn_cfg_int(c, "bfn.classes") : 0,
-        .bins = (int)bfn_cfg_int(c, "bfn.bins"),
-        .binarise = bfn_cfg_str(c, "data.binarise"),
-    };
-}
+#define EXPERIMENT_DEF(...) BFN_KEY_DEF_IN(bfn_experiment_spec, __VA_ARGS__)
+#define DATA_DEF(...) BFN_KEY_DEF_IN(bfn_data_params, __VA_ARGS__)
+#define BFN_DEF(...) BFN_KEY_DEF_IN(bfn_bfn_spec, __VA_ARGS__)
+#define MODEL_DEF(...) BFN_KEY_DEF_IN(bfn_model_spec, __VA_ARGS__)
+#define TRAIN_DEF(...) BFN_KEY_DEF_IN(bfn_train_spec, __VA_ARGS__)
+#define EVAL_DEF(...) BFN_KEY_DEF_IN(bfn_eval_spec, __VA_ARGS__)
+#define SAMPLE_DEF(...) BFN_KEY_DEF_IN(bfn_sample_spec, __VA_ARGS__)
+static const bfn_key_def EXPERIMENT_ROWS[] = {BFN_EXPERIMENT_KEYS(EXPERIMENT_DEF) BFN_KEY_END};
+static const bfn_key_def DATA_ROWS[] = {BFN_DATA_KEYS(DATA_DEF) BFN_KEY_END};
+static const bfn_key_def BFN_ROWS[] = {BFN_BFN_KEYS(BFN_DEF) BFN_KEY_END};
+static const bfn_key_def MODEL_ROWS[] = {BFN_MODEL_KEYS(MODEL_DEF) BFN_KEY_END};
+static const bfn_key_def TRAIN_ROWS[] = {BFN_TRAIN_KEYS(TRAIN_DEF) BFN_KEY_END};
+static const bfn_key_def EVAL_ROWS[] = {BFN_EVAL_KEYS(EVAL_DEF) BFN_KEY_END};
+static const bfn_key_def SAMPLE_ROWS[] = {BFN_SAMPLE_KEYS(SAMPLE_DEF) BFN_KEY_END};
 
-static void resolve_bfn(bfn_spec *s, const bfn_config *c) {
-    s->bfn.family = bfn_cfg_str(c, "bfn.family");
-    s->bfn.params = (bfn_family_params){
-        .classes = (int)bfn_cfg_int(c, "bfn.classes"),
-        .bins = (int)bfn_cfg_int(c, "bfn.bins"),
-        .recon_bins = (int)bfn_cfg_int(c, "bfn.recon_bins"),
-        .recon_std = bfn_cfg_real(c, "bfn.recon_std"),
-        .receiver_joint = strcmp(bfn_cfg_str(c, "bfn.receiver"), "joint") == 0,
-        .receiver_floor = strcmp(bfn_cfg_str(c, "bfn.receiver_floor"), "official") == 0,
-        .n_mc = (int)bfn_cfg_int(c, "bfn.mc_samples"),
-    };
-    s->bfn.receiver_floor = bfn_cfg_str(c, "bfn.receiver_floor");
-    s->bfn.schedule = bfn_cfg_str(c, "bfn.schedule");
-    s->bfn.schedule_params = (bfn_schedule_params){
-        .beta1 = bfn_cfg_real(c, "bfn.beta1"),
-        .sigma1 = bfn_cfg_real(c, "bfn.sigma1"),
-        .table_path = bfn_cfg_str(c, "bfn.schedule_table"),
-    };
+const bfn_key_def *bfn_spec_core_keys(const char *section) {
+    static const struct {
+        const char *section;
+        const bfn_key_def *rows;
+    } CORE[] = {{"experiment", EXPERIMENT_ROWS}, {"data", DATA_ROWS}, {"bfn", BFN_ROWS},      {"model", MODEL_ROWS},
+                {"train", TRAIN_ROWS},           {"eval", EVAL_ROWS}, {"sample", SAMPLE_ROWS}};
+    for (size_t i = 0; i < sizeof CORE / sizeof CORE[0]; i++)
+        if (strcmp(CORE[i].section, section) == 0) return CORE[i].rows;
+    return NULL;
 }
 
 static const char *config_origin(const void *ctx, const char *key) { return bfn_cfg_origin(ctx, key); }
-
-static void resolve_model(bfn_spec *s, const bfn_config *c) {
-    s->model = (bfn_model_spec){
-        .arch = bfn_cfg_str(c, "model.arch"),
-        .hidden = (int)bfn_cfg_int(c, "model.hidden"),
-        .layers = (int)bfn_cfg_int(c, "model.layers"),
-        .heads = (int)bfn_cfg_int(c, "model.heads"),
-        .skip = (int)bfn_cfg_int(c, "model.skip"),
-        .channels = (int)bfn_cfg_int(c, "model.channels"),
-        .res_blocks = (int)bfn_cfg_int(c, "model.res_blocks"),
-        .groups = (int)bfn_cfg_int(c, "model.groups"),
-        .fourier = (int)bfn_cfg_int(c, "model.fourier"),
-        .time_input = (int)bfn_cfg_int(c, "model.time_input"),
-        .project_input = (int)bfn_cfg_int(c, "model.project_input"),
-        .out_channels = (int)bfn_cfg_int(c, "model.out_channels"),
-        .channel_mult = bfn_cfg_str(c, "model.channel_mult"),
-        .attn_res = bfn_cfg_str(c, "model.attn_res"),
-        .time_embed = bfn_cfg_str(c, "model.time_embed"),
-        .dropout = bfn_cfg_real(c, "model.dropout"),
-        .origin = config_origin,
-        .origin_ctx = c,
-    };
-}
-
-static void resolve_train(bfn_spec *s, const bfn_config *c) {
-    s->train = (bfn_train_spec){
-        .loss = strcmp(bfn_cfg_str(c, "train.loss"), "nstep") == 0 ? BFN_LOSS_NSTEP : BFN_LOSS_CTS,
-        .loss_steps = bfn_cfg_int(c, "train.loss_steps"),
-        .steps = bfn_cfg_int(c, "train.steps"),
-        .batch = bfn_cfg_int(c, "train.batch"),
-        .lr = bfn_cfg_real(c, "train.lr"),
-        .adam_beta1 = bfn_cfg_real(c, "train.adam_beta1"),
-        .adam_beta2 = bfn_cfg_real(c, "train.adam_beta2"),
-        .adam_eps = bfn_cfg_real(c, "train.adam_eps"),
-        .weight_decay = bfn_cfg_real(c, "train.weight_decay"),
-        .ema_decay = bfn_cfg_real(c, "train.ema_decay"),
-        .ema_warmup = (int)bfn_cfg_int(c, "train.ema_warmup"),
-        .clip = bfn_cfg_real(c, "train.clip"),
-        .seed = (unsigned long)bfn_cfg_int(c, "train.seed"),
-        .log_every = bfn_cfg_int(c, "train.log_every"),
-        .ckpt_every = bfn_cfg_int(c, "train.ckpt_every"),
-        .keep_every = bfn_cfg_int(c, "train.keep_every"),
-        .val_every = bfn_cfg_int(c, "train.val_every"),
-        .val_repeats = bfn_cfg_int(c, "train.val_repeats"),
-    };
-}
-
-static void resolve_eval(bfn_spec *s, const bfn_config *c) {
-    s->eval.n_steps = bfn_cfg_int_list(c, "eval.steps", s->eval.steps, BFN_MAX_LIST);
-    s->eval.repeats = bfn_cfg_int(c, "eval.repeats");
-    s->eval.batch = bfn_cfg_int(c, "eval.batch");
-    s->eval.t_bins = bfn_cfg_int(c, "eval.t_bins");
-    s->eval.seed = (unsigned long)bfn_cfg_int(c, "eval.seed");
-    s->eval.checkpoint = bfn_cfg_str(c, "eval.checkpoint");
-    s->eval.unit = bfn_cfg_str(c, "eval.unit");
-}
 
 bfn_adamw_cfg bfn_spec_adamw(const bfn_train_spec *t) {
     return (bfn_adamw_cfg){
@@ -107,18 +41,39 @@ bfn_adamw_cfg bfn_spec_adamw(const bfn_train_spec *t) {
     };
 }
 
+bfn_family_params bfn_spec_family_params(const bfn_bfn_spec *b) {
+    return (bfn_family_params){
+        .classes = b->classes,
+        .bins = b->bins,
+        .receiver_joint = b->receiver == 1,
+        .receiver_floor = strcmp(b->receiver_floor, "official") == 0,
+        .n_mc = b->mc_samples,
+        .own = b->own,
+    };
+}
+
+bfn_schedule_params bfn_spec_schedule_params(const bfn_bfn_spec *b) {
+    return (bfn_schedule_params){.beta1 = b->beta1, .sigma1 = b->sigma1, .table_path = b->schedule_table};
+}
+
 void bfn_spec_resolve(bfn_spec *s, const bfn_config *c) {
     memset(s, 0, sizeof *s);
     s->cfg = c;
-    s->experiment = bfn_cfg_str(c, "experiment.name");
-    resolve_data(s, c);
-    resolve_bfn(s, c);
-    resolve_model(s, c);
-    resolve_train(s, c);
-    resolve_eval(s, c);
-    s->sample = (bfn_sample_spec){
-        .steps = bfn_cfg_int(c, "sample.steps"),
-        .count = bfn_cfg_int(c, "sample.count"),
-        .seed = (unsigned long)bfn_cfg_int(c, "sample.seed"),
-    };
+    bfn_config_fill(c, EXPERIMENT_ROWS, &s->experiment);
+    bfn_config_fill(c, DATA_ROWS, &s->data);
+    bfn_config_fill_own(c, "data.dataset", &s->data.own);
+    bfn_config_fill(c, BFN_ROWS, &s->bfn);
+    bfn_config_fill_own(c, "bfn.family", &s->bfn.own);
+    bfn_config_fill(c, MODEL_ROWS, &s->model);
+    bfn_config_fill_own(c, "model.arch", &s->model.own);
+    s->model.origin = config_origin;
+    s->model.origin_ctx = c;
+    bfn_config_fill(c, TRAIN_ROWS, &s->train);
+    bfn_config_fill(c, EVAL_ROWS, &s->eval);
+    bfn_config_fill(c, SAMPLE_ROWS, &s->sample);
+    /* The data's preparation follows the family: categorical families get
+     * class indices, the others bin centres. */
+    const bfn_family_entry *fam = bfn_family_find(s->bfn.family);
+    s->data.classes = fam && fam->categorical ? s->bfn.classes : 0;
+    s->data.bins = s->bfn.bins;
 }

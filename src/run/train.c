@@ -401,7 +401,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     int dirty;
     bfn_provenance(&tr.commit, &dirty, &libs, &host);
     bfn_run_info info = {
-        .key = s->key, .experiment = spec.experiment, .profile = bfn_config_profile(cfg),
+        .key = s->key, .experiment = spec.experiment.name, .profile = bfn_config_profile(cfg),
         .config = tr.config_text, .seed = (long)spec.train.seed, .git_commit = tr.commit,
         .git_dirty = dirty, .lib_versions = libs, .host = host, .threads = s->threads,
         .config_json = config_json,
@@ -432,7 +432,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     char status[32], dir[1024];
     rc = bfn_db_run_register(db, &info, status, sizeof status);
     if (rc != BFN_OK) goto done;
-    if ((rc = record_alias(db, s->key, spec.experiment)) != BFN_OK) goto done;
+    if ((rc = record_alias(db, s->key, spec.experiment.name)) != BFN_OK) goto done;
     if (strcmp(status, "finished") == 0 && !opts->force) {
         if (!opts->quiet) fprintf(stderr, "[%s] already finished; skipping training\n", s->key);
         goto done;
@@ -481,7 +481,7 @@ int bfn_train(bfn_config *cfg, bfn_db *db, const bfn_train_opts *opts) {
     if (!resumed && (rc = bfn_db_metrics_truncate(db, s->key, 0)) != BFN_OK) goto done;
     if (!opts->quiet)
         fprintf(stderr, "[%s] %s %s: %s, %zu parameters, %d threads%s\n", s->key,
-                spec.experiment, bfn_config_profile(cfg), s->data.name, s->n_params,
+                spec.experiment.name, bfn_config_profile(cfg), s->data.name, s->n_params,
                 s->threads, resumed ? "; resuming" : "");
     if (resumed && !opts->quiet) fprintf(stderr, "[%s] resumed at step %ld\n", s->key, tr.step);
     bfn_stop_install();
