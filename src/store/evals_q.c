@@ -136,13 +136,5 @@ int bfn_q_diff_nll(bfn_db *db, const char *a, const char *b,
         " (SELECT printf('%.4f ± %.4f %s', total, total_se, unit) FROM eval e WHERE e.run = ?2 AND "
         "  e.n = x.n AND e.split = 'test' ORDER BY ckpt_step DESC LIMIT 1)"
         " FROM (SELECT DISTINCT n FROM eval WHERE run IN (?1, ?2) AND split = 'test') x ORDER BY n = 0, n";
-    sqlite3_stmt *st;
-    BFN_TRY(bfn_q_prepare(db, sql, &st, "diff"));
-    bfn_q_bind_text(st, 1, a);
-    bfn_q_bind_text(st, 2, b);
-    int ret = BFN_OK;
-    while (ret == BFN_OK && sqlite3_step(st) == SQLITE_ROW)
-        ret = fn(ctx, bfn_q_text(st, 0), bfn_q_text(st, 1), bfn_q_text(st, 2));
-    sqlite3_finalize(st);
-    return ret;
+    return bfn_q_each_pair_row(db, sql, a, b, fn, ctx);
 }

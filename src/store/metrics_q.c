@@ -40,13 +40,5 @@ int bfn_q_diff_metrics(bfn_db *db, const char *a, const char *b,
                       " (SELECT value FROM metric m WHERE m.run = ?1 AND m.name = n.name ORDER BY step DESC LIMIT 1),"
                       " (SELECT value FROM metric m WHERE m.run = ?2 AND m.name = n.name ORDER BY step DESC LIMIT 1)"
                       " FROM (SELECT DISTINCT name FROM metric WHERE run IN (?1, ?2)) n ORDER BY name";
-    sqlite3_stmt *st;
-    BFN_TRY(bfn_q_prepare(db, sql, &st, "diff"));
-    bfn_q_bind_text(st, 1, a);
-    bfn_q_bind_text(st, 2, b);
-    int ret = BFN_OK;
-    while (ret == BFN_OK && sqlite3_step(st) == SQLITE_ROW)
-        ret = fn(ctx, bfn_q_text(st, 0), bfn_q_text(st, 1), bfn_q_text(st, 2));
-    sqlite3_finalize(st);
-    return ret;
+    return bfn_q_each_pair_row(db, sql, a, b, fn, ctx);
 }

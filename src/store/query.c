@@ -41,3 +41,16 @@ int bfn_q_create_views(sqlite3 *h, const char *path) {
     sqlite3_free(msg);
     return rc;
 }
+
+int bfn_q_each_pair_row(bfn_db *db, const char *sql, const char *a, const char *b,
+                        int (*fn)(void *ctx, const char *label, const char *va, const char *vb), void *ctx) {
+    sqlite3_stmt *st;
+    BFN_TRY(bfn_q_prepare(db, sql, &st, "diff"));
+    bfn_q_bind_text(st, 1, a);
+    bfn_q_bind_text(st, 2, b);
+    int ret = BFN_OK;
+    while (ret == BFN_OK && sqlite3_step(st) == SQLITE_ROW)
+        ret = fn(ctx, bfn_q_text(st, 0), bfn_q_text(st, 1), bfn_q_text(st, 2));
+    sqlite3_finalize(st);
+    return ret;
+}

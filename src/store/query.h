@@ -17,6 +17,10 @@ int bfn_q_fail(bfn_db *db, const char *what);
 void bfn_q_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Column i as text, or NULL. */
 const char *bfn_q_text(sqlite3_stmt *st, int i);
+/* Run sql with ?1 = a, ?2 = b and call fn with each row's three text
+ * columns (a label, run a's value, run b's value): the shape of `bfn diff`. */
+int bfn_q_each_pair_row(bfn_db *db, const char *sql, const char *a, const char *b,
+                        int (*fn)(void *ctx, const char *label, const char *va, const char *vb), void *ctx);
 
 /* Create the shared views of this connection (TEMP views: defined here
  * once, never stored in the file, so the schema version is unchanged).
