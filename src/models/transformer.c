@@ -13,6 +13,7 @@
 #include <gsl/gsl_randist.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "models/model.h"
 #include "nn/attention.h"
+#include "nn/attention_stream.h"
 #include "nn/layers.h"
 #include "util/err.h"
 
@@ -35,7 +37,7 @@ typedef struct {
     float *ln1, *mean1, *rstd1; /* (N, C), (N), (N) */
     float *qkv;                 /* (N, 3C) */
     float *atty;                /* (N, C): heads' outputs before the projection */
-    float *att;                 /* (B, NH, T, T) attention probabilities */
+    float *lse;                 /* (B, NH, T): log-sum-exp of each attention score row */
     float *xmid;                /* (N, C): residual stream after attention */
     float *ln2, *mean2, *rstd2;
     float *fcpre, *fcgelu;      /* (N, 4C) before / after GELU */
@@ -55,7 +57,8 @@ typedef struct {
     block_acts *ba;
     float *lnf, *meanf, *rstdf;      /* final LayerNorm */
     float *dx, *dln, *dbig1, *dbig2; /* backward scratch: (N,C), (N,C), (N,4C), (N,4C) */
-    float *datt;                     /* (B, NH, T, T) backward scratch */
+    float *attn_scratch;             /* attn_slots per-thread slots (attention_stream.h) */
+    int attn_slots;
     float *dinput;                   /* optional: receives += dL/din (tests) */
     int last_B;
 } tf_impl;
@@ -75,7 +78,7 @@ static float *carve(tf_impl *im, size_t *cursor, size_t n) {
 static size_t carve_all(tf_impl *im) {
     size_t cur = 0;
     size_t B = (size_t)im->max_batch, N = B * im->T, C = im->C;
-    size_t NC = N * C, att = B * im->NH * im->T * im->T;
+    size_t NC = N * C, lse = B * im->NH * im->T;
     im->input = carve(im, &cur, N * im->in_ch);
     im->tin = carve(im, &cur, B);
     im->h0 = carve(im, &cur, NC);
@@ -86,7 +89,7 @@ static size_t carve_all(tf_impl *im) {
         a->rstd1 = carve(im, &cur, N);
         a->qkv = carve(im, &cur, 3 * NC);
         a->atty = carve(im, &cur, NC);
-        a->att = carve(im, &cur, att);
+        a->lse = carve(im, &cur, lse);
         a->xmid = carve(im, &cur, NC);
         a->ln2 = carve(im, &cur, NC);
         a->mean2 = carve(im, &cur, N);
@@ -102,7 +105,7 @@ static size_t carve_all(tf_impl *im) {
     im->dln = carve(im, &cur, NC);
     im->dbig1 = carve(im, &cur, 4 * NC);
     im->dbig2 = carve(im, &cur, 4 * NC);
-    im->datt = carve(im, &cur, att);
+    im->attn_scratch = carve(im, &cur, (size_t)im->attn_slots * bfn_attention_stream_scratch_floats(im->T));
     return cur;
 }
 
@@ -200,7 +203,7 @@ static void tf_forward(bfn_model *m, const float *P, int B, const float *in, con
         block_acts *a = &im->ba[l];
         bfn_layernorm_forward(a->ln1, a->mean1, a->rstd1, x, P + p->ln1_w, P + p->ln1_b, N, C);
         bfn_linear_forward(a->qkv, a->ln1, P + p->qkv_w, P + p->qkv_b, N, C, 3 * C);
-        bfn_attention_forward(a->atty, a->att, a->qkv, B, T, C, im->NH);
+        bfn_attention_stream_forward(a->atty, a->lse, a->qkv, B, T, C, im->NH, im->attn_scratch, im->attn_slots);
         bfn_linear_forward(a->xmid, a->atty, P + p->proj_w, P + p->proj_b, N, C, C);
         bfn_residual_add(a->xmid, x, (long)N * C);
         bfn_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, P + p->ln2_w, P + p->ln2_b, N, C);
@@ -260,7 +263,8 @@ static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, 
         float *datty = im->dbig1, *dqkv = im->dbig1 + NC;
         memset(im->dbig1, 0, 4 * NC * sizeof(float));
         bfn_linear_backward(datty, G + p->proj_w, G + p->proj_b, im->dx, a->atty, P + p->proj_w, N, C, C);
-        bfn_attention_backward(dqkv, im->datt, datty, a->qkv, a->att, B, T, C, im->NH);
+        bfn_attention_stream_backward(dqkv, datty, a->qkv, a->atty, a->lse, B, T, C, im->NH, im->attn_scratch,
+                                      im->attn_slots);
         memset(im->dln, 0, NC * sizeof(float));
         bfn_linear_backward(im->dln, G + p->qkv_w, G + p->qkv_b, dqkv, a->ln1, P + p->qkv_w, N, C, 3 * C);
         bfn_layernorm_backward(im->dx, G + p->ln1_w, G + p->ln1_b, im->dln, xin, P + p->ln1_w, a->mean1,
@@ -360,6 +364,9 @@ int bfn_transformer_create(bfn_model **out, int seq_len, int in_ch, int out_ch, 
     im->C = n_embd;
     im->skip = skip ? 1 : 0;
     im->max_batch = max_batch;
+    /* One attention scratch slot per thread this process may use (more
+     * threads than slots just run the attention on fewer). */
+    im->attn_slots = omp_get_max_threads();
     im->bp = bfn_xcalloc((size_t)n_layer, sizeof *im->bp);
     im->ba = bfn_xcalloc((size_t)n_layer, sizeof *im->ba);
     build_layout(m);
