@@ -309,7 +309,7 @@ static void test_gelu_split_invariance(void **state) {
 
 /* ---- bias + GELU (fused) ----------------------------------------------------- */
 
-/* C = 130 spans two of the backward's 128-column blocks. */
+/* C = 130: not a multiple of the 16-column shares of the backward. */
 enum { BGN = 3, BGC = 130 };
 
 typedef struct { float pre[BGN * BGC], b[BGC], r[BGN * BGC]; } bias_gelu_ctx;

@@ -8,11 +8,16 @@
 #include "nn/layernorm.h"
 
 #include <math.h>
+#include <omp.h>
 
 #define LANES 8
-/* Columns per parallel task of the dw/db sums: each task sums its columns
- * over all rows in row order, so the sums do not depend on the thread count. */
-#define COL_BLOCK 64
+
+/* First column of share k of nt when C columns are split at multiples of 16
+ * (k = nt gives C). */
+static int column_bound(int C, int k, int nt) {
+    const int c = (int)((long)((C + 15) / 16) * k / nt) * 16;
+    return c < C ? c : C;
+}
 
 /* sum_c (x[c] - shift) in double. */
 static double sum_shifted(const float *x, int C, double shift) {
@@ -68,8 +73,8 @@ void bfn_layernorm_forward(float *out, float *mean, float *rstd, const float *in
  *   din = rstd (g - mean_c(g) - xhat mean_c(g xhat)),
  *   dw = sum_n dout xhat,  db = sum_n dout.
  * din is computed row-parallel (rows independent); dw/db are sums over rows
- * in row order, parallel over column blocks, so they do not depend on the
- * thread count. */
+ * in row order, parallel over columns, so they do not depend on the thread
+ * count. */
 void bfn_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
     if (din) {
@@ -103,10 +108,12 @@ void bfn_layernorm_backward(float *din, float *dw, float *db, const float *dout,
         }
     }
     if (dw || db) {
-        const int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static)
-        for (int blk = 0; blk < nblk; blk++) {
-            const int c0 = blk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+        /* Thread tid of nt owns columns [c0, c1) (a contiguous piece of every
+         * row) and sums them over all rows in row order. */
+#pragma omp parallel
+        {
+            const int c0 = column_bound(C, omp_get_thread_num(), omp_get_num_threads());
+            const int c1 = column_bound(C, omp_get_thread_num() + 1, omp_get_num_threads());
             for (int n = 0; n < N; n++) {
                 const float *x = in + (long)n * C, *dy = dout + (long)n * C;
                 const float m = mean[n], rs = rstd[n];

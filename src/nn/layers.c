@@ -12,6 +12,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -22,9 +23,17 @@
 #define GELU_PAR_MIN 65536L
 /* The same threshold for the other elementwise passes. */
 #define ELEMWISE_PAR_MIN GELU_PAR_MIN
-/* Columns per parallel task of the bias-gradient sums: each task sums its
- * columns over all rows in row order (thread-count independent). */
-#define COL_BLOCK 128
+/* Thread `tid` of `nt` takes columns [*c0, *c1) of C (split at multiples of
+ * 16 floats, 64 bytes). Column sums over rows then run in row order for each
+ * column whoever owns it, so they do not depend on the thread count, and
+ * each thread streams one contiguous piece of every row. */
+static void column_share(int C, int tid, int nt, int *c0, int *c1) {
+    const int units = (C + 15) / 16;
+    *c0 = (int)((long)units * tid / nt) * 16;
+    *c1 = (int)((long)units * (tid + 1) / nt) * 16;
+    if (*c0 > C) *c0 = C;
+    if (*c1 > C) *c1 = C;
+}
 
 /* out (N, OC) = in (N, IC) @ W^T + b, with W (OC, IC) row-major as in
  * torch.nn.Linear. With a bias, each row of out is first set to b and the
@@ -57,11 +66,10 @@ void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, co
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
                     1.0f, dW, IC);
     if (db) {
-        /* Parallel over column blocks, rows in order within each. */
-        const int nblk = (OC + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if (parallel : (long)N * OC >= ELEMWISE_PAR_MIN)
-        for (int blk = 0; blk < nblk; blk++) {
-            const int o0 = blk * COL_BLOCK, o1 = o0 + COL_BLOCK < OC ? o0 + COL_BLOCK : OC;
+#pragma omp parallel if (parallel : (long)N * OC >= ELEMWISE_PAR_MIN)
+        {
+            int o0, o1;
+            column_share(OC, omp_get_thread_num(), omp_get_num_threads(), &o0, &o1);
             for (int n = 0; n < N; n++) {
                 const float *row = dout + (size_t)n * OC;
 #pragma omp simd
@@ -169,16 +177,16 @@ void bfn_gelu_backward(float *din, const float *in, const float *dout, long n) {
     for (long i = 0; i < n; i++) din[i] += dout[i] * gelu_grad(in[i], lo, hi);
 }
 
-/* Parallel over column blocks, each walking all rows in order: the in-place
- * product and the bias sum share one pass over d, and db's row order does
- * not depend on the thread count. */
+/* Each thread owns a share of the columns and walks all rows in order: the
+ * in-place product and the bias sum share one pass over d, and db's row
+ * order does not depend on the thread count. */
 void bfn_bias_gelu_backward(float *d, float *db, const float *pre, int N, int C) {
     float lo, hi;
     exp_clamp_bounds(&lo, &hi);
-    const int nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if (parallel : (long)N * C >= GELU_PAR_MIN)
-    for (int blk = 0; blk < nblk; blk++) {
-        const int c0 = blk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+#pragma omp parallel if (parallel : (long)N * C >= GELU_PAR_MIN)
+    {
+        int c0, c1;
+        column_share(C, omp_get_thread_num(), omp_get_num_threads(), &c0, &c1);
         for (int n = 0; n < N; n++) {
             float *dr = d + (size_t)n * C;
             const float *p = pre + (size_t)n * C;
