@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "models/model.h"
+#include "nn/layernorm.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/params.h"
@@ -189,6 +190,33 @@ static void test_linear_backward_accumulates(void **state) {
     assert_memory_equal(dW_only, dW0, sizeof dW0);
 }
 
+/* The fused residual forward equals res + the plain linear layer (one more
+ * float rounding of |out| <= 7: tol 4e-6), with and without bias. The
+ * overwriting backward ignores what din held and equals the accumulating one
+ * on zeroed buffers (same tolerance), with the same dW and db bits. */
+static void test_linear_residual_and_overwrite(void **state) {
+    linear_ctx c;
+    linear_setup(&c, 14);
+    float res[LN * LOC], out[LN * LOC], ref[LN * LOC];
+    gsl_rng *rng = test_rng(15);
+    fill_uniform(res, LN * LOC, -1, 1, rng);
+    gsl_rng_free(rng);
+    for (int with_b = 0; with_b <= 1; with_b++) {
+        const float *b = with_b ? c.b : NULL;
+        bfn_linear_forward(ref, c.in, c.W, b, LN, LIC, LOC);
+        bfn_linear_residual_forward(out, res, c.in, c.W, b, LN, LIC, LOC);
+        for (int i = 0; i < LN * LOC; i++) assert_close(out[i], (double)ref[i] + res[i], 4e-6);
+    }
+    float din0[LN * LIC] = {0}, dW0[LOC * LIC] = {0}, db0[LOC] = {0};
+    bfn_linear_backward(din0, dW0, db0, c.r, c.in, c.W, LN, LIC, LOC);
+    float din[LN * LIC], dW[LOC * LIC] = {0}, db[LOC] = {0};
+    for (int i = 0; i < LN * LIC; i++) din[i] = 1e3f; /* must be overwritten */
+    bfn_linear_backward_overwrite(din, dW, db, c.r, c.in, c.W, LN, LIC, LOC);
+    for (int i = 0; i < LN * LIC; i++) assert_close(din[i], din0[i], 4e-6);
+    assert_memory_equal(dW, dW0, sizeof dW);
+    assert_memory_equal(db, db0, sizeof db);
+}
+
 /* ---- GELU ------------------------------------------------------------------ */
 
 static double gelu_u(double x) { return sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x); }
@@ -277,6 +305,83 @@ static void test_gelu_split_invariance(void **state) {
     assert_memory_equal(d1, d2, N * sizeof *x);
     gsl_rng_free(rng);
     free(x), free(y1), free(y2), free(d1), free(d2);
+}
+
+/* ---- bias + GELU (fused) ----------------------------------------------------- */
+
+/* C = 130: not a multiple of the 16-column shares of the backward. */
+enum { BGN = 3, BGC = 130 };
+
+typedef struct { float pre[BGN * BGC], b[BGC], r[BGN * BGC]; } bias_gelu_ctx;
+
+static double bias_gelu_loss(void *ctx, long i) {
+    bias_gelu_ctx *c = ctx;
+    float pre[BGN * BGC], out[BGN * BGC];
+    memcpy(pre, c->pre, sizeof pre);
+    bfn_bias_gelu_forward(out, pre, c->b, BGN, BGC);
+    return dot_f(out, c->r, BGN * BGC);
+}
+
+/* Forward: pre becomes pre + b and out = gelu(pre + b) with the same bits as
+ * bfn_gelu_forward. Backward: d = dL/dpre and db by central differences
+ * (h = 1e-2 on a smooth O(1) function: truncation h^2/6 |gelu^(3)| <= ~2e-5,
+ * float rounding of one output ~1e-7 over 2h = 2e-2 -> 1e-5; tol 1e-3 + 1e-2
+ * relative is far above both and far below a wrong term's O(|g|)); db starts
+ * at 1 to check that it accumulates. */
+static void test_bias_gelu(void **state) {
+    bias_gelu_ctx c;
+    gsl_rng *rng = test_rng(16);
+    fill_uniform(c.pre, BGN * BGC, -3, 3, rng);
+    fill_uniform(c.b, BGC, -1, 1, rng);
+    fill_uniform(c.r, BGN * BGC, -1, 1, rng);
+    gsl_rng_free(rng);
+    float pre[BGN * BGC], out[BGN * BGC], ref[BGN * BGC];
+    memcpy(pre, c.pre, sizeof pre);
+    bfn_bias_gelu_forward(out, pre, c.b, BGN, BGC);
+    for (int n = 0; n < BGN; n++)
+        for (int k = 0; k < BGC; k++) assert_true(pre[n * BGC + k] == c.pre[n * BGC + k] + c.b[k]);
+    bfn_gelu_forward(ref, pre, BGN * BGC);
+    assert_memory_equal(out, ref, sizeof out);
+
+    float d[BGN * BGC], db[BGC], dbias[BGC];
+    memcpy(d, c.r, sizeof d);
+    for (int k = 0; k < BGC; k++) db[k] = 1.0f;
+    bfn_bias_gelu_backward(d, db, pre, BGN, BGC);
+    for (int k = 0; k < BGC; k++) dbias[k] = db[k] - 1.0f;
+    const gradcheck gc = {.loss = bias_gelu_loss, .ctx = &c, .h = 1e-2, .atol = 1e-3, .rtol = 1e-2};
+    assert_true(gradcheck_all("bias_gelu dpre", &gc, c.pre, d, BGN * BGC) > 0.1);
+    assert_true(gradcheck_all("bias_gelu db", &gc, c.b, dbias, BGC) > 0.1);
+}
+
+/* The column sums (bias gradients of the linear layer and of the fused GELU,
+ * LayerNorm's dw/db) give the same bits on 1 and 2 threads, at a size that
+ * takes the threaded path (N C >= 65536) with several column blocks. */
+static void test_column_sums_thread_invariance(void **state) {
+    enum { N = 600, C = 260 };
+    gsl_rng *rng = test_rng(17);
+    float *x = malloc(N * C * sizeof(float)), *dy = malloc(N * C * sizeof(float)), *w = malloc(C * sizeof(float));
+    float *lb = malloc(C * sizeof(float)), *y = malloc(N * C * sizeof(float)), mean[N], rstd[N];
+    float *d[2], *sums[2];
+    fill_uniform(x, N * C, -2, 2, rng);
+    fill_uniform(dy, N * C, -1, 1, rng);
+    fill_uniform(w, C, 0.5, 1.5, rng);
+    fill_uniform(lb, C, -1, 1, rng);
+    bfn_layernorm_forward(y, mean, rstd, x, w, lb, N, C);
+    const int saved = omp_get_max_threads();
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        d[t] = malloc(N * C * sizeof(float));
+        sums[t] = calloc(4 * C, sizeof(float));
+        memcpy(d[t], dy, N * C * sizeof(float));
+        bfn_linear_backward(NULL, NULL, sums[t], dy, x, w, N, 1, C);
+        bfn_layernorm_backward(NULL, sums[t] + C, sums[t] + 2 * C, dy, x, w, mean, rstd, N, C);
+        bfn_bias_gelu_backward(d[t], sums[t] + 3 * C, x, N, C);
+    }
+    omp_set_num_threads(saved);
+    assert_memory_equal(d[0], d[1], N * C * sizeof(float));
+    assert_memory_equal(sums[0], sums[1], 4 * C * sizeof(float));
+    free(x), free(dy), free(w), free(lb), free(y), free(d[0]), free(d[1]), free(sums[0]), free(sums[1]);
+    gsl_rng_free(rng);
 }
 
 /* ---- MLP --------------------------------------------------------------------- */
@@ -629,6 +734,9 @@ int main(void) {
         cmocka_unit_test(test_gelu_forward_reference),
         cmocka_unit_test(test_gelu_backward_fd),
         cmocka_unit_test(test_gelu_split_invariance),
+        cmocka_unit_test(test_linear_residual_and_overwrite),
+        cmocka_unit_test(test_bias_gelu),
+        cmocka_unit_test(test_column_sums_thread_invariance),
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_mlp_backward_accumulates),
         cmocka_unit_test(test_mlp_init_and_determinism),

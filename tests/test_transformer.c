@@ -13,6 +13,7 @@
 
 #include "models/model.h"
 #include "nn/attention.h"
+#include "nn/attention_stream.h"
 #include "util/err.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -193,6 +194,95 @@ static void test_attention_grad(void **state) {
     attn_ctx c = {qkv, r};
     const gradcheck gc = FD_CHECK(attn_loss, &c);
     gradcheck_all("attention dqkv", &gc, qkv, dqkv, AB * AT * 3 * AC);
+    gsl_rng_free(rng);
+}
+
+/* ---- streaming attention (attention_stream.h) --------------------------- */
+
+/* Scratch for the small shapes below: 2 slots (both threads of test runs). */
+#define STREAM_SLOTS 2
+static float *stream_scratch(int T) {
+    return malloc(STREAM_SLOTS * bfn_attention_stream_scratch_floats(T) * sizeof(float));
+}
+
+/* Forward equals the double reference (tol 1e-5), and lse is the log of each
+ * score row's sum of exponentials, recomputed here in double. */
+static void test_attention_stream_forward(void **state) {
+    gsl_rng *rng = test_rng(41);
+    float qkv[AB * AT * 3 * AC], out[AB * AT * AC], lse[AB * ANH * AT], *scr = stream_scratch(AT);
+    double ref[AB * AT * AC];
+    fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
+    bfn_attention_stream_forward(out, lse, qkv, AB, AT, AC, ANH, scr, STREAM_SLOTS);
+    attention_ref(ref, qkv, AB, AT, AC, ANH);
+    for (int i = 0; i < AB * AT * AC; i++) assert_close(out[i], ref[i], 1e-5);
+    const int hd = AC / ANH;
+    for (int b = 0; b < AB; b++)
+        for (int h = 0; h < ANH; h++)
+            for (int i = 0; i < AT; i++) {
+                double z = 0;
+                for (int j = 0; j < AT; j++) {
+                    double d = 0;
+                    for (int e = 0; e < hd; e++)
+                        d += (double)qkv[(b * AT + i) * 3 * AC + h * hd + e] *
+                             qkv[(b * AT + j) * 3 * AC + AC + h * hd + e];
+                    z += exp(d / sqrt((double)hd));
+                }
+                assert_close(lse[(b * ANH + h) * AT + i], log(z), 1e-5);
+            }
+    free(scr);
+    gsl_rng_free(rng);
+}
+
+static double attn_stream_loss(void *ctx, long i) {
+    const attn_ctx *c = ctx;
+    float out[AB * AT * AC], lse[AB * ANH * AT], *scr = stream_scratch(AT);
+    bfn_attention_stream_forward(out, lse, c->qkv, AB, AT, AC, ANH, scr, STREAM_SLOTS);
+    free(scr);
+    return dot_fd(c->r, out, AB * AT * AC);
+}
+
+/* dqkv against central differences for every entry of q, k and v. */
+static void test_attention_stream_grad(void **state) {
+    gsl_rng *rng = test_rng(42);
+    float qkv[AB * AT * 3 * AC], r[AB * AT * AC], out[AB * AT * AC], lse[AB * ANH * AT];
+    float dqkv[AB * AT * 3 * AC], *scr = stream_scratch(AT);
+    fill_normal(qkv, AB * AT * 3 * AC, 1.0, rng);
+    fill_uniform(r, AB * AT * AC, -1, 1, rng);
+    bfn_attention_stream_forward(out, lse, qkv, AB, AT, AC, ANH, scr, STREAM_SLOTS);
+    memset(dqkv, 0, sizeof dqkv);
+    bfn_attention_stream_backward(dqkv, r, qkv, out, lse, AB, AT, AC, ANH, scr, STREAM_SLOTS);
+    attn_ctx c = {qkv, r};
+    const gradcheck gc = FD_CHECK(attn_stream_loss, &c);
+    gradcheck_all("attention_stream dqkv", &gc, qkv, dqkv, AB * AT * 3 * AC);
+    free(scr);
+    gsl_rng_free(rng);
+}
+
+/* A sequence longer than one query block (T = 300: blocks of 218 and 82
+ * rows), with a row count not a multiple of the 16 reduction lanes, and
+ * one scratch slot (so one thread whatever OMP_NUM_THREADS says): outputs
+ * and gradients equal the caching attention's (gradient-checked above) to
+ * float rounding. dqkv starts non-zero to check that both accumulate. */
+static void test_attention_stream_blocks(void **state) {
+    enum { B = 2, T = 300, C = 4, NH = 2 };
+    gsl_rng *rng = test_rng(43);
+    const long n3 = (long)B * T * 3 * C, n = (long)B * T * C;
+    float *qkv = malloc(n3 * sizeof(float)), *dy = malloc(n * sizeof(float));
+    float *o1 = malloc(n * sizeof(float)), *o2 = malloc(n * sizeof(float));
+    float *g1 = malloc(n3 * sizeof(float)), *g2 = malloc(n3 * sizeof(float));
+    float *att = malloc((size_t)B * NH * T * T * sizeof(float)), *scr = malloc((size_t)B * NH * T * T * sizeof(float));
+    float *lse = malloc((size_t)B * NH * T * sizeof(float)), *sscr = stream_scratch(T);
+    fill_normal(qkv, n3, 1.5, rng);
+    fill_uniform(dy, n, -1, 1, rng);
+    fill_uniform(g1, n3, -1, 1, rng);
+    memcpy(g2, g1, n3 * sizeof(float));
+    bfn_attention_forward(o1, att, qkv, B, T, C, NH);
+    bfn_attention_backward(g1, scr, dy, qkv, att, B, T, C, NH);
+    bfn_attention_stream_forward(o2, lse, qkv, B, T, C, NH, sscr, 1);
+    bfn_attention_stream_backward(g2, dy, qkv, o2, lse, B, T, C, NH, sscr, 1);
+    assert_floats_near(o2, o1, n, 1e-5);
+    assert_floats_near(g2, g1, n3, 1e-4);
+    free(qkv), free(dy), free(o1), free(o2), free(g1), free(g2), free(att), free(scr), free(lse), free(sscr);
     gsl_rng_free(rng);
 }
 
@@ -598,6 +688,9 @@ int main(void) {
         cmocka_unit_test(test_attention_forward),
         cmocka_unit_test(test_attention_position_equivariance),
         cmocka_unit_test(test_attention_grad),
+        cmocka_unit_test(test_attention_stream_forward),
+        cmocka_unit_test(test_attention_stream_grad),
+        cmocka_unit_test(test_attention_stream_blocks),
         cmocka_unit_test(test_sinusoid_table),
         cmocka_unit_test(test_model_forward_skip),
         cmocka_unit_test(test_model_forward_noskip),

@@ -13,6 +13,7 @@
 #include <gsl/gsl_randist.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "models/model.h"
 #include "models/transformer_keys.h"
 #include "nn/attention.h"
+#include "nn/attention_stream.h"
 #include "nn/layers.h"
 #include "util/err.h"
 
@@ -36,7 +38,7 @@ typedef struct {
     float *ln1, *mean1, *rstd1; /* (N, C), (N), (N) */
     float *qkv;                 /* (N, 3C) */
     float *atty;                /* (N, C): heads' outputs before the projection */
-    float *att;                 /* (B, NH, T, T) attention probabilities */
+    float *lse;                 /* (B, NH, T): log-sum-exp of each attention score row */
     float *xmid;                /* (N, C): residual stream after attention */
     float *ln2, *mean2, *rstd2;
     float *fcpre, *fcgelu;      /* (N, 4C) before / after GELU */
@@ -55,8 +57,9 @@ typedef struct {
     float *h0;                       /* (N, C) adapter output */
     block_acts *ba;
     float *lnf, *meanf, *rstdf;      /* final LayerNorm */
-    float *dx, *dln, *dbig1, *dbig2; /* backward scratch: (N,C), (N,C), (N,4C), (N,4C) */
-    float *datt;                     /* (B, NH, T, T) backward scratch */
+    float *dx, *dln, *dbig;          /* backward scratch: (N,C), (N,C), (N,4C) */
+    float *attn_scratch;             /* attn_slots per-thread slots (attention_stream.h) */
+    int attn_slots;
     float *dinput;                   /* optional: receives += dL/din (tests) */
     int last_B;
 } tf_impl;
@@ -76,7 +79,7 @@ static float *carve(tf_impl *im, size_t *cursor, size_t n) {
 static size_t carve_all(tf_impl *im) {
     size_t cur = 0;
     size_t B = (size_t)im->max_batch, N = B * im->T, C = im->C;
-    size_t NC = N * C, att = B * im->NH * im->T * im->T;
+    size_t NC = N * C, lse = B * im->NH * im->T;
     im->input = carve(im, &cur, N * im->in_ch);
     im->tin = carve(im, &cur, B);
     im->h0 = carve(im, &cur, NC);
@@ -87,7 +90,7 @@ static size_t carve_all(tf_impl *im) {
         a->rstd1 = carve(im, &cur, N);
         a->qkv = carve(im, &cur, 3 * NC);
         a->atty = carve(im, &cur, NC);
-        a->att = carve(im, &cur, att);
+        a->lse = carve(im, &cur, lse);
         a->xmid = carve(im, &cur, NC);
         a->ln2 = carve(im, &cur, NC);
         a->mean2 = carve(im, &cur, N);
@@ -101,9 +104,8 @@ static size_t carve_all(tf_impl *im) {
     im->rstdf = carve(im, &cur, N);
     im->dx = carve(im, &cur, NC);
     im->dln = carve(im, &cur, NC);
-    im->dbig1 = carve(im, &cur, 4 * NC);
-    im->dbig2 = carve(im, &cur, 4 * NC);
-    im->datt = carve(im, &cur, att);
+    im->dbig = carve(im, &cur, 4 * NC);
+    im->attn_scratch = carve(im, &cur, (size_t)im->attn_slots * bfn_attention_stream_scratch_floats(im->T));
     return cur;
 }
 
@@ -179,6 +181,7 @@ static void adapter_forward(tf_impl *im, const float *P, int B) {
         for (int p = 0; p < T; p++) {
             float *h = im->h0 + ((long)b * T + p) * C;
             const float *pe = im->pos + (long)p * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) h[c] = (h[c] + pe[c]) + (tw[c] * s + tb[c]);
         }
     }
@@ -201,14 +204,12 @@ static void tf_forward(bfn_model *m, const float *P, int B, const float *in, con
         block_acts *a = &im->ba[l];
         bfn_layernorm_forward(a->ln1, a->mean1, a->rstd1, x, P + p->ln1_w, P + p->ln1_b, N, C);
         bfn_linear_forward(a->qkv, a->ln1, P + p->qkv_w, P + p->qkv_b, N, C, 3 * C);
-        bfn_attention_forward(a->atty, a->att, a->qkv, B, T, C, im->NH);
-        bfn_linear_forward(a->xmid, a->atty, P + p->proj_w, P + p->proj_b, N, C, C);
-        bfn_residual_add(a->xmid, x, (long)N * C);
+        bfn_attention_stream_forward(a->atty, a->lse, a->qkv, B, T, C, im->NH, im->attn_scratch, im->attn_slots);
+        bfn_linear_residual_forward(a->xmid, x, a->atty, P + p->proj_w, P + p->proj_b, N, C, C);
         bfn_layernorm_forward(a->ln2, a->mean2, a->rstd2, a->xmid, P + p->ln2_w, P + p->ln2_b, N, C);
-        bfn_linear_forward(a->fcpre, a->ln2, P + p->fc_w, P + p->fc_b, N, C, 4 * C);
-        bfn_gelu_forward(a->fcgelu, a->fcpre, (long)N * 4 * C);
-        bfn_linear_forward(a->xout, a->fcgelu, P + p->fc2_w, P + p->fc2_b, N, 4 * C, C);
-        bfn_residual_add(a->xout, a->xmid, (long)N * C);
+        bfn_linear_forward(a->fcpre, a->ln2, P + p->fc_w, NULL, N, C, 4 * C);
+        bfn_bias_gelu_forward(a->fcgelu, a->fcpre, P + p->fc_b, N, 4 * C);
+        bfn_linear_residual_forward(a->xout, a->xmid, a->fcgelu, P + p->fc2_w, P + p->fc2_b, N, 4 * C, C);
         x = a->xout;
     }
     bfn_layernorm_forward(im->lnf, im->meanf, im->rstdf, x, P + im->lnf_w, P + im->lnf_b, N, C);
@@ -247,23 +248,23 @@ static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, 
         const block_acts *a = &im->ba[l];
         const float *xin = l > 0 ? im->ba[l - 1].xout : im->h0;
         /* MLP: xout = xmid + fc2(gelu(fc(LN2(xmid)))). dx = dL/dxout. */
-        float *dfcgelu = im->dbig1, *dfcpre = im->dbig2;
-        memset(dfcgelu, 0, 4 * NC * sizeof(float));
-        memset(dfcpre, 0, 4 * NC * sizeof(float));
-        bfn_linear_backward(dfcgelu, G + p->fc2_w, G + p->fc2_b, im->dx, a->fcgelu, P + p->fc2_w, N, 4 * C, C);
-        bfn_gelu_backward(dfcpre, a->fcpre, dfcgelu, (long)N * 4 * C);
-        memset(im->dln, 0, NC * sizeof(float));
-        bfn_linear_backward(im->dln, G + p->fc_w, G + p->fc_b, dfcpre, a->ln2, P + p->fc_w, N, C, 4 * C);
+        /* dbig holds dL/dfcgelu, then in place dL/dfcpre (with fc's bias gradient). */
+        float *dfc = im->dbig;
+        bfn_linear_backward_overwrite(dfc, G + p->fc2_w, G + p->fc2_b, im->dx, a->fcgelu, P + p->fc2_w, N, 4 * C,
+                                      C);
+        bfn_bias_gelu_backward(dfc, G + p->fc_b, a->fcpre, N, 4 * C);
+        bfn_linear_backward_overwrite(im->dln, G + p->fc_w, NULL, dfc, a->ln2, P + p->fc_w, N, C, 4 * C);
         /* dx (residual path) += LN2's input gradient: now dL/dxmid. */
         bfn_layernorm_backward(im->dx, G + p->ln2_w, G + p->ln2_b, im->dln, a->xmid, P + p->ln2_w, a->mean2,
                            a->rstd2, N, C);
         /* Attention: xmid = xin + proj(attn(qkv(LN1(xin)))). */
-        float *datty = im->dbig1, *dqkv = im->dbig1 + NC;
-        memset(im->dbig1, 0, 4 * NC * sizeof(float));
-        bfn_linear_backward(datty, G + p->proj_w, G + p->proj_b, im->dx, a->atty, P + p->proj_w, N, C, C);
-        bfn_attention_backward(dqkv, im->datt, datty, a->qkv, a->att, B, T, C, im->NH);
-        memset(im->dln, 0, NC * sizeof(float));
-        bfn_linear_backward(im->dln, G + p->qkv_w, G + p->qkv_b, dqkv, a->ln1, P + p->qkv_w, N, C, 3 * C);
+        float *datty = im->dbig, *dqkv = im->dbig + NC;
+        memset(dqkv, 0, 3 * NC * sizeof(float)); /* the attention accumulates */
+        bfn_linear_backward_overwrite(datty, G + p->proj_w, G + p->proj_b, im->dx, a->atty, P + p->proj_w, N, C, C);
+        bfn_attention_stream_backward(dqkv, datty, a->qkv, a->atty, a->lse, B, T, C, im->NH, im->attn_scratch,
+                                      im->attn_slots);
+        bfn_linear_backward_overwrite(im->dln, G + p->qkv_w, G + p->qkv_b, dqkv, a->ln1, P + p->qkv_w, N, C,
+                                      3 * C);
         bfn_layernorm_backward(im->dx, G + p->ln1_w, G + p->ln1_b, im->dln, xin, P + p->ln1_w, a->mean1,
                            a->rstd1, N, C);
     }
@@ -278,6 +279,7 @@ static void tf_backward(bfn_model *m, const float *P, int B, const float *dout, 
         float s = 2.0f * im->tin[b] - 1.0f;
         for (int p = 0; p < T; p++) {
             const float *d = im->dx + ((long)b * T + p) * C;
+#pragma omp simd
             for (int c = 0; c < C; c++) {
                 dtw[c] += d[c] * s;
                 dtb[c] += d[c];
@@ -361,6 +363,9 @@ int bfn_transformer_create(bfn_model **out, int seq_len, int in_ch, int out_ch, 
     im->C = n_embd;
     im->skip = skip ? 1 : 0;
     im->max_batch = max_batch;
+    /* One attention scratch slot per thread this process may use (more
+     * threads than slots just run the attention on fewer). */
+    im->attn_slots = omp_get_max_threads();
     im->bp = bfn_xcalloc((size_t)n_layer, sizeof *im->bp);
     im->ba = bfn_xcalloc((size_t)n_layer, sizeof *im->ba);
     build_layout(m);
