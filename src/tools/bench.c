@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -354,6 +355,8 @@ static int serve_case(const char *name, int reps) {
         int ref = !strcmp(name, "tf_ref");
         setup_step_model(a, "discrete", ref ? 256 : 128, 27, B = 32, ref ? 4 : 3, ref ? 256 : 192);
         a->s.family.sched.beta1 = 0.5625;
+    } else if (!strcmp(name, "unet") || !strcmp(name, "unet32")) {
+        setup_step_model(a, "discrete", 784, 2, B = name[4] ? 32 : 64, BENCH_UNET, 0);
     } else if (!strcmp(name, "ln_disc256")) {
         /* L^n (10 MC samples) + gradient of the K = 256 receiver mixture, B = 32, t = 1/2. */
         setup_step(a, "discretised", 3072, 256, B = 32);
@@ -407,7 +410,23 @@ static int serve(void) {
     return 0;
 }
 
+/* As bfn does (src/run/main.c): OpenMP threads that spin at barriers stall
+ * every small parallel region on a shared machine, so unless the user chose
+ * a policy, run again with OMP_WAIT_POLICY=passive (libgomp reads it at
+ * load). The PyTorch side of the comparisons gets the same setting from
+ * bench/unet_vs_torch.sh and bench/compare.py. */
+static void prefer_passive_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1) return;
+    self[n] = '\0';
+    execv(self, argv);
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_waiting(argv);
     if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve();
     /* bench --conv: im2col vs shifted GEMMs at the small U-Net's shapes. */
     if (argc >= 2 && strcmp(argv[1], "--conv") == 0) {
