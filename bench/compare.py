@@ -32,7 +32,8 @@ CASES = [
     ("disc256_32", "discretised 256-bin step, B=32", 2, "steps/s", "sgemm2048"),
     ("tf_bench", "transformer 3 layers d=192 T=128 B=32", 2, "steps/s", "sgemm2048"),
     ("tf_ref", "transformer 4 layers d=256 T=256 B=32", 1, "steps/s", "sgemm2048"),
-    ("unet", "U-Net step", 1, "steps/s", "sgemm2048"),
+    ("unet", "small MNIST U-Net step, B=64", 1, "steps/s", "sgemm2048"),
+    ("unet32", "small MNIST U-Net step, B=32", 1, "steps/s", "sgemm2048"),
     ("ln_mnist", "L^n evaluation pass, MNIST, n=100 (1000 ex.)", 1, "ms", "sgemm2048"),
     ("ln_disc256", "L^n K=256 + grad, B=32 (C only)", 2, "ms", None),
     ("sample_mnist", "sampling, 100 steps x 64 MNIST images", 1, "s", "sgemm64"),
@@ -77,7 +78,9 @@ def fmt_value(sec, unit):
 
 
 def block(threads, reps, cases, bench):
+    # Both sides wait passively at OpenMP barriers unless the caller chose a policy (bfn's default).
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    env.setdefault("OMP_WAIT_POLICY", "passive")
     tenv = dict(env, LD_LIBRARY_PATH=OMP_BLAS_DIR + ":" + env.get("LD_LIBRARY_PATH", ""))
     c = Server([bench, "--serve"], env)
     t = Server([sys.executable, os.path.join(HERE, "torch_steps.py")], tenv)

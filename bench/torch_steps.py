@@ -22,6 +22,7 @@ Cases (the C side has the same names):
   ln_mnist           one L^n evaluation pass (n=100, 10 MC samples, per-coordinate
                      receiver mixture, eqs. 185-187), 1000 MNIST-shaped examples at B=500
   sample_mnist       the n-step sampler (alg. 9), 100 steps x 64 MNIST-shaped images
+  unet, unet32       the small MNIST U-Net step (bench/unet_torch.py) at B = 64 and 32
 """
 import json
 import math
@@ -290,6 +291,15 @@ def sampler(n=100, B=64):
     return run
 
 
+def unet_step(B):
+    """The small MNIST U-Net step of bench/unet_torch.py (the same network as
+    the C side's BENCH_UNET, experiments/mnist.ini `small`)."""
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import unet_torch
+    return unet_torch.make_step(B)
+
+
 CASES = {
     "mnist128": lambda: mlp_discrete(128),
     "mnist64": lambda: mlp_discrete(64),
@@ -299,6 +309,8 @@ CASES = {
     "tf_ref": lambda: transformer(4, 256, 256),
     "ln_mnist": ln_pass,
     "sample_mnist": sampler,
+    "unet": lambda: unet_step(64),
+    "unet32": lambda: unet_step(32),
 }
 
 

@@ -9,7 +9,8 @@ GroupNorm, SiLU, conv, concatenation with the projected input and a per-pixel
 linear head; the discrete (K = 2) continuous-time loss of the paper (eq. 26
 with beta(t) = 9 t^2), backward, clip 5, AdamW + EMA.
 
-Usage: unet_torch.py THREADS SECONDS  -> prints steps/s (after one warm-up).
+Usage: unet_torch.py THREADS SECONDS [BATCH]  -> prints steps/s (after one warm-up).
+bench/torch_steps.py imports make_step for `make bench-compare CASES=unet`.
 """
 import math
 import sys
@@ -101,20 +102,19 @@ class UNet(nn.Module):
         return self.head(torch.cat([x, h], -1))[..., 0]
 
 
-def main():
-    threads, seconds = int(sys.argv[1]), float(sys.argv[2])
-    torch.set_num_threads(threads)
+def make_step(batch=B):
+    """One training step of the network on a fixed random binary batch; returns the loss."""
     torch.manual_seed(0)
     net = UNet()
     ema = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.01)
-    x = (torch.rand(B, HW, HW) < 0.3).float()
+    x = (torch.rand(batch, HW, HW) < 0.3).float()
 
     def step():
-        t = torch.rand(B)
+        t = torch.rand(batch)
         beta = 9 * t ** 2  # discrete flow, K = 2 (paper eq. 26-28)
         y = beta[:, None, None, None] * (2 * F.one_hot(x.long(), 2).float() - 1) + \
-            (2 * beta)[:, None, None, None].sqrt() * torch.randn(B, HW, HW, 2)
+            (2 * beta)[:, None, None, None].sqrt() * torch.randn(batch, HW, HW, 2)
         theta = torch.softmax(y, -1)[..., 1]
         logit = net(theta, t)
         p1 = torch.sigmoid(logit)
@@ -127,7 +127,15 @@ def main():
         with torch.no_grad():
             for e, p in zip(ema, net.parameters()):
                 e.mul_(0.999).add_(p, alpha=0.001)
+        return loss.item()
+    return step
 
+
+def main():
+    threads, seconds = int(sys.argv[1]), float(sys.argv[2])
+    batch = int(sys.argv[3]) if len(sys.argv) > 3 else B
+    torch.set_num_threads(threads)
+    step = make_step(batch)
     step()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds or n < 3:

@@ -128,6 +128,14 @@ static void check_conv(int H, int W, int IC, int OC, int K, int stride) {
 }
 
 static void test_conv3x3_odd_sizes(void **state) { (void)state; check_conv(5, 7, 3, 4, 3, 1); }
+/* 20 x 20: a chunk of 2 examples is more than one block of shifted-GEMM
+ * rows (nn/conv.c BLOCK_ROWS = 512), so rows cross block boundaries and the
+ * weight gradient adds two groups; 5 x 5 kernels: padding 2. */
+static void test_conv_blocks_and_5x5(void **state) {
+    (void)state;
+    check_conv(20, 20, 3, 2, 3, 1);
+    check_conv(6, 7, 2, 3, 5, 1);
+}
 static void test_conv3x3_stride2(void **state) {
     (void)state;
     check_conv(5, 5, 2, 3, 3, 2); /* odd: 5 -> 3 */
@@ -139,12 +147,12 @@ static void test_conv1x1(void **state) { (void)state; check_conv(3, 5, 4, 3, 1, 
 
 typedef struct {
     int B, P, C, G;
-    float *in, *w, *b, *out, *r, *mean, *rstd;
+    float *in, *w, *b, *out, *r, *mean, *rstd, *scratch;
 } gn_ctx;
 
 static double gn_loss(void *p) {
     gn_ctx *x = p;
-    bfn_groupnorm_forward(x->out, x->mean, x->rstd, x->in, x->w, x->b, x->B, x->P, x->C, x->G);
+    bfn_groupnorm_forward(x->out, x->mean, x->rstd, x->in, x->w, x->b, x->B, x->P, x->C, x->G, x->scratch);
     return dot(x->out, x->r, (size_t)x->B * x->P * x->C);
 }
 
@@ -155,7 +163,8 @@ static void test_groupnorm(void **state) {
     const size_t n = (size_t)x.B * x.P * x.C;
     x.in = calloc(n, 4), x.out = calloc(n, 4), x.r = calloc(n, 4), x.w = calloc(x.C, 4), x.b = calloc(x.C, 4);
     x.mean = calloc(x.B * x.G, 4), x.rstd = calloc(x.B * x.G, 4);
-    float *scratch = calloc(2 * x.B * x.C, 4);
+    float *scratch = calloc(6 * x.B * x.C, 4);
+    x.scratch = scratch;
     fill(x.in, n, -2, 2, r), fill(x.r, n, -1, 1, r), fill(x.w, x.C, 0.5, 1.5, r), fill(x.b, x.C, -1, 1, r);
     gn_loss(&x);
     /* Closed form: each (example, group) of the normalised output, before
@@ -526,6 +535,7 @@ static void test_ema_warmup(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv3x3_odd_sizes),
+        cmocka_unit_test(test_conv_blocks_and_5x5),
         cmocka_unit_test(test_conv3x3_stride2),
         cmocka_unit_test(test_conv1x1),
         cmocka_unit_test(test_groupnorm),

@@ -81,7 +81,7 @@ typedef struct {
     float *col;           /* conv column buffer */
     size_t col_floats;
     float *att_scratch;   /* attention backward scratch */
-    float *gn_scratch;    /* GroupNorm backward partial sums (2 max_batch max_C) */
+    float *gn_scratch;    /* GroupNorm scratch (6 max_batch max_C: sums, per-channel statistics) */
     size_t att_floats;
     float *tcache;        /* (max_batch) times of the last forward */
     const float *last_in;
@@ -505,7 +505,8 @@ static void run_forward_op(unet_impl *u, int i, const float *P, int B, const flo
         bfn_conv2d_forward(&o->conv, to->v, ta->v, wp, bp, B, u->col, u->col_floats);
         break;
     case OP_GN:
-        bfn_groupnorm_forward(to->v, o->mean, o->rstd, ta->v, wp, bp, B, ta->H * ta->W, ta->C, o->groups);
+        bfn_groupnorm_forward(to->v, o->mean, o->rstd, ta->v, wp, bp, B, ta->H * ta->W, ta->C, o->groups,
+                              u->gn_scratch);
         break;
     case OP_SILU:
         bfn_silu_forward(to->v, ta->v, (long)B * tsize(ta));
@@ -749,7 +750,7 @@ int bfn_unet_create(bfn_model **out, const bfn_unet_spec *s, int max_batch) {
             if (c1 - (c2 - c1) > wmax) wmax = c1 - (c2 - c1);
         } else if (o->type == OP_GN) {
             ok = (o->mean = alloc_floats(Bm * o->groups)) && (o->rstd = alloc_floats(Bm * o->groups));
-            if (2 * Bm * u->t[o->a].C > gn) gn = 2 * Bm * u->t[o->a].C;
+            if (6 * Bm * u->t[o->a].C > gn) gn = 6 * Bm * u->t[o->a].C;
         } else if (o->type == OP_ATTN) {
             const size_t T = (size_t)u->t[o->a].H * u->t[o->a].W, n = Bm * o->heads * T * T;
             ok = (o->att = alloc_floats(n)) != NULL;

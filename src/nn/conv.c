@@ -1,21 +1,17 @@
 /* conv.c: channels-last 2-D convolution as GEMMs (see conv.h).
  *
- * Stride 1 ("shifted GEMMs"): the input is copied once into a zero-padded
- * image of (H + K - 1) x (W + K - 1) pixels; in that layout the input pixel a
- * kernel tap (ky, kx) reads for output pixel (y, x) is the padded pixel
- * (y + ky, x + kx), i.e. row r + ky*PW + kx for output row r = y*PW + x. So
- * each tap is ONE GEMM over all examples of a chunk whose input is the padded
- * buffer shifted by the tap (the K - 1 extra columns per row are computed and
- * dropped). No column buffer is built: `bench --conv` measured this 1.8-2.5x
- * faster than im2col at the small U-Net's shapes on one thread. The input
- * gradient runs the taps transposed into a padded gradient image, the weight
- * gradient one GEMM per tap over the padded input.
+ * Stride 1, K > 1 ("shifted GEMMs"): the input is copied once into a
+ * zero-padded layout in which the input pixel a kernel tap reads is the
+ * output pixel's row shifted by a constant, so each tap is one GEMM whose
+ * input is the padded buffer shifted by the tap; no column buffer is built
+ * (`bench --conv` measured this 1.8-2.5x faster than im2col at the small
+ * U-Net's shapes on one thread). Details and the blocking are described
+ * above shifted_forward.
  * Stride 2 (down-sampling): im2col, each output pixel's receptive field
  * copied into a row of a column buffer (order ky, kx, ic), one GEMM; col2im
  * for the input gradient.
  * Copy loops split examples (and rows) over OpenMP threads, each writing only
- * its own rows, so results do not depend on the thread count. GEMMs are called
- * outside parallel regions: OpenBLAS threads them. */
+ * its own rows, so results do not depend on the thread count. */
 #include "nn/conv.h"
 
 #include <cblas.h>
@@ -40,117 +36,199 @@ static int is_shifted(const bfn_conv2d *c) { return c->K > 1 && c->stride == 1; 
 
 static size_t col_width(const bfn_conv2d *c) { return (size_t)c->K * c->K * c->IC; }
 static size_t out_pixels(const bfn_conv2d *c) { return (size_t)c->OH * c->OW; }
-/* Padded image of the shifted path: PW columns, padded pixels per example. */
-static int pad_w(const bfn_conv2d *c) { return c->W + c->K - 1; }
-static size_t pad_pixels(const bfn_conv2d *c) { return (size_t)(c->H + c->K - 1) * pad_w(c); }
 
-/* Scratch floats per example: shifted: padded input, padded output (or its
- * gradient) and padded input gradient; im2col: the column rows. */
+/* ---- stride 1, K > 1: shifted GEMMs over a shared-padding layout ------------
+ *
+ * Layout ("flat"): rows of PW = W + p pixels (p = K/2), each image row
+ * preceded by p zero pixels, each image preceded by p zero rows, and p more
+ * zero rows (plus p zero pixels) after the last image. The zero columns
+ * between two image rows serve as the right padding of one and the left
+ * padding of the next, the zero rows between two images likewise, so a
+ * 7 x 7 image costs 8 x 8 rows of GEMM instead of 9 x 9. Pixel (e, y, x)
+ * sits at flat row q = (e (H + p) + p + y) PW + p + x; tap (ky, kx) of it is
+ * flat row q + (ky - p) PW + (kx - p). With base = p PW + p, GEMM row r
+ * stands for flat row r + base and reads tap k at flat row r + off_k,
+ * off_k = ky PW + kx >= 0; the rows that fall on padding are computed and
+ * dropped.
+ *
+ * The rows are cut into blocks of BLOCK_ROWS: all K*K taps of a block run
+ * back to back, so its accumulator and input rows stay in cache instead of
+ * streaming the whole batch through memory once per tap, and blocks are
+ * split over OpenMP threads (single-threaded BLAS inside the parallel
+ * region). Every block's arithmetic is the same whichever thread runs it;
+ * the weight gradient sums fixed groups of blocks into their own partial
+ * sums, added in group order, so results do not depend on the thread count. */
+#ifndef FWD_ROWS
+#define FWD_ROWS 1024
+#endif
+#ifndef DIN_ROWS
+#define DIN_ROWS 128
+#endif
+#ifndef DW_ROWS
+#define DW_ROWS 128
+#endif
+#define DW_GROUPS 4
+
+static int pad_w(const bfn_conv2d *c) { return c->W + c->K / 2; }
+static int flat_base(const bfn_conv2d *c) { return (c->K / 2) * pad_w(c) + c->K / 2; }
+/* Flat rows per example, and the extra rows after the last example. */
+static size_t flat_per_example(const bfn_conv2d *c) { return (size_t)(c->H + c->K / 2) * pad_w(c); }
+static size_t flat_tail(const bfn_conv2d *c) { return (size_t)flat_base(c); }
+static size_t flat_rows(const bfn_conv2d *c, int nb) { return (size_t)nb * flat_per_example(c) + flat_tail(c); }
+/* GEMM rows: from the first pixel's flat row to the last pixel's. */
+static int gemm_rows(const bfn_conv2d *c, int nb) {
+    return (int)(flat_rows(c, nb) - 2 * (size_t)flat_base(c));
+}
+static size_t dw_floats(const bfn_conv2d *c) { return (size_t)DW_GROUPS * c->OC * c->K * c->K * c->IC; }
+
+/* Scratch floats per example and fixed: shifted: the input, the output (or
+ * its gradient) and the input gradient in the flat layout, plus the weight
+ * gradient's group sums; im2col: the column rows. */
 static size_t per_example(const bfn_conv2d *c) {
-    if (is_shifted(c)) return pad_pixels(c) * (2 * (size_t)c->IC + c->OC);
+    if (is_shifted(c)) return flat_per_example(c) * (2 * (size_t)c->IC + c->OC);
     return out_pixels(c) * col_width(c);
+}
+static size_t fixed_floats(const bfn_conv2d *c) {
+    return is_shifted(c) ? flat_tail(c) * (2 * (size_t)c->IC + c->OC) + dw_floats(c) : 0;
 }
 
 size_t bfn_conv_scratch_floats(const bfn_conv2d *c, int examples) {
-    return is_pointwise(c) ? 0 : (size_t)examples * per_example(c);
+    return is_pointwise(c) ? 0 : (size_t)examples * per_example(c) + fixed_floats(c);
 }
 
 /* Examples per chunk whose buffers fit in `floats` (at least 1). */
 static int chunk_examples(const bfn_conv2d *c, size_t floats) {
-    size_t n = floats / per_example(c);
+    const size_t fixed = fixed_floats(c), n = floats > fixed ? (floats - fixed) / per_example(c) : 0;
     return n < 1 ? 1 : (int)n;
 }
 
-/* Copy examples [0, nb) of x (H, W, C) into the interior of zeroed padded
- * images (PH, PW, C). */
-static void pad_copy(const bfn_conv2d *c, float *dst, const float *x, int nb, int C) {
-    const int H = c->H, W = c->W, p = c->K / 2, PW = pad_w(c);
-    const size_t pimg = pad_pixels(c) * C;
-    memset(dst, 0, (size_t)nb * pimg * sizeof *dst);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int e = 0; e < nb; e++)
-        for (int y = 0; y < H; y++)
-            memcpy(dst + e * pimg + ((size_t)(y + p) * PW + p) * C, x + (((size_t)e * H + y) * W) * C,
-                   (size_t)W * C * sizeof *dst);
+/* Pixel index (e H + y) W + x of flat row q, or -1 on padding. */
+static long flat_pixel(const bfn_conv2d *c, long q) {
+    const int p = c->K / 2, PW = pad_w(c), PH = c->H + p;
+    const long Y = q / PW - p, x = q % PW - p;
+    if (Y < 0 || x < 0) return -1;
+    const long e = Y / PH, y = Y % PH;
+    return y < c->H ? (e * c->H + y) * c->W + x : -1;
 }
 
-/* Rows of the shifted GEMMs: every output row whose taps stay inside the chunk. */
-static int shifted_rows(const bfn_conv2d *c, int nb) {
-    return nb * (int)pad_pixels(c) - ((c->K - 1) * pad_w(c) + c->K - 1);
+/* Write examples [0, nb) of x (H, W, C) into the flat layout, padding zeroed;
+ * every float of dst is written once. */
+static void write_flat(const bfn_conv2d *c, float *dst, const float *x, int nb, int C) {
+    const int p = c->K / 2, PW = pad_w(c), PH = c->H + p, W = c->W;
+    const long rows = (long)nb * PH + p;
+#pragma omp parallel for schedule(static)
+    for (long Y = 0; Y < rows; Y++) {
+        float *d = dst + (size_t)Y * PW * C;
+        const long e = (Y - p) / PH, y = (Y - p) % PH;
+        if (Y < p || y >= c->H) {
+            memset(d, 0, (size_t)PW * C * sizeof *d);
+        } else {
+            memset(d, 0, (size_t)p * C * sizeof *d);
+            memcpy(d + (size_t)p * C, x + ((size_t)e * c->H + y) * W * C, (size_t)W * C * sizeof *d);
+        }
+    }
+    memset(dst + (size_t)rows * PW * C, 0, (size_t)p * C * sizeof *dst);
 }
+
+static int n_blocks(int M, int rows) { return (M + rows - 1) / rows; }
 
 static void shifted_forward(const bfn_conv2d *c, float *out, const float *in, const float *Wt, const float *bias,
                             int B, float *scratch, size_t scratch_floats) {
-    const int K = c->K, IC = c->IC, OC = c->OC, H = c->H, W = c->W, PW = pad_w(c), ldw = K * K * IC;
+    const int K = c->K, IC = c->IC, OC = c->OC, PW = pad_w(c), ldw = K * K * IC, base = flat_base(c);
     const int chunk = chunk_examples(c, scratch_floats);
-    const size_t pp = pad_pixels(c);
-    float *pin = scratch, *pout = scratch + (size_t)chunk * pp * IC;
+    float *pin = scratch, *pout = scratch + flat_rows(c, chunk) * IC;
     for (int e0 = 0; e0 < B; e0 += chunk) {
-        const int nb = B - e0 < chunk ? B - e0 : chunk, M = shifted_rows(c, nb);
-        pad_copy(c, pin, in + (size_t)e0 * H * W * IC, nb, IC);
-        for (int k = 0; k < K * K; k++) {
-            const int off = (k / K) * PW + k % K;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, OC, IC, 1.0f, pin + (size_t)off * IC, IC,
-                        Wt + (size_t)k * IC, ldw, k ? 1.0f : 0.0f, pout, OC);
-        }
-        /* Compact the valid rows and add the bias. */
-        float *dst = out + (size_t)e0 * H * W * OC;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int e = 0; e < nb; e++)
-            for (int y = 0; y < H; y++)
-                for (int x = 0; x < W; x++) {
-                    const float *s = pout + (e * pp + (size_t)y * PW + x) * OC;
-                    float *d = dst + (((size_t)e * H + y) * W + x) * OC;
-                    if (bias)
-                        for (int o = 0; o < OC; o++) d[o] = s[o] + bias[o];
-                    else
-                        memcpy(d, s, (size_t)OC * sizeof *d);
+        const int nb = B - e0 < chunk ? B - e0 : chunk, M = gemm_rows(c, nb), nblk = n_blocks(M, FWD_ROWS);
+        write_flat(c, pin, in + (size_t)e0 * c->H * c->W * IC, nb, IC);
+        float *dst = out + (size_t)e0 * c->H * c->W * OC;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            const int r0 = blk * FWD_ROWS, m = M - r0 < FWD_ROWS ? M - r0 : FWD_ROWS;
+            float *acc = pout + (size_t)r0 * OC;
+            for (int k = 0; k < K * K; k++) {
+                const int off = (k / K) * PW + k % K;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, OC, IC, 1.0f, pin + (size_t)(r0 + off) * IC,
+                            IC, Wt + (size_t)k * IC, ldw, k ? 1.0f : 0.0f, acc, OC);
+            }
+            /* Keep the rows that are pixels, plus the bias, while they are in cache. */
+            for (int r = 0; r < m; r++) {
+                const long px = flat_pixel(c, (long)r0 + r + base);
+                if (px < 0) continue;
+                const float *s = acc + (size_t)r * OC;
+                float *d = dst + (size_t)px * OC;
+                if (bias) {
+#pragma omp simd
+                    for (int o = 0; o < OC; o++) d[o] = s[o] + bias[o];
+                } else {
+                    memcpy(d, s, (size_t)OC * sizeof *d);
                 }
+            }
+        }
     }
 }
 
+/* With G = dout in the flat layout (zero on padding), GEMM row r's output
+ * gradient is G[r + base]:
+ *   dW_k += sum_r G[r + base]^T pin[r + off_k]   (padding rows of G are 0);
+ *   dpin[s] = sum_k G[s + base - off_k] W_k      (s a flat row; the
+ *     indices stay inside the flat buffer and read zeros where no output
+ *     row used s), i.e. the gather form of the transposed taps, so each
+ *     block of s is written by one thread and needs no zeroing. */
 static void shifted_backward(const bfn_conv2d *c, float *din, float *dW, const float *dout, const float *in,
                              const float *Wt, int B, float *scratch, size_t scratch_floats) {
-    const int K = c->K, IC = c->IC, OC = c->OC, H = c->H, W = c->W, PW = pad_w(c), p = K / 2, ldw = K * K * IC;
+    const int K = c->K, IC = c->IC, OC = c->OC, PW = pad_w(c), ldw = K * K * IC, base = flat_base(c);
     const int chunk = chunk_examples(c, scratch_floats);
-    const size_t pp = pad_pixels(c);
-    float *pin = scratch, *pdout = pin + (size_t)chunk * pp * IC, *pdin = pdout + (size_t)chunk * pp * OC;
+    const size_t fr = flat_rows(c, chunk), wsz = (size_t)OC * ldw;
+    float *pin = scratch, *G = pin + fr * IC, *pdin = G + fr * OC, *part = pdin + fr * IC;
     for (int e0 = 0; e0 < B; e0 += chunk) {
-        const int nb = B - e0 < chunk ? B - e0 : chunk, M = shifted_rows(c, nb);
-        /* dout on the output grid of the padded layout (row y*PW + x), zero
-         * in the dropped columns so they contribute nothing. */
-        memset(pdout, 0, (size_t)nb * pp * OC * sizeof *pdout);
-        const float *dsrc = dout + (size_t)e0 * H * W * OC;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int e = 0; e < nb; e++)
-            for (int y = 0; y < H; y++)
-                memcpy(pdout + (e * pp + (size_t)y * PW) * OC, dsrc + (((size_t)e * H + y) * W) * OC,
-                       (size_t)W * OC * sizeof *pdout);
+        const int nb = B - e0 < chunk ? B - e0 : chunk, M = gemm_rows(c, nb);
+        write_flat(c, G, dout + (size_t)e0 * c->H * c->W * OC, nb, OC);
         if (dW) {
-            pad_copy(c, pin, in + (size_t)e0 * H * W * IC, nb, IC);
-            for (int k = 0; k < K * K; k++) {
-                const int off = (k / K) * PW + k % K;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, M, 1.0f, pdout, OC, pin + (size_t)off * IC,
-                            IC, 1.0f, dW + (size_t)k * IC, ldw);
+            write_flat(c, pin, in + (size_t)e0 * c->H * c->W * IC, nb, IC);
+            const int nblk = n_blocks(M, DW_ROWS), ng = nblk < DW_GROUPS ? nblk : DW_GROUPS;
+#pragma omp parallel for schedule(static)
+            for (int g = 0; g < ng; g++) {
+                const int b0 = (int)((long)nblk * g / ng), b1 = (int)((long)nblk * (g + 1) / ng);
+                float *pg = part + (size_t)g * wsz;
+                for (int blk = b0; blk < b1; blk++) {
+                    const int r0 = blk * DW_ROWS, m = M - r0 < DW_ROWS ? M - r0 : DW_ROWS;
+                    for (int k = 0; k < K * K; k++) {
+                        const int off = (k / K) * PW + k % K;
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, m, 1.0f,
+                                    G + (size_t)(r0 + base) * OC, OC, pin + (size_t)(r0 + off) * IC, IC,
+                                    blk > b0 ? 1.0f : 0.0f, pg + (size_t)k * IC, ldw);
+                    }
+                }
+            }
+#pragma omp parallel for schedule(static)
+            for (size_t i = 0; i < wsz; i++) {
+                float s = dW[i];
+                for (int g = 0; g < ng; g++) s += part[(size_t)g * wsz + i];
+                dW[i] = s;
             }
         }
         if (din) {
-            /* Tap k sent input row r + off to output row r: send the gradient back. */
-            memset(pdin, 0, (size_t)nb * pp * IC * sizeof *pdin);
-            for (int k = 0; k < K * K; k++) {
-                const int off = (k / K) * PW + k % K;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, IC, OC, 1.0f, pdout, OC, Wt + (size_t)k * IC,
-                            ldw, 1.0f, pdin + (size_t)off * IC, IC);
-            }
-            float *dst = din + (size_t)e0 * H * W * IC;
-#pragma omp parallel for collapse(2) schedule(static)
-            for (int e = 0; e < nb; e++)
-                for (int y = 0; y < H; y++) {
-                    const float *s = pdin + (e * pp + (size_t)(y + p) * PW + p) * IC;
-                    float *d = dst + (((size_t)e * H + y) * W) * IC;
-#pragma omp simd
-                    for (int i = 0; i < W * IC; i++) d[i] += s[i];
+            float *dst = din + (size_t)e0 * c->H * c->W * IC;
+            const int nblk = n_blocks(M, DIN_ROWS);
+#pragma omp parallel for schedule(static)
+            for (int blk = 0; blk < nblk; blk++) {
+                const int r0 = blk * DIN_ROWS, s0 = base + r0, m = M - r0 < DIN_ROWS ? M - r0 : DIN_ROWS;
+                float *acc = pdin + (size_t)s0 * IC;
+                for (int k = 0; k < K * K; k++) {
+                    const int off = (k / K) * PW + k % K;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, IC, OC, 1.0f,
+                                G + (size_t)(s0 + base - off) * OC, OC, Wt + (size_t)k * IC, ldw, k ? 1.0f : 0.0f,
+                                acc, IC);
                 }
+                for (int r = 0; r < m; r++) {
+                    const long px = flat_pixel(c, (long)s0 + r);
+                    if (px < 0) continue;
+                    const float *s = acc + (size_t)r * IC;
+                    float *d = dst + (size_t)px * IC;
+#pragma omp simd
+                    for (int i = 0; i < IC; i++) d[i] += s[i];
+                }
+            }
         }
     }
 }

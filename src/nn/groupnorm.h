@@ -10,10 +10,13 @@
 
 #define BFN_GROUPNORM_EPS 1e-5
 
+/* scratch holds 4 B C floats (per-example channel sums in double), aligned
+ * for double. */
 void bfn_groupnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
-                           int B, int P, int C, int G);
+                           int B, int P, int C, int G, float *scratch);
 /* din += dL/din; dw += dL/dw; db += dL/db. Any of din, dw, db may be NULL.
- * scratch holds 2 B C floats (per-example partial sums). */
+ * scratch holds 6 B C floats (per-example partial sums and per-channel
+ * copies of the group statistics); 64-byte alignment is enough for both. */
 void bfn_groupnorm_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
                             const float *mean, const float *rstd, int B, int P, int C, int G, float *scratch);
 

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -41,6 +42,12 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
@@ -270,12 +277,15 @@ static int unet_only(int threads, double seconds, int channels, int B) {
     a.steps = 1;
     run_steps(&a); /* warm-up */
     int n = 0;
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     while (now() - t0 < seconds || n < 3) {
         run_steps(&a);
         n++;
     }
+    /* stdout: steps per wall second (what the comparison uses); stderr: CPU
+     * seconds per step, which time-slicing by other jobs inflates less. */
     printf("%.4f\n", n / (now() - t0));
+    fprintf(stderr, "%.4f CPU s/step\n", (cpu_now() - c0) / n);
     free_step(&a);
     return 0;
 }
@@ -345,6 +355,8 @@ static int serve_case(const char *name, int reps) {
         int ref = !strcmp(name, "tf_ref");
         setup_step_model(a, "discrete", ref ? 256 : 128, 27, B = 32, ref ? 4 : 3, ref ? 256 : 192);
         a->s.family.sched.beta1 = 0.5625;
+    } else if (!strcmp(name, "unet") || !strcmp(name, "unet32")) {
+        setup_step_model(a, "discrete", 784, 2, B = name[4] ? 32 : 64, BENCH_UNET, 0);
     } else if (!strcmp(name, "ln_disc256")) {
         /* L^n (10 MC samples) + gradient of the K = 256 receiver mixture, B = 32, t = 1/2. */
         setup_step(a, "discretised", 3072, 256, B = 32);
@@ -398,7 +410,23 @@ static int serve(void) {
     return 0;
 }
 
+/* As bfn does (src/run/main.c): OpenMP threads that spin at barriers stall
+ * every small parallel region on a shared machine, so unless the user chose
+ * a policy, run again with OMP_WAIT_POLICY=passive (libgomp reads it at
+ * load). The PyTorch side of the comparisons gets the same setting from
+ * bench/unet_vs_torch.sh and bench/compare.py. */
+static void prefer_passive_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1) return;
+    self[n] = '\0';
+    execv(self, argv);
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_waiting(argv);
     if (argc > 1 && strcmp(argv[1], "--serve") == 0) return serve();
     /* bench --conv: im2col vs shifted GEMMs at the small U-Net's shapes. */
     if (argc >= 2 && strcmp(argv[1], "--conv") == 0) {
