@@ -85,6 +85,7 @@
 #define DISC_LOG_CLAMP 10.0  /* [CODE] safe_exp clamps its input to [-10, 10] */
 #define MIX_FLOOR ((double)FLT_EPSILON) /* torch clamp_probs on float32 */
 #define WALK_LOG_CUT 56.0    /* stop the mixture walk below e^-56 (see above) */
+#define MC_LANES 12          /* Monte Carlo samples per vectorised group (mixture_lanes) */
 
 /* ---- output distribution ------------------------------------------------------ */
 
@@ -121,19 +122,19 @@ typedef struct {
     double *p;                   /* [K]: bin masses (bins jlo-1..jhi of the range only) */
     double *qx;                  /* [K]: q_k - MIX_FLOOR (mixture weight above the floor), set in [nl, nh] */
     double *acc;                 /* [K]: sum over samples of E_k / S */
-    double *e;                   /* [K]: E_k of the current sample's walk */
+    double *e;                   /* [K MC_LANES]: E_k of the current group of samples (mixture_lanes) */
     double *ones, *e_floor;      /* [K]: all 1 (weights of the floor walk) and its E_k */
     unsigned char *live;         /* [K]: 1 if p_k is strictly inside (eps, 1 - eps) */
 } disc_ws;
 
 static void ws_alloc(disc_ws *w, int K) {
-    double *buf = bfn_xmalloc(((size_t)K + 1 + 6 * (size_t)K) * sizeof *buf);
+    double *buf = bfn_xmalloc(((size_t)K + 1 + (5 + MC_LANES) * (size_t)K) * sizeof *buf);
     w->pdf = buf;
     w->p = buf + K + 1;
     w->qx = w->p + K;
     w->acc = w->qx + K;
     w->e = w->acc + K;
-    w->ones = w->e + K;
+    w->ones = w->e + (size_t)K * MC_LANES;
     w->e_floor = w->ones + K;
     w->live = bfn_xmalloc((size_t)K);
     for (int k = 0; k < K; k++) w->ones[k] = 1.0;
@@ -312,6 +313,100 @@ static double floor_sum(disc_ws *w, int K, double y, int j0, double d0, const wa
            walk_dir(w->ones, w->e_floor, j0, -1, j0, -d0, r_dn, wc, &m_dn);
 }
 
+/* The bins of [nl, nh] whose Gaussian factor relative to bin j0 (the bin
+ * nearest y, d0 = y - c_j0), E_k = exp(-a ((y - c_k)^2 - d0^2)/2), can reach
+ * the cut e^-WALK_LOG_CUT: |y - c_k| <= sqrt(2 WALK_LOG_CUT/a + d0^2), widened
+ * by one bin each side against rounding (extra bins only add terms below the
+ * cut). Bounds are clamped in double before the int conversion (y and the
+ * half-width may be huge for tiny a). Empty (*wlo > *whi) when no bin of
+ * [nl, nh] is near enough. */
+static inline void cut_window(const walk_consts *wc, int K, double y, double d0, int nl, int nh, int *wlo,
+                              int *whi) {
+    double half = sqrt(2.0 * WALK_LOG_CUT / wc->a + d0 * d0), inv_h = 0.5 * K;
+    double lo = floor((y - half + 1.0) * inv_h - 0.5) - 1.0, hi = ceil((y + half + 1.0) * inv_h - 0.5) + 1.0;
+    if (!(lo >= nl)) lo = nl;
+    if (!(hi <= nh)) hi = nh;
+    if (lo > nh + 1) lo = nh + 1;
+    if (hi < nl - 1) hi = nl - 1;
+    *wlo = (int)lo;
+    *whi = (int)hi;
+}
+
+/* ---- the mixture sum above the floor, MC_LANES samples at a time -------------------- */
+
+/* The n_mc samples of a dimension are processed in groups of MC_LANES (the
+ * last group padded with lanes that count for nothing), so that the work per
+ * bin is a short fixed-length loop over lanes that the compiler vectorises
+ * (3 AVX2 vectors), and the bins are shared: the group walks the union of
+ * its lanes' cut windows once. */
+/* Gaussian factors along a row of bins by the exact recurrence
+ * E(k+1) = E(k) R(k), R(k+1) = R(k) c1, c1 = exp(-a h^2), restarted from
+ * direct exps every REC_RUN bins (rounding <= ~REC_RUN^2/2 ulp, 3e-14). A lane
+ * whose exponent at a run's start is below REC_START_MIN counts 0 for the
+ * whole run: its ln E is a concave parabola in k with curvature du^2 = a h^2,
+ * so from ln E(k0) = -X <= -650 it rises over n <= REC_RUN bins by at most
+ * du n sqrt(2X) (the peak lies >= sqrt(2X)/du bins away, as ln E <= 0); with
+ * du n <= 16 every value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73,
+ * under the cut. Hence runs of REC_RUN bins when du <= 1 and of one bin
+ * (direct exps only) beyond. The start keeps the recurrence away from
+ * underflow, where it would lose the values that follow. */
+#define REC_RUN 16
+#define REC_START_MIN (-650.0)
+
+/* Per-lane data of one group: y, d0 = y - c_j0 (j0 the bin nearest y), j0 as
+ * a double, and the lane's mixture sum S. */
+typedef struct {
+    double y[MC_LANES], d0[MC_LANES], j0[MC_LANES], S[MC_LANES], f[MC_LANES];
+} mc_lanes;
+
+/* Adds sum_k qx_k E_k over the bins ulo..uhi to each lane's S and stores
+ * E_k (relative to the lane's bin j0, so <= 1) in eb[(k - ulo) MC_LANES + l].
+ * The exponent ln E_k = -a (c_j0 - c_k)((y - c_k) + d0)/2 has no cancellation
+ * ((c_j0 - c_k) = (j0 - k) h is exact); ln R(k) = a h (y - c_k) - a h^2/2 is
+ * clamped at 700 only in lanes that count 0 (elsewhere R <= 1/E(k0) <= e^650). */
+static void mixture_lanes(const double *restrict qx, double *restrict eb, int K, mc_lanes *g, int ulo, int uhi,
+                          double a, double lo) {
+    const double h = 2.0 / K, du2 = a * h * h, c1 = exp(-du2), ha = -0.5 * a * h;
+    volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_zero = 0.0;
+    const double start_min = v_start, rmax = v_rmax, zero = v_zero;
+    const int run = du2 <= 1.0 ? REC_RUN : 1;
+    double Sl[MC_LANES] = {0.0};
+    for (int k0 = ulo; k0 <= uhi; k0 += run) {
+        int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
+        double E[MC_LANES], R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
+        for (int l = 0; l < MC_LANES; l++) {
+            double dk = g->y[l] + y1k, x = ha * (g->j0[l] - k0) * (dk + g->d0[l]);
+            double xr = a * h * dk - 0.5 * du2;
+            xr = xr < rmax ? xr : rmax;
+            double e0 = bfn_exp_vec(x, lo);
+            E[l] = x >= start_min ? e0 : zero;
+            R[l] = bfn_exp_vec(xr, lo);
+        }
+        for (int k = k0; k <= k1; k++) {
+            double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES, qk = qx[k];
+            for (int l = 0; l < MC_LANES; l++) {
+                ek[l] = E[l];
+                Sl[l] += qk * E[l];
+                E[l] *= R[l];
+                R[l] *= c1;
+            }
+        }
+    }
+    for (int l = 0; l < MC_LANES; l++) g->S[l] += Sl[l];
+}
+
+/* acc_k += sum_l E_lk f_l over the bins ulo..uhi (lanes summed in a fixed
+ * order, 4 partial sums then a tree). */
+static void accumulate_lanes(double *restrict acc, const double *restrict eb, const double *restrict f, int ulo,
+                             int uhi) {
+    for (int k = ulo; k <= uhi; k++) {
+        const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
+        double v[4];
+        for (int i = 0; i < 4; i++) v[i] = ek[i] * f[i] + ek[i + 4] * f[i + 4] + ek[i + 8] * f[i + 8];
+        acc[k] += (v[0] + v[1]) + (v[2] + v[3]);
+    }
+}
+
 /* Mean over the n_mc samples y = xc + eps_m / sqrt(a) of
  *   ln N(y|xc,1/a) - ln sum_k w_k N(y|c_k,1/a),
  * and its derivatives w.r.t. mu_x and sigma_x in *g_mu, *g_s.
@@ -356,44 +451,46 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
     /* One floor sum and one walk over [nl, nh] per sample. The logs of the
      * sums are taken once per dimension from their product (rescaled long
      * before it could leave the double range: each factor lies in [eps, K]). */
-    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K;
+    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K, lo = bfn_exp_vec_lo();
     double total = 0.0, log_sum = 0.0, prod = 1.0;
-    for (int m = 0; m < n_mc; m++) {
-        double y = xc + eps[m] * sd;
-        double v = floor((y + 1.0) * inv_h);
-        int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
-        double d0 = y - bfn_bin_centre(j0, K);
-        double S = MIX_FLOOR * floor_sum(w, K, y, j0, d0, wc), scale = 0.0;
-        int wlo = 0, whi = -1;
-        if (nl <= nh) {
-            int jn = j0 < nl ? nl : j0 > nh ? nh : j0;
-            double dn = y - bfn_bin_centre(jn, K);
-            scale = jn == j0 ? 1.0 : exp(-0.5 * a * (dn - d0) * (dn + d0));
-            if (scale >= wc->cut) {
-                double r_up, r_dn;
-                int m_up, m_dn;
-                walk_ratios(wc, dn, &r_up, &r_dn);
-                w->e[jn] = 1.0;
-                double sum = w->qx[jn] + walk_dir(w->qx, w->e, jn, +1, nh - jn, dn, r_up, wc, &m_up) +
-                             walk_dir(w->qx, w->e, jn, -1, jn - nl, -dn, r_dn, wc, &m_dn);
-                S += scale * sum;
-                wlo = jn - m_dn;
-                whi = jn + m_up;
+    mc_lanes g;
+    for (int m0 = 0; m0 < n_mc; m0 += MC_LANES) {
+        int nl_g = n_mc - m0 < MC_LANES ? n_mc - m0 : MC_LANES;
+        int ulo = nh + 1, uhi = nl - 1; /* union of the lanes' cut windows */
+        for (int l = 0; l < MC_LANES; l++) {
+            double y = l < nl_g ? xc + eps[m0 + l] * sd : xc;
+            double v = floor((y + 1.0) * inv_h);
+            int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
+            double d0 = y - bfn_bin_centre(j0, K);
+            g.y[l] = y;
+            g.d0[l] = d0;
+            g.j0[l] = j0;
+            g.S[l] = 0.0;
+            if (l >= nl_g) continue;
+            g.S[l] = MIX_FLOOR * floor_sum(w, K, y, j0, d0, wc);
+            /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
+             * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
+            total += -0.5 * eps[m0 + l] * eps[m0 + l] + 0.5 * a * d0 * d0;
+            int wlo, whi;
+            if (nl <= nh) {
+                cut_window(wc, K, y, d0, nl, nh, &wlo, &whi);
+                if (wlo <= whi) {
+                    if (wlo < ulo) ulo = wlo;
+                    if (whi > uhi) uhi = whi;
+                }
             }
         }
-        /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
-         * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
-        total += -0.5 * eps[m] * eps[m] + 0.5 * a * d0 * d0;
-        prod *= S;
-        if (prod < 1e-250 || prod > 1e250) {
-            log_sum += log(prod);
-            prod = 1.0;
+        if (ulo <= uhi) mixture_lanes(w->qx, w->e, K, &g, ulo, uhi, a, lo);
+        for (int l = 0; l < MC_LANES; l++) {
+            if (l >= nl_g) { g.f[l] = 0.0; continue; }
+            prod *= g.S[l];
+            if (prod < 1e-250 || prod > 1e250) {
+                log_sum += log(prod);
+                prod = 1.0;
+            }
+            g.f[l] = 1.0 / g.S[l];
         }
-        double f = scale / S;
-        double *restrict acc = w->acc;
-        const double *restrict e = w->e;
-#pragma omp simd
-        for (int k = wlo; k <= whi; k++) acc[k] += e[k] * f;
+        if (ulo <= uhi) accumulate_lanes(w->acc, w->e, g.f, ulo, uhi);
     }
     double loss = (total - log_sum - log(prod)) / n_mc + log(sq);
 
