@@ -342,8 +342,8 @@ static inline void cut_window(const walk_consts *wc, int K, double y, double d0,
 /* Gaussian factors along a row of bins by the exact recurrence
  * E(k+1) = E(k) R(k), R(k+1) = R(k) c1, c1 = exp(-a h^2), restarted from
  * direct exps every REC_RUN bins (rounding <= ~REC_RUN^2/2 ulp, 3e-14). A lane
- * whose exponent at a run's start is below REC_START_MIN counts 0 for the
- * whole run: its ln E is a concave parabola in k with curvature du^2 = a h^2,
+ * whose exponent at a run's start is below REC_START_MIN counts (almost) 0
+ * for the whole run: its ln E is a concave parabola in k with curvature du^2 = a h^2,
  * so from ln E(k0) = -X <= -650 it rises over n <= REC_RUN bins by at most
  * du n sqrt(2X) (the peak lies >= sqrt(2X)/du bins away, as ln E <= 0); with
  * du n <= 16 every value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73,
@@ -363,34 +363,46 @@ typedef struct {
  * E_k (relative to the lane's bin j0, so <= 1) in eb[(k - ulo) MC_LANES + l].
  * The exponent ln E_k = -a (c_j0 - c_k)((y - c_k) + d0)/2 has no cancellation
  * ((c_j0 - c_k) = (j0 - k) h is exact); ln R(k) = a h (y - c_k) - a h^2/2 is
- * clamped at 700 only in lanes that count 0 (elsewhere R <= 1/E(k0) <= e^650). */
+ * clamped at 700 (only reached in lanes that count 0; elsewhere
+ * R <= 1/E(k0) <= e^650). */
 static void mixture_lanes(const double *restrict qx, double *restrict eb, int K, mc_lanes *g, int ulo, int uhi,
                           double a, double lo) {
     const double h = 2.0 / K, du2 = a * h * h, c1 = exp(-du2), ha = -0.5 * a * h;
-    volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_zero = 0.0;
-    const double start_min = v_start, rmax = v_rmax, zero = v_zero;
+    /* run-time bounds: with literal ones GCC 12 does not vectorise the selects (vecmath.h) */
+    volatile double v_start = REC_START_MIN, v_rmax = 700.0;
+    const double start_min = v_start, rmax = v_rmax;
     const int run = du2 <= 1.0 ? REC_RUN : 1;
     double Sl[MC_LANES] = {0.0};
     for (int k0 = ulo; k0 <= uhi; k0 += run) {
         int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
-        double E[MC_LANES], R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
+        double R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
+        double *restrict e0 = eb + (size_t)(k0 - ulo) * MC_LANES;
+        /* A lane starting below REC_START_MIN gets R = e^REC_START_MIN: its
+         * first value (<= e^-650) is kept, the rest underflow to 0. */
+#pragma omp simd
         for (int l = 0; l < MC_LANES; l++) {
             double dk = g->y[l] + y1k, x = ha * (g->j0[l] - k0) * (dk + g->d0[l]);
             double xr = a * h * dk - 0.5 * du2;
             xr = xr < rmax ? xr : rmax;
-            double e0 = bfn_exp_vec(x, lo);
-            E[l] = x >= start_min ? e0 : zero;
+            xr = x >= start_min ? xr : start_min;
+            e0[l] = bfn_exp_vec(x, lo);
             R[l] = bfn_exp_vec(xr, lo);
         }
-        for (int k = k0; k <= k1; k++) {
-            double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES, qk = qx[k];
+        for (int k = k0 + 1; k <= k1; k++) {
+            double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
+            const double *restrict ep = ek - MC_LANES;
+#pragma omp simd
             for (int l = 0; l < MC_LANES; l++) {
-                ek[l] = E[l];
-                Sl[l] += qk * E[l];
-                E[l] *= R[l];
+                ek[l] = ep[l] * R[l];
                 R[l] *= c1;
             }
         }
+    }
+    for (int k = ulo; k <= uhi; k++) {
+        const double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
+        double qk = qx[k];
+#pragma omp simd
+        for (int l = 0; l < MC_LANES; l++) Sl[l] += qk * ek[l];
     }
     for (int l = 0; l < MC_LANES; l++) g->S[l] += Sl[l];
 }
