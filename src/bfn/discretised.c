@@ -85,7 +85,7 @@
 #define DISC_LOG_CLAMP 10.0  /* [CODE] safe_exp clamps its input to [-10, 10] */
 #define MIX_FLOOR ((double)FLT_EPSILON) /* torch clamp_probs on float32 */
 #define WALK_LOG_CUT 56.0    /* stop the mixture walk below e^-56 (see above) */
-#define MC_LANES 12          /* Monte Carlo samples per vectorised group (mixture_lanes) */
+#define MC_LANES 12          /* Monte Carlo samples per vectorised group (<= BFN_LATTICE_LANES) */
 
 /* ---- output distribution ------------------------------------------------------ */
 
@@ -173,6 +173,7 @@ typedef struct {
     double c8pow[LANES]; /* c8^l, c8 = exp(-LANES a h^2) */
     double c1_tri;      /* c1^(LANES(LANES+1)/2) */
     double sa, du;      /* sqrt(a) and du = h sqrt(a), the spacing of u_k = (c_k - y) sqrt(a) */
+    double cut_half;    /* sqrt(2 WALK_LOG_CUT / a): reach of the cut in y (cut_window) */
     int floor_em;       /* floor sums in closed form (floor_sum) */
 } walk_consts;
 
@@ -189,6 +190,7 @@ static walk_consts walk_consts_for(double a, int K) {
     }
     c.c1_tri = exp(-a * c.h * c.h * (0.5 * LANES * (LANES + 1)));
     c.sa = sqrt(a);
+    c.cut_half = sqrt(2.0 * WALK_LOG_CUT / a);
     c.du = c.h * c.sa;
     /* bfn_gauss_lattice_sum's conditions on the spacing and on the span of
      * the K centres in u (>= 1, so its CDF difference does not cancel) */
@@ -315,15 +317,15 @@ static double floor_sum(disc_ws *w, int K, double y, int j0, double d0, const wa
 
 /* The bins of [nl, nh] whose Gaussian factor relative to bin j0 (the bin
  * nearest y, d0 = y - c_j0), E_k = exp(-a ((y - c_k)^2 - d0^2)/2), can reach
- * the cut e^-WALK_LOG_CUT: |y - c_k| <= sqrt(2 WALK_LOG_CUT/a + d0^2), widened
- * by one bin each side against rounding (extra bins only add terms below the
- * cut). Bounds are clamped in double before the int conversion (y and the
- * half-width may be huge for tiny a). Empty (*wlo > *whi) when no bin of
- * [nl, nh] is near enough. */
-static inline void cut_window(const walk_consts *wc, int K, double y, double d0, int nl, int nh, int *wlo,
-                              int *whi) {
-    double half = sqrt(2.0 * WALK_LOG_CUT / wc->a + d0 * d0), inv_h = 0.5 * K;
-    double lo = floor((y - half + 1.0) * inv_h - 0.5) - 1.0, hi = ceil((y + half + 1.0) * inv_h - 0.5) + 1.0;
+ * the cut e^-WALK_LOG_CUT lie within |y - c_k| <= sqrt(2 WALK_LOG_CUT/a + d0^2)
+ * <= wc->cut_half + |d0|; the bins of a group of samples are the union of
+ * these intervals, [ylo, yhi] in y, widened by one bin each side against
+ * rounding (extra bins only add terms below the cut). Bounds are clamped in
+ * double before the int conversion (y and the half-width may be huge for
+ * tiny a). Empty (*wlo > *whi) when no bin of [nl, nh] is near enough. */
+static inline void cut_window(int K, double ylo, double yhi, int nl, int nh, int *wlo, int *whi) {
+    double inv_h = 0.5 * K;
+    double lo = floor((ylo + 1.0) * inv_h - 0.5) - 1.0, hi = ceil((yhi + 1.0) * inv_h - 0.5) + 1.0;
     if (!(lo >= nl)) lo = nl;
     if (!(hi <= nh)) hi = nh;
     if (lo > nh + 1) lo = nh + 1;
@@ -352,6 +354,7 @@ static inline void cut_window(const walk_consts *wc, int K, double y, double d0,
  * underflow, where it would lose the values that follow. */
 #define REC_RUN 16
 #define REC_START_MIN (-650.0)
+#define REC_DEAD (-550.0)
 
 /* Per-lane data of one group: y, d0 = y - c_j0 (j0 the bin nearest y), j0 as
  * a double, and the lane's mixture sum S. */
@@ -369,22 +372,24 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
                           double a, double lo) {
     const double h = 2.0 / K, du2 = a * h * h, c1 = exp(-du2), ha = -0.5 * a * h;
     /* run-time bounds: with literal ones GCC 12 does not vectorise the selects (vecmath.h) */
-    volatile double v_start = REC_START_MIN, v_rmax = 700.0;
-    const double start_min = v_start, rmax = v_rmax;
+    volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_dead = REC_DEAD, v_zero = 0.0;
+    const double start_min = v_start, rmax = v_rmax, dead = v_dead, zero = v_zero;
     const int run = du2 <= 1.0 ? REC_RUN : 1;
     double Sl[MC_LANES] = {0.0};
     for (int k0 = ulo; k0 <= uhi; k0 += run) {
         int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
         double R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
         double *restrict e0 = eb + (size_t)(k0 - ulo) * MC_LANES;
-        /* A lane starting below REC_START_MIN gets R = e^REC_START_MIN: its
-         * first value (<= e^-650) is kept, the rest underflow to 0. */
+        /* A lane starting below REC_START_MIN starts at e^REC_DEAD with R = 1
+         * instead: its values stay in [e^-686, e^-550], negligible and normal
+         * numbers (no denormal slow path). */
 #pragma omp simd
         for (int l = 0; l < MC_LANES; l++) {
             double dk = g->y[l] + y1k, x = ha * (g->j0[l] - k0) * (dk + g->d0[l]);
             double xr = a * h * dk - 0.5 * du2;
             xr = xr < rmax ? xr : rmax;
-            xr = x >= start_min ? xr : start_min;
+            xr = x >= start_min ? xr : zero;
+            x = x >= start_min ? x : dead;
             e0[l] = bfn_exp_vec(x, lo);
             R[l] = bfn_exp_vec(xr, lo);
         }
@@ -466,9 +471,11 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
     const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K, lo = bfn_exp_vec_lo();
     double total = 0.0, log_sum = 0.0, prod = 1.0;
     mc_lanes g;
+    double fa[MC_LANES], fb[MC_LANES], fr[MC_LANES], fs[MC_LANES];
     for (int m0 = 0; m0 < n_mc; m0 += MC_LANES) {
         int nl_g = n_mc - m0 < MC_LANES ? n_mc - m0 : MC_LANES;
-        int ulo = nh + 1, uhi = nl - 1; /* union of the lanes' cut windows */
+        int ulo = nh + 1, uhi = nl - 1;          /* union of the lanes' cut windows */
+        double ylo = INFINITY, yhi = -INFINITY; /* the same in y */
         for (int l = 0; l < MC_LANES; l++) {
             double y = l < nl_g ? xc + eps[m0 + l] * sd : xc;
             double v = floor((y + 1.0) * inv_h);
@@ -479,18 +486,24 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
             g.j0[l] = j0;
             g.S[l] = 0.0;
             if (l >= nl_g) continue;
-            g.S[l] = MIX_FLOOR * floor_sum(w, K, y, j0, d0, wc);
+            fa[l] = (bfn_bin_centre(0, K) - y) * wc->sa;
+            fb[l] = (bfn_bin_centre(K - 1, K) - y) * wc->sa;
+            fr[l] = -d0 * wc->sa;
             /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
              * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
             total += -0.5 * eps[m0 + l] * eps[m0 + l] + 0.5 * a * d0 * d0;
-            int wlo, whi;
-            if (nl <= nh) {
-                cut_window(wc, K, y, d0, nl, nh, &wlo, &whi);
-                if (wlo <= whi) {
-                    if (wlo < ulo) ulo = wlo;
-                    if (whi > uhi) uhi = whi;
-                }
-            }
+            double half = wc->cut_half + fabs(d0);
+            ylo = y - half < ylo ? y - half : ylo;
+            yhi = y + half > yhi ? y + half : yhi;
+        }
+        if (nl <= nh) cut_window(K, ylo, yhi, nl, nh, &ulo, &uhi);
+        /* the floor sums: closed form for the whole group where it applies
+         * (floor_sum's test), the walk over unit weights elsewhere */
+        if (wc->floor_em) bfn_gauss_lattice_sum_n(nl_g, fa, fb, fr, wc->du, fs);
+        for (int l = 0; l < nl_g; l++) {
+            int closed = wc->floor_em && fabs(fr[l]) <= BFN_LATTICE_UREF_MAX;
+            double F = closed ? fs[l] : floor_sum(w, K, g.y[l], (int)g.j0[l], g.d0[l], wc);
+            g.S[l] = MIX_FLOOR * F;
         }
         if (ulo <= uhi) mixture_lanes(w->qx, w->e, K, &g, ulo, uhi, a, lo);
         for (int l = 0; l < MC_LANES; l++) {

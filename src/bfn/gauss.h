@@ -194,6 +194,12 @@ double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds
 #define BFN_LATTICE_UREF_MAX 3.7
 #define BFN_LATTICE_U_CUT 12.0
 double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref);
+/* The same for n lattices of one spacing: sum[i] for (ua[i], ub[i], uref[i]),
+ * vectorised over lattices (in blocks of BFN_LATTICE_LANES); each lattice
+ * must meet the requirements above. */
+#define BFN_LATTICE_LANES 16
+void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta,
+                             double *sum);
 /* [CODE] DiscretizedCtsDistribution.log_prob for bin k: prob = p_k; if
  * prob < 1e-5 return ln N(c_k; mu, s) + ln(2/K) (density times bin width),
  * else ln max(prob, 1e-10). */
