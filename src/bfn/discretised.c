@@ -362,6 +362,17 @@ typedef struct {
     double y[MC_LANES], d0[MC_LANES], j0[MC_LANES], S[MC_LANES], f[MC_LANES];
 } mc_lanes;
 
+/* Four lanes as one AVX2 vector (GCC vector extension), so that a run's E, R
+ * and S stay in registers across bins; MC_LANES = 3 of them. */
+typedef double lane4 __attribute__((vector_size(4 * sizeof(double))));
+_Static_assert(MC_LANES == 12, "mixture_lanes and accumulate_lanes hold MC_LANES as three lane4 vectors");
+static inline lane4 lane4_load(const double *p) {
+    lane4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void lane4_store(double *p, lane4 v) { memcpy(p, &v, sizeof v); }
+
 /* Adds sum_k qx_k E_k over the bins ulo..uhi to each lane's S and stores
  * E_k (relative to the lane's bin j0, so <= 1) in eb[(k - ulo) MC_LANES + l].
  * The exponent ln E_k = -a (c_j0 - c_k)((y - c_k) + d0)/2 has no cancellation
@@ -375,7 +386,7 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
     volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_dead = REC_DEAD, v_zero = 0.0;
     const double start_min = v_start, rmax = v_rmax, dead = v_dead, zero = v_zero;
     const int run = du2 <= 1.0 ? REC_RUN : 1;
-    double Sl[MC_LANES] = {0.0};
+    lane4 S0 = {0.0, 0.0, 0.0, 0.0}, S1 = S0, S2 = S0;
     for (int k0 = ulo; k0 <= uhi; k0 += run) {
         int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
         double R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
@@ -393,33 +404,45 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
             e0[l] = bfn_exp_vec(x, lo);
             R[l] = bfn_exp_vec(xr, lo);
         }
+        /* the run in registers: three vectors of four lanes each for E, R and S */
+        lane4 E0 = lane4_load(e0), E1 = lane4_load(e0 + 4), E2 = lane4_load(e0 + 8);
+        lane4 R0 = lane4_load(R), R1 = lane4_load(R + 4), R2 = lane4_load(R + 8);
+        double q = qx[k0];
+        S0 += q * E0;
+        S1 += q * E1;
+        S2 += q * E2;
         for (int k = k0 + 1; k <= k1; k++) {
             double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
-            const double *restrict ep = ek - MC_LANES;
-#pragma omp simd
-            for (int l = 0; l < MC_LANES; l++) {
-                ek[l] = ep[l] * R[l];
-                R[l] *= c1;
-            }
+            E0 *= R0;
+            E1 *= R1;
+            E2 *= R2;
+            R0 *= c1;
+            R1 *= c1;
+            R2 *= c1;
+            lane4_store(ek, E0);
+            lane4_store(ek + 4, E1);
+            lane4_store(ek + 8, E2);
+            q = qx[k];
+            S0 += q * E0;
+            S1 += q * E1;
+            S2 += q * E2;
         }
     }
-    for (int k = ulo; k <= uhi; k++) {
-        const double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
-        double qk = qx[k];
-#pragma omp simd
-        for (int l = 0; l < MC_LANES; l++) Sl[l] += qk * ek[l];
-    }
+    double Sl[MC_LANES];
+    lane4_store(Sl, S0);
+    lane4_store(Sl + 4, S1);
+    lane4_store(Sl + 8, S2);
     for (int l = 0; l < MC_LANES; l++) g->S[l] += Sl[l];
 }
 
 /* acc_k += sum_l E_lk f_l over the bins ulo..uhi (lanes summed in a fixed
- * order, 4 partial sums then a tree). */
+ * order: three vectors of four, then the four partial sums as a tree). */
 static void accumulate_lanes(double *restrict acc, const double *restrict eb, const double *restrict f, int ulo,
                              int uhi) {
+    const lane4 f0 = lane4_load(f), f1 = lane4_load(f + 4), f2 = lane4_load(f + 8);
     for (int k = ulo; k <= uhi; k++) {
         const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
-        double v[4];
-        for (int i = 0; i < 4; i++) v[i] = ek[i] * f[i] + ek[i + 4] * f[i + 4] + ek[i + 8] * f[i + 8];
+        lane4 v = lane4_load(ek) * f0 + lane4_load(ek + 4) * f1 + lane4_load(ek + 8) * f2;
         acc[k] += (v[0] + v[1]) + (v[2] + v[3]);
     }
 }
