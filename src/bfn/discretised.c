@@ -124,7 +124,8 @@ typedef struct {
     double *acc;                 /* [K]: sum over samples of E_k / S */
     double *e;                   /* [K MC_LANES]: E_k of the current group of samples (mixture_lanes) */
     double *ones, *e_floor;      /* [K]: all 1 (weights of the floor walk) and its E_k */
-    unsigned char *live;         /* [K]: 1 if p_k is strictly inside (eps, 1 - eps) */
+    double *live;                /* [K]: 1 if p_k is strictly inside (eps, 1 - eps), else 0 */
+    double *gk;                  /* [K]: d loss / d p_k (the gradient pass) */
 } disc_ws;
 
 static void ws_alloc(disc_ws *w, int K) {
@@ -136,7 +137,8 @@ static void ws_alloc(disc_ws *w, int K) {
     w->e = w->acc + K;
     w->ones = w->e + (size_t)K * MC_LANES;
     w->e_floor = w->ones + K;
-    w->live = bfn_xmalloc((size_t)K);
+    w->live = bfn_xmalloc(2 * (size_t)K * sizeof *w->live);
+    w->gk = w->live + K;
     for (int k = 0; k < K; k++) w->ones[k] = 1.0;
 }
 
@@ -473,20 +475,25 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
 
     /* Bin masses, the torch floor, the normaliser sum_k q_k and [nl, nh]. */
     double sq = MIX_FLOOR * (K - (kh - kl + 1));
-    int nl = kh + 1, nh = kl - 1;
-    for (int k = kl; k <= kh; k++) {
-        double p = w->p[k];
-        int live = p > MIX_FLOOR && p < 1.0 - MIX_FLOOR;
-        double q = live ? p : (p <= MIX_FLOOR ? MIX_FLOOR : 1.0 - MIX_FLOOR);
-        w->qx[k] = q - MIX_FLOOR;
-        w->live[k] = (unsigned char)live;
-        w->acc[k] = 0.0;
-        if (q > MIX_FLOOR) {
-            if (k < nl) nl = k;
-            nh = k;
+    {
+        volatile double v_fl = MIX_FLOOR, v_fh = 1.0 - MIX_FLOOR, v_zero = 0.0, v_one = 1.0;
+        const double fl = v_fl, fh = v_fh, zero = v_zero, one = v_one;
+        double *restrict qx = w->qx, *restrict live = w->live, *restrict acc = w->acc;
+        const double *restrict pk = w->p;
+#pragma omp simd reduction(+ : sq)
+        for (int k = kl; k <= kh; k++) {
+            double p = pk[k];
+            double q = p > fl ? p : fl;
+            q = q < fh ? q : fh;
+            live[k] = p > fl && p < fh ? one : zero;
+            qx[k] = q - fl;
+            acc[k] = 0.0;
+            sq += q;
         }
-        sq += q;
     }
+    int nl = kl, nh = kh; /* the bins above the floor, [nl, nh] (empty: nl > nh) */
+    while (nl <= kh && !(w->qx[nl] > 0.0)) nl++;
+    while (nh >= nl && !(w->qx[nh] > 0.0)) nh--;
 
     /* One floor sum and one walk over [nl, nh] per sample. The logs of the
      * sums are taken once per dimension from their product (rescaled long
@@ -547,13 +554,26 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
      * d/dmu = (1/s) sum_j phi_j (g_j - g_{j-1}), d/ds = (1/s) sum_j phi_j z_j (g_j - g_{j-1}). */
     const double inv_sq = 1.0 / sq, inv_n = 1.0 / n_mc, inv_s = 1.0 / s;
     double gm = 0.0, gs = 0.0;
-    double g_prev = w->live[kl] ? inv_sq - w->acc[kl] * inv_n : 0.0;
-    for (int j = jlo; j <= jhi; j++) {
-        double g_j = w->live[j] ? inv_sq - w->acc[j] * inv_n : 0.0;
-        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
-        gm += w->pdf[j] * (g_j - g_prev);
-        gs += w->pdf[j] * z * (g_j - g_prev);
-        g_prev = g_j;
+    double *restrict gk = w->gk;
+    const double *restrict live = w->live, *restrict acc = w->acc, *restrict pdf = w->pdf;
+#pragma omp simd
+    for (int k = kl; k <= kh; k++) gk[k] = live[k] * (inv_sq - acc[k] * inv_n);
+    /* four partial sums per derivative (lane4), then a tree: fixed order */
+    const double b0 = (bfn_bin_boundary(0, K) - mu) * inv_s, dz = (2.0 / K) * inv_s;
+    lane4 vm = {0.0, 0.0, 0.0, 0.0}, vs = vm, jv = {0.0, 1.0, 2.0, 3.0};
+    int j = jlo;
+    for (; j + 3 <= jhi; j += 4) {
+        lane4 z = b0 + (jv + (double)j) * dz, dg = lane4_load(gk + j) - lane4_load(gk + j - 1);
+        lane4 pd = lane4_load(pdf + j) * dg;
+        vm += pd;
+        vs += pd * z;
+    }
+    gm = (vm[0] + vm[1]) + (vm[2] + vm[3]);
+    gs = (vs[0] + vs[1]) + (vs[2] + vs[3]);
+    for (; j <= jhi; j++) {
+        double z = b0 + j * dz, dg = gk[j] - gk[j - 1];
+        gm += pdf[j] * dg;
+        gs += pdf[j] * z * dg;
     }
     *g_mu = gm * inv_s;
     *g_s = gs * inv_s;
