@@ -364,16 +364,8 @@ typedef struct {
     double y[MC_LANES], d0[MC_LANES], j0[MC_LANES], S[MC_LANES], f[MC_LANES];
 } mc_lanes;
 
-/* Four lanes as one AVX2 vector (GCC vector extension), so that a run's E, R
- * and S stay in registers across bins; MC_LANES = 3 of them. */
-typedef double lane4 __attribute__((vector_size(4 * sizeof(double))));
+/* A run's E, R and S stay in registers across bins as lane4 vectors (gauss.h). */
 _Static_assert(MC_LANES == 12, "mixture_lanes and accumulate_lanes hold MC_LANES as three lane4 vectors");
-static inline lane4 lane4_load(const double *p) {
-    lane4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void lane4_store(double *p, lane4 v) { memcpy(p, &v, sizeof v); }
 
 /* Adds sum_k qx_k E_k over the bins ulo..uhi to each lane's S and stores
  * E_k (relative to the lane's bin j0, so <= 1) in eb[(k - ulo) MC_LANES + l].

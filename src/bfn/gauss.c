@@ -545,14 +545,9 @@ double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref) {
  * requirements and result, up to rounding: a dropped end (|u| >
  * BFN_LATTICE_U_CUT) is moved to u = -+LATTICE_U_GONE, where its r = e^-600
  * (clamped) makes its tail and EM terms vanish against the sum (>= 1),
- * instead of being skipped; the Mills ratio's argument is clamped below 10.5
- * (where the scalar version takes the tail as 0: both are < 1e-22 of the
- * sum). The three forms of the CDF difference are all computed, then selected. */
+ * instead of being skipped (its tail is 0, as any with |u| >= 10.5 in
+ * both versions). The three forms of the CDF difference are all computed, then selected. */
 #define LATTICE_U_GONE 40.0
-static inline double mills_clamped(double az, double zmax) {
-    az = az < zmax ? az : zmax;
-    return mills(az);
-}
 void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta,
                              double *sum) {
     int P = 1;
@@ -564,9 +559,9 @@ void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const do
     volatile double v_lo = -600.0;
     const double lo = v_lo;
     /* run-time constants: GCC 12 keeps selects on literals as branches (vecmath.h) */
-    volatile double v_cut = BFN_LATTICE_U_CUT, v_gone = LATTICE_U_GONE, v_zmax = 10.49, v_urmax = 3.8, v_zero = 0.0,
+    volatile double v_cut = BFN_LATTICE_U_CUT, v_gone = LATTICE_U_GONE, v_urmax = 3.8, v_zero = 0.0,
                     v_one = 1.0;
-    const double cut = v_cut, gone = v_gone, zmax = v_zmax, urmax = v_urmax, zero = v_zero, one = v_one;
+    const double cut = v_cut, gone = v_gone, urmax = v_urmax, zero = v_zero, one = v_one;
     double u[2][BFN_LATTICE_LANES], r[2][BFN_LATTICE_LANES], cp[2][BFN_LATTICE_LANES];
     for (int i = 0; i < n; i += BFN_LATTICE_LANES) {
         int m = n - i < BFN_LATTICE_LANES ? n - i : BFN_LATTICE_LANES;
@@ -581,36 +576,38 @@ void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const do
             u[1][l] = b;
             r[0][l] = bfn_exp_vec(-0.5 * (a - ur) * (a + ur), lo);
             r[1][l] = bfn_exp_vec(-0.5 * (b - ur) * (b + ur), lo);
-            cp[0][l] = cp[1][l] = 0.0;
         }
-        /* cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) at both ends (lattice_end) */
-        for (int e = 0; e < 2; e++) {
-            double he_a[BFN_LATTICE_LANES], he_b[BFN_LATTICE_LANES];
-            for (int l = 0; l < m; l++) {
-                he_a[l] = 1.0;
-                he_b[l] = u[e][l];
-            }
+        /* cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) at both ends
+         * (lattice_end), four lattices per lane4 with the Hermite chains in
+         * registers (lanes beyond m hold u = 0 and are not used) */
+        for (int l = m; l < BFN_LATTICE_LANES; l++) u[0][l] = u[1][l] = 0.0;
+        for (int q = 0; q < BFN_LATTICE_LANES; q += 4) {
+            if (q >= m) break;
+            lane4 A = lane4_load(u[0] + q), B = lane4_load(u[1] + q);
+            lane4 haA = {1.0, 1.0, 1.0, 1.0}, haB = haA, hbA = A, hbB = B, cA = {0.0, 0.0, 0.0, 0.0}, cB = cA;
             double dp = d2;
             for (int p = 1; p <= P; p++) {
                 double c = em_coef[p - 1] * dp, k1 = 2 * p - 1, k2 = 2 * p;
-#pragma omp simd
-                for (int l = 0; l < m; l++) {
-                    double uu = u[e][l];
-                    cp[e][l] += c * he_b[l];
-                    double he_c = uu * he_b[l] - k1 * he_a[l];
-                    he_a[l] = he_c;
-                    he_b[l] = uu * he_c - k2 * he_b[l];
-                }
+                cA += c * hbA;
+                cB += c * hbB;
+                lane4 hcA = A * hbA - k1 * haA, hcB = B * hbB - k1 * haB; /* He_(2p) */
+                haA = hcA;
+                haB = hcB;
+                hbA = A * hcA - k2 * hbA; /* He_(2p+1) */
+                hbB = B * hcB - k2 * hbB;
                 dp *= d2;
             }
+            lane4_store(cp[0] + q, cA);
+            lane4_store(cp[1] + q, cB);
         }
         /* the tails r M(|u|): scalar (the Mills table needs gathers, which
-         * GCC 12 does not emit for generic tuning) */
+         * GCC 12 does not emit for generic tuning); a dropped end's is 0 */
         double t[2][BFN_LATTICE_LANES];
-        for (int l = 0; l < m; l++) {
-            t[0][l] = r[0][l] * mills_clamped(fabs(u[0][l]), zmax);
-            t[1][l] = r[1][l] * mills_clamped(fabs(u[1][l]), zmax);
-        }
+        for (int l = 0; l < m; l++)
+            for (int e = 0; e < 2; e++) {
+                double au = fabs(u[e][l]);
+                t[e][l] = au < 10.5 ? r[e][l] * mills(au) : 0.0;
+            }
 #pragma omp simd
         for (int l = 0; l < m; l++) {
             double a = u[0][l], b = u[1][l], ur = uref[i + l];

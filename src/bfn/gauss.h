@@ -39,6 +39,17 @@
 
 #include "bfn/family.h"
 
+/* Four doubles as one AVX2 vector (GCC vector extension): loops whose
+ * running values must stay in registers across iterations (recurrences,
+ * partial sums) hold them as lane4, which GCC 12 does not do for arrays. */
+typedef double lane4 __attribute__((vector_size(4 * sizeof(double))));
+static inline lane4 lane4_load(const double *p) {
+    lane4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void lane4_store(double *p, lane4 v) { memcpy(p, &v, sizeof v); }
+
 /* ---- 1. Gaussian Bayesian flow, theta (B, D, 2) = (mu, rho) ----------------- */
 
 /* theta ~ p_F(.|x; t) (paper/NOTES.md §4.1): beta = beta(t), gamma = beta/(1+beta),
