@@ -345,16 +345,17 @@ static inline void cut_window(int K, double ylo, double yhi, int nl, int nh, int
  * its lanes' cut windows once. */
 /* Gaussian factors along a row of bins by the exact recurrence
  * E(k+1) = E(k) R(k), R(k+1) = R(k) c1, c1 = exp(-a h^2), restarted from
- * direct exps every REC_RUN bins (rounding <= ~REC_RUN^2/2 ulp, 3e-14). A lane
- * whose exponent at a run's start is below REC_START_MIN counts (almost) 0
- * for the whole run: its ln E is a concave parabola in k with curvature du^2 = a h^2,
- * so from ln E(k0) = -X <= -650 it rises over n <= REC_RUN bins by at most
- * du n sqrt(2X) (the peak lies >= sqrt(2X)/du bins away, as ln E <= 0); with
- * du n <= 16 every value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73,
- * under the cut. Hence runs of REC_RUN bins when du <= 1 and of one bin
- * (direct exps only) beyond. The start keeps the recurrence away from
- * underflow, where it would lose the values that follow. */
-#define REC_RUN 16
+ * direct exps every n bins, n = min(REC_RUN, REC_REACH/du) (rounding
+ * <= ~n^2/2 ulp, 1.1e-13 at n = 32). A lane whose exponent at a run's start
+ * is below REC_START_MIN counts (almost) 0 for the whole run: its ln E is a
+ * concave parabola in k with curvature du^2 = a h^2, so from ln E(k0) = -X
+ * <= -650 it rises over n bins by at most du n sqrt(2X) (the peak lies
+ * >= sqrt(2X)/du bins away, as ln E <= 0); with du n <= REC_REACH = 16 every
+ * value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73, under the cut.
+ * (du >= 16: one bin per run, direct exps only.) The start keeps the
+ * recurrence away from underflow, where it would lose the values that follow. */
+#define REC_RUN 32
+#define REC_REACH 16.0
 #define REC_START_MIN (-650.0)
 #define REC_DEAD (-550.0)
 
@@ -379,7 +380,8 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
     /* run-time bounds: with literal ones GCC 12 does not vectorise the selects (vecmath.h) */
     volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_dead = REC_DEAD, v_zero = 0.0;
     const double start_min = v_start, rmax = v_rmax, dead = v_dead, zero = v_zero;
-    const int run = du2 <= 1.0 ? REC_RUN : 1;
+    const double du = sqrt(du2);
+    const int run = du * REC_RUN <= REC_REACH ? REC_RUN : du >= REC_REACH ? 1 : (int)(REC_REACH / du);
     lane4 S0 = {0.0, 0.0, 0.0, 0.0}, S1 = S0, S2 = S0;
     for (int k0 = ulo; k0 <= uhi; k0 += run) {
         int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
@@ -434,7 +436,22 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
 static void accumulate_lanes(double *restrict acc, const double *restrict eb, const double *restrict f, int ulo,
                              int uhi) {
     const lane4 f0 = lane4_load(f), f1 = lane4_load(f + 4), f2 = lane4_load(f + 8);
-    for (int k = ulo; k <= uhi; k++) {
+    int k = ulo;
+    /* four bins at a time: their four lane4 partial sums transposed and
+     * added pairwise, the same tree as the scalar tail below */
+    const long4 ev = {0, 4, 2, 6}, od = {1, 5, 3, 7}, lo2 = {0, 1, 4, 5}, hi2 = {2, 3, 6, 7};
+    for (; k + 3 <= uhi; k += 4) {
+        const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
+        lane4 v[4];
+        for (int i = 0; i < 4; i++, ek += MC_LANES)
+            v[i] = lane4_load(ek) * f0 + lane4_load(ek + 4) * f1 + lane4_load(ek + 8) * f2;
+        /* a = (v0_0 + v0_1, v1_0 + v1_1, v0_2 + v0_3, v1_2 + v1_3), b likewise for v2, v3 */
+        lane4 a = __builtin_shuffle(v[0], v[1], ev) + __builtin_shuffle(v[0], v[1], od);
+        lane4 b = __builtin_shuffle(v[2], v[3], ev) + __builtin_shuffle(v[2], v[3], od);
+        lane4 sum = __builtin_shuffle(a, b, lo2) + __builtin_shuffle(a, b, hi2);
+        lane4_store(acc + k, lane4_load(acc + k) + sum);
+    }
+    for (; k <= uhi; k++) {
         const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
         lane4 v = lane4_load(ek) * f0 + lane4_load(ek + 4) * f1 + lane4_load(ek + 8) * f2;
         acc[k] += (v[0] + v[1]) + (v[2] + v[3]);

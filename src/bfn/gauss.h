@@ -43,6 +43,7 @@
  * running values must stay in registers across iterations (recurrences,
  * partial sums) hold them as lane4, which GCC 12 does not do for arrays. */
 typedef double lane4 __attribute__((vector_size(4 * sizeof(double))));
+typedef long long4 __attribute__((vector_size(4 * sizeof(long)))); /* lane4 shuffle masks */
 static inline lane4 lane4_load(const double *p) {
     lane4 v;
     memcpy(&v, p, sizeof v);
