@@ -507,7 +507,8 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
     /* One floor sum and one walk over [nl, nh] per sample. The logs of the
      * sums are taken once per dimension from their product (rescaled long
      * before it could leave the double range: each factor lies in [eps, K]). */
-    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K, lo = bfn_exp_vec_lo();
+    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K, lo = bfn_exp_vec_lo(), h = 2.0 / K;
+    const double c_first = bfn_bin_centre(0, K), c_last = bfn_bin_centre(K - 1, K);
     double total = 0.0, log_sum = 0.0, prod = 1.0;
     mc_lanes g;
     double fa[MC_LANES], fb[MC_LANES], fr[MC_LANES], fs[MC_LANES];
@@ -519,14 +520,14 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
             double y = l < nl_g ? xc + eps[m0 + l] * sd : xc;
             double v = floor((y + 1.0) * inv_h);
             int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
-            double d0 = y - bfn_bin_centre(j0, K);
+            double d0 = y - (-1.0 + (j0 + 0.5) * h); /* y - c_j0, no division */
             g.y[l] = y;
             g.d0[l] = d0;
             g.j0[l] = j0;
             g.S[l] = 0.0;
             if (l >= nl_g) continue;
-            fa[l] = (bfn_bin_centre(0, K) - y) * wc->sa;
-            fb[l] = (bfn_bin_centre(K - 1, K) - y) * wc->sa;
+            fa[l] = (c_first - y) * wc->sa;
+            fb[l] = (c_last - y) * wc->sa;
             fr[l] = -d0 * wc->sa;
             /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
              * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */

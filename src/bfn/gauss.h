@@ -88,6 +88,7 @@ bfn_noise_pred bfn_noise_pred_at(const bfn_schedule *s, double t);
 
 #define BFN_SQRT1_2 0.70710678118654752440  /* 1/sqrt(2) */
 #define BFN_INV_SQRT_2PI 0.39894228040143267794
+#define BFN_SQRT_2PI 2.50662827463100050242
 #define BFN_LN_SQRT_2PI 0.91893853320467274178
 
 /* exp(x) for x <= 709, written so that loops over it vectorise (no calls, no
