@@ -549,6 +549,21 @@ double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref) {
  * instead of being skipped (its tail is 0, as any with |u| >= 10.5 in
  * both versions). The three forms of the CDF difference are all computed, then selected. */
 #define LATTICE_U_GONE 40.0
+/* lattice_end's cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) for four u at
+ * once, the Hermite recurrence in registers. */
+static inline lane4 em_odd_sums(lane4 U, int P, double d2) {
+    lane4 ha = {1.0, 1.0, 1.0, 1.0}, hb = U, c = {0.0, 0.0, 0.0, 0.0};
+    double dp = d2;
+    for (int p = 1; p <= P; p++) {
+        c += (em_coef[p - 1] * dp) * hb;
+        lane4 hc = U * hb - (double)(2 * p - 1) * ha; /* He_(2p) */
+        ha = hc;
+        hb = U * hc - (double)(2 * p) * hb; /* He_(2p+1) */
+        dp *= d2;
+    }
+    return c;
+}
+
 void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta,
                              double *sum) {
     int P = 1;
@@ -582,25 +597,16 @@ void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const do
          * (lattice_end), four lattices per lane4 with the Hermite chains in
          * registers (lanes beyond m hold u = 0 and are not used) */
         for (int l = m; l < BFN_LATTICE_LANES; l++) u[0][l] = u[1][l] = 0.0;
-        for (int q = 0; q < BFN_LATTICE_LANES; q += 4) {
-            if (q >= m) break;
-            lane4 A = lane4_load(u[0] + q), B = lane4_load(u[1] + q);
-            lane4 haA = {1.0, 1.0, 1.0, 1.0}, haB = haA, hbA = A, hbB = B, cA = {0.0, 0.0, 0.0, 0.0}, cB = cA;
-            double dp = d2;
-            for (int p = 1; p <= P; p++) {
-                double c = em_coef[p - 1] * dp, k1 = 2 * p - 1, k2 = 2 * p;
-                cA += c * hbA;
-                cB += c * hbB;
-                lane4 hcA = A * hbA - k1 * haA, hcB = B * hbB - k1 * haB; /* He_(2p) */
-                haA = hcA;
-                haB = hcB;
-                hbA = A * hcA - k2 * hbA; /* He_(2p+1) */
-                hbB = B * hcB - k2 * hbB;
-                dp *= d2;
+        for (int q = 0; q < m; q += 4)
+            for (int e = 0; e < 2; e++) {
+                lane4 U = lane4_load(u[e] + q), C = {0.0, 0.0, 0.0, 0.0};
+                /* samples of one dimension cluster, so an end is usually
+                 * dropped for all four lattices of a block or for none */
+                int present = 0;
+                for (int l = q; l < q + 4 && l < m; l++) present |= fabs(u[e][l]) < gone;
+                if (present) C = em_odd_sums(U, P, d2);
+                lane4_store(cp[e] + q, C);
             }
-            lane4_store(cp[0] + q, cA);
-            lane4_store(cp[1] + q, cB);
-        }
         /* the tails r M(|u|): scalar (the Mills table needs gathers, which
          * GCC 12 does not emit for generic tuning); a dropped end's is 0 */
         double t[2][BFN_LATTICE_LANES];
