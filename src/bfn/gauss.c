@@ -217,7 +217,7 @@ static inline __attribute__((always_inline)) void series_masses(double *p, const
     for (int k = jlo; k < jhi; k++) {
         double z = ((-1.0 + (k + 0.5) * h) - mu) * inv_s, w = z * z, poly = g[n - 1];
 #pragma GCC unroll 24
-        for (int i = n - 2; i >= 0; i--) poly = poly * w + g[i];
+        for (int i = n - 2; i >= 0; i--) poly = fma(poly, w, g[i]);
         p[k] = BFN_INV_SQRT_2PI * bfn_exp_vec(-0.5 * w, lo) * poly;
     }
 }

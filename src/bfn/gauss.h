@@ -114,17 +114,19 @@ static inline double bfn_exp_vec(double x, double lo) {
     x = x > lo ? x : lo;
     double kd = x * log2e + magic, k = kd - magic;
     double r = (x - k * ln2_hi) - k * ln2_lo;
+    /* Horner with fused multiply-adds (one rounding per step; vfmadd under
+     * -march=x86-64-v3, where fma() is inlined and vectorised) */
     double q = 2.510038549551032e-08;
-    q = q * r + 2.7620088445409746e-07;
-    q = q * r + 2.7557268459997064e-06;
-    q = q * r + 2.4801521295954376e-05;
-    q = q * r + 0.00019841269863053618;
-    q = q * r + 0.0013888888917213717;
-    q = q * r + 0.0083333333333300615;
-    q = q * r + 0.041666666666624129;
-    q = q * r + 0.16666666666666669;
-    q = q * r + 0.50000000000000011;
-    double er = 1.0 + (r + r * r * q);
+    q = fma(q, r, 2.7620088445409746e-07);
+    q = fma(q, r, 2.7557268459997064e-06);
+    q = fma(q, r, 2.4801521295954376e-05);
+    q = fma(q, r, 0.00019841269863053618);
+    q = fma(q, r, 0.0013888888917213717);
+    q = fma(q, r, 0.0083333333333300615);
+    q = fma(q, r, 0.041666666666624129);
+    q = fma(q, r, 0.16666666666666669);
+    q = fma(q, r, 0.50000000000000011);
+    double er = 1.0 + fma(r * r, q, r);
     uint64_t bits;
     memcpy(&bits, &kd, sizeof bits);
     bits = (bits - UINT64_C(0x4338000000000000) + 1023) << 52; /* (k + 1023) << 52 */
