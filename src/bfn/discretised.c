@@ -403,10 +403,10 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
         /* the run in registers: three vectors of four lanes each for E, R and S */
         lane4 E0 = lane4_load(e0), E1 = lane4_load(e0 + 4), E2 = lane4_load(e0 + 8);
         lane4 R0 = lane4_load(R), R1 = lane4_load(R + 4), R2 = lane4_load(R + 8);
-        double q = qx[k0];
-        S0 += q * E0;
-        S1 += q * E1;
-        S2 += q * E2;
+        lane4 q = lane4_splat(qx[k0]);
+        S0 = lane4_fma(q, E0, S0);
+        S1 = lane4_fma(q, E1, S1);
+        S2 = lane4_fma(q, E2, S2);
         for (int k = k0 + 1; k <= k1; k++) {
             double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
             E0 *= R0;
@@ -418,10 +418,10 @@ static void mixture_lanes(const double *restrict qx, double *restrict eb, int K,
             lane4_store(ek, E0);
             lane4_store(ek + 4, E1);
             lane4_store(ek + 8, E2);
-            q = qx[k];
-            S0 += q * E0;
-            S1 += q * E1;
-            S2 += q * E2;
+            q = lane4_splat(qx[k]);
+            S0 = lane4_fma(q, E0, S0);
+            S1 = lane4_fma(q, E1, S1);
+            S2 = lane4_fma(q, E2, S2);
         }
     }
     double Sl[MC_LANES];
@@ -444,7 +444,7 @@ static void accumulate_lanes(double *restrict acc, const double *restrict eb, co
         const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
         lane4 v[4];
         for (int i = 0; i < 4; i++, ek += MC_LANES)
-            v[i] = lane4_load(ek) * f0 + lane4_load(ek + 4) * f1 + lane4_load(ek + 8) * f2;
+            v[i] = lane4_fma(lane4_load(ek + 8), f2, lane4_fma(lane4_load(ek + 4), f1, lane4_load(ek) * f0));
         /* a = (v0_0 + v0_1, v1_0 + v1_1, v0_2 + v0_3, v1_2 + v1_3), b likewise for v2, v3 */
         lane4 a = __builtin_shuffle(v[0], v[1], ev) + __builtin_shuffle(v[0], v[1], od);
         lane4 b = __builtin_shuffle(v[2], v[3], ev) + __builtin_shuffle(v[2], v[3], od);
@@ -453,7 +453,7 @@ static void accumulate_lanes(double *restrict acc, const double *restrict eb, co
     }
     for (; k <= uhi; k++) {
         const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
-        lane4 v = lane4_load(ek) * f0 + lane4_load(ek + 4) * f1 + lane4_load(ek + 8) * f2;
+        lane4 v = lane4_fma(lane4_load(ek + 8), f2, lane4_fma(lane4_load(ek + 4), f1, lane4_load(ek) * f0));
         acc[k] += (v[0] + v[1]) + (v[2] + v[3]);
     }
 }
@@ -576,7 +576,7 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
         lane4 z = b0 + (jv + (double)j) * dz, dg = lane4_load(gk + j) - lane4_load(gk + j - 1);
         lane4 pd = lane4_load(pdf + j) * dg;
         vm += pd;
-        vs += pd * z;
+        vs = lane4_fma(pd, z, vs);
     }
     gm = (vm[0] + vm[1]) + (vm[2] + vm[3]);
     gs = (vs[0] + vs[1]) + (vs[2] + vs[3]);

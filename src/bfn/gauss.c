@@ -117,10 +117,10 @@ static inline double mills(double az) {
     int i = (int)(az * 2.0);
     const double *c = mills_coef[i];
     double u = az - 0.5 * i - 0.25, u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
-    double p01 = c[0] + c[1] * u, p23 = c[2] + c[3] * u, p45 = c[4] + c[5] * u;
-    double p67 = c[6] + c[7] * u, p89 = c[8] + c[9] * u, pab = c[10] + c[11] * u;
-    double q0 = p01 + p23 * u2, q1 = p45 + p67 * u2, q2 = p89 + pab * u2 + c[12] * u4;
-    return q0 + q1 * u4 + q2 * u8;
+    double p01 = fma(c[1], u, c[0]), p23 = fma(c[3], u, c[2]), p45 = fma(c[5], u, c[4]);
+    double p67 = fma(c[7], u, c[6]), p89 = fma(c[9], u, c[8]), pab = fma(c[11], u, c[10]);
+    double q0 = fma(p23, u2, p01), q1 = fma(p67, u2, p45), q2 = fma(c[12], u4, fma(pab, u2, p89));
+    return fma(q2, u8, fma(q1, u4, q0));
 }
 
 void bfn_norm_cdf2(double z, double *lower, double *upper) {
@@ -555,10 +555,10 @@ static inline lane4 em_odd_sums(lane4 U, int P, double d2) {
     lane4 ha = {1.0, 1.0, 1.0, 1.0}, hb = U, c = {0.0, 0.0, 0.0, 0.0};
     double dp = d2;
     for (int p = 1; p <= P; p++) {
-        c += (em_coef[p - 1] * dp) * hb;
-        lane4 hc = U * hb - (double)(2 * p - 1) * ha; /* He_(2p) */
+        c = lane4_fma(lane4_splat(em_coef[p - 1] * dp), hb, c);
+        lane4 hc = lane4_fma(U, hb, -(double)(2 * p - 1) * ha); /* He_(2p) */
         ha = hc;
-        hb = U * hc - (double)(2 * p) * hb; /* He_(2p+1) */
+        hb = lane4_fma(U, hc, -(double)(2 * p) * hb); /* He_(2p+1) */
         dp *= d2;
     }
     return c;

@@ -50,6 +50,13 @@ static inline lane4 lane4_load(const double *p) {
     return v;
 }
 static inline void lane4_store(double *p, lane4 v) { memcpy(p, &v, sizeof v); }
+/* a b + c with one rounding per lane (compiles to one vfmadd on lane4) */
+static inline lane4 lane4_fma(lane4 a, lane4 b, lane4 c) {
+    lane4 r;
+    for (int i = 0; i < 4; i++) r[i] = fma(a[i], b[i], c[i]);
+    return r;
+}
+static inline lane4 lane4_splat(double x) { return (lane4){x, x, x, x}; }
 
 /* ---- 1. Gaussian Bayesian flow, theta (B, D, 2) = (mu, rho) ----------------- */
 
