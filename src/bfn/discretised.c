@@ -346,7 +346,7 @@ static inline void cut_window(int K, double ylo, double yhi, int nl, int nh, int
 /* Gaussian factors along a row of bins by the exact recurrence
  * E(k+1) = E(k) R(k), R(k+1) = R(k) c1, c1 = exp(-a h^2), restarted from
  * direct exps every n bins, n = min(REC_RUN, REC_REACH/du) (rounding
- * <= ~n^2/2 ulp, 1.1e-13 at n = 32). A lane whose exponent at a run's start
+ * <= ~n^2/2 ulp, 2.6e-13 at n = 48). A lane whose exponent at a run's start
  * is below REC_START_MIN counts (almost) 0 for the whole run: its ln E is a
  * concave parabola in k with curvature du^2 = a h^2, so from ln E(k0) = -X
  * <= -650 it rises over n bins by at most du n sqrt(2X) (the peak lies
@@ -354,7 +354,7 @@ static inline void cut_window(int K, double ylo, double yhi, int nl, int nh, int
  * value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73, under the cut.
  * (du >= 16: one bin per run, direct exps only.) The start keeps the
  * recurrence away from underflow, where it would lose the values that follow. */
-#define REC_RUN 32
+#define REC_RUN 48
 #define REC_REACH 16.0
 #define REC_START_MIN (-650.0)
 #define REC_DEAD (-550.0)

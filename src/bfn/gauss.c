@@ -113,7 +113,7 @@ static const double mills_coef[21][13] = {
 /* M(az) for 0 <= az < 10.5, the polynomial in Estrin's form: the same
  * coefficients as Horner's rule but a dependency chain of depth 5 instead of
  * 12, which matters in the boundary loops (agreement with Horner ~4e-16). */
-static inline double mills(double az) {
+static inline __attribute__((always_inline)) double mills(double az) {
     int i = (int)(az * 2.0);
     const double *c = mills_coef[i];
     double u = az - 0.5 * i - 0.25, u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
@@ -174,7 +174,8 @@ void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lowe
  * e^(-t^2/2) inside the moment,
  *   g_i = (2 hd^(2i+1)/(2i)!) sum_{l>=0} (-hd^2/2)^l / (l! (2i+2l+1)),
  * an alternating sum whose terms shrink by >= hd^2/(2(l+1)) <= 1/8 (nothing
- * cancels; MASS_SERIES_L = 13 terms leave < 1e-20 relative). All divisions
+ * cancels; at most MASS_SERIES_L = 13 terms, stopping after the first below
+ * 1e-20, leave < 1e-20 relative). All divisions
  * come from tables of exact reciprocals rounded to double. */
 #define MASS_SERIES_L 13
 static const double inv_odd[36] = { /* 1/(2i+1) */
@@ -207,7 +208,7 @@ static const double inv_fact2[24] = { /* 1/(2i)! */
 #define MASS_SERIES_X_MAX 5.5 /* hd |z| <= 5.5 needs M = 21 <= 24 terms */
 
 /* p[k] = phi(z) sum_{i<n} g[i] z^(2i) for the bins k = jlo..jhi-1. Inlined
- * with n a constant (8, 12, 16, 24 terms, zero-padded), so the Horner loop
+ * with n a constant (8, 10, 12, 16, 24 terms, zero-padded), so the Horner loop
  * unrolls (GCC unroll pragma; -O2 does not unroll it by itself) and the loop
  * over bins vectorises (one with an inner loop left in does not). */
 static inline __attribute__((always_inline)) void series_masses(double *p, const double *g, const int n, double mu,
@@ -259,13 +260,16 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         M++;
     }
     double tl[MASS_SERIES_L], c = 1.0, hp = 2.0 * hd, g[MASS_SERIES_MAX_TERMS];
-    for (int l = 0; l < MASS_SERIES_L; l++) {
-        tl[l] = c * inv_fact[l];
+    int L = 0; /* terms up to the first below 1e-20 (the alternating remainder is smaller still) */
+    while (L < MASS_SERIES_L) {
+        tl[L] = c * inv_fact[L];
+        L++;
+        if (fabs(tl[L - 1]) < 1e-20) break;
         c *= -0.5 * hd2;
     }
     /* the sums for all i at once (independent chains), smallest terms first */
     for (int i = 0; i < MASS_SERIES_MAX_TERMS; i++) g[i] = 0.0;
-    for (int l = MASS_SERIES_L - 1; l >= 0; l--) {
+    for (int l = L - 1; l >= 0; l--) {
         double t = tl[l];
 #pragma omp simd
         for (int i = 0; i < M; i++) g[i] += t * inv_odd[i + l];
@@ -275,6 +279,7 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         hp *= hd2;
     }
     if (M <= 8) series_masses(p, g, 8, mu, inv_s, K, jlo, jhi, lo);
+    else if (M <= 10) series_masses(p, g, 10, mu, inv_s, K, jlo, jhi, lo);
     else if (M <= 12) series_masses(p, g, 12, mu, inv_s, K, jlo, jhi, lo);
     else if (M <= 16) series_masses(p, g, 16, mu, inv_s, K, jlo, jhi, lo);
     else series_masses(p, g, MASS_SERIES_MAX_TERMS, mu, inv_s, K, jlo, jhi, lo);
