@@ -177,6 +177,7 @@ typedef struct {
     double sa, du;      /* sqrt(a) and du = h sqrt(a), the spacing of u_k = (c_k - y) sqrt(a) */
     double cut_half;    /* sqrt(2 WALK_LOG_CUT / a): reach of the cut in y (cut_window) */
     int floor_em;       /* floor sums in closed form (floor_sum) */
+    int em_terms;       /* their Euler-Maclaurin terms, bfn_lattice_em_terms(du) */
 } walk_consts;
 
 static walk_consts walk_consts_for(double a, int K) {
@@ -197,6 +198,7 @@ static walk_consts walk_consts_for(double a, int K) {
     /* bfn_gauss_lattice_sum's conditions on the spacing and on the span of
      * the K centres in u (>= 1, so its CDF difference does not cancel) */
     c.floor_em = c.du <= BFN_EM_DELTA_MAX && (K - 1) * c.du >= 1.0;
+    c.em_terms = c.floor_em ? bfn_lattice_em_terms(c.du) : 0;
     return c;
 }
 
@@ -539,7 +541,7 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
         if (nl <= nh) cut_window(K, ylo, yhi, nl, nh, &ulo, &uhi);
         /* the floor sums: closed form for the whole group where it applies
          * (floor_sum's test), the walk over unit weights elsewhere */
-        if (wc->floor_em) bfn_gauss_lattice_sum_n(nl_g, fa, fb, fr, wc->du, fs);
+        if (wc->floor_em) bfn_gauss_lattice_sum_n(nl_g, fa, fb, fr, wc->du, wc->em_terms, fs);
         for (int l = 0; l < nl_g; l++) {
             int closed = wc->floor_em && fabs(fr[l]) <= BFN_LATTICE_UREF_MAX;
             double F = closed ? fs[l] : floor_sum(w, K, g.y[l], (int)g.j0[l], g.d0[l], wc);

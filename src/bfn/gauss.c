@@ -569,10 +569,14 @@ static inline lane4 em_odd_sums(lane4 U, int P, double d2) {
     return c;
 }
 
-void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta,
-                             double *sum) {
+int bfn_lattice_em_terms(double delta) {
     int P = 1;
     while (P < EM_P_MAX && delta > em_delta_max[P - 1]) P++;
+    return P;
+}
+
+void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta, int P,
+                             double *sum) {
     /* r is clamped at e^-600 (a dropped end's r would be ~e^-800): the
      * products of a dropped end stay normal numbers (denormals cost ~100
      * cycles each) and still vanish against the sum */

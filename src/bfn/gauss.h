@@ -218,9 +218,11 @@ double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds
 double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref);
 /* The same for n lattices of one spacing: sum[i] for (ua[i], ub[i], uref[i]),
  * vectorised over lattices (in blocks of BFN_LATTICE_LANES); each lattice
- * must meet the requirements above. */
+ * must meet the requirements above. P = bfn_lattice_em_terms(delta), the
+ * number of Euler-Maclaurin terms (computed once by the caller). */
 #define BFN_LATTICE_LANES 16
-void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta,
+int bfn_lattice_em_terms(double delta);
+void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta, int P,
                              double *sum);
 /* [CODE] DiscretizedCtsDistribution.log_prob for bin k: prob = p_k; if
  * prob < 1e-5 return ln N(c_k; mu, s) + ln(2/K) (density times bin width),
