@@ -365,6 +365,33 @@ static void test_mlp_backward_accumulates(void **state) {
     mlp_teardown(&c);
 }
 
+/* backward_set writes the gradient: into a buffer full of garbage it gives
+ * the same bits as backward into a zeroed one (0 + x = x, and the GEMMs with
+ * beta = 0 compute the same products), and it leaves the alignment padding
+ * untouched. */
+static void test_mlp_backward_set(void **state) {
+    mlp_ctx c;
+    mlp_setup(&c, 25);
+    const bfn_param_layout *l = &c.m->layout;
+    const size_t n = l->n;
+    assert_non_null(c.m->ops->backward_set);
+    float *set = malloc(n * sizeof *set);
+    for (size_t i = 0; i < n; i++) set[i] = 1e30f; /* garbage: must be overwritten (or, padding, kept) */
+    memset(c.grads, 0, n * sizeof *c.grads);
+    c.m->ops->forward(c.m, c.params, MB, c.in, c.t, c.out);
+    c.m->ops->backward(c.m, c.params, MB, c.r, c.grads);
+    c.m->ops->backward_set(c.m, c.params, MB, c.r, set);
+    char *in_tensor = calloc(n, 1);
+    for (int i = 0; i < l->n_tensors; i++) memset(in_tensor + l->t[i].offset, 1, l->t[i].size);
+    for (size_t i = 0; i < n; i++) {
+        if (in_tensor[i]) assert_true(memcmp(&set[i], &c.grads[i], sizeof(float)) == 0);
+        else assert_true(set[i] == 1e30f);
+    }
+    free(in_tensor);
+    free(set);
+    mlp_teardown(&c);
+}
+
 /* Init: same seed -> same bits; torch bounds 1/sqrt(fan_in) (fan_in of
  * layer 0 includes the time input); output layer scaled by 0.1 with zero
  * bias; alignment padding zero. Forward: deterministic bit for bit; rows are
@@ -528,6 +555,48 @@ static void test_adamw_two_steps(void **state) {
     assert_memory_equal(e, e_before, sizeof e);
 }
 
+/* Clipping fused into the AdamW pass (bfn_grad_norm, bfn_clip_scale,
+ * bfn_adamw_step_scaled) gives the same bits as bfn_clip_grad_norm then
+ * bfn_adamw_step, when clipping and when not, and leaves grads unscaled. */
+static void test_adamw_fused_clip(void **state) {
+    static bfn_param_layout l;
+    memset(&l, 0, sizeof l);
+    const int s1[2] = {30, 17}, s2[1] = {29};
+    bfn_layout_add(&l, "w", 1, 2, s1);
+    bfn_layout_add(&l, "b", 0, 1, s2);
+    const size_t n = l.n;
+    gsl_rng *rng = test_rng(47);
+    float *g = calloc(n, sizeof *g), *g2 = malloc(n * sizeof *g2), *buf[2][4];
+    for (int ti = 0; ti < l.n_tensors; ti++) fill_uniform(g + l.t[ti].offset, l.t[ti].size, -1, 1, rng);
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 4; j++) buf[k][j] = calloc(n, sizeof(float));
+    fill_uniform(buf[0][0], n, -1, 1, rng);
+    memcpy(buf[0][3], buf[0][0], n * sizeof(float));
+    for (int j = 0; j < 4; j++) memcpy(buf[1][j], buf[0][j], n * sizeof(float));
+    const bfn_adamw_cfg cfg = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.01f,
+                               .ema_decay = 0.999f};
+    const double norm = bfn_grad_norm(g, n);
+    const double max_norms[3] = {0.3 * norm, 10.0 * norm, 0.0}; /* clips, does not, disabled */
+    for (int step = 1; step <= 3; step++) {
+        double mx = max_norms[step - 1];
+        memcpy(g2, g, n * sizeof *g2);
+        double n_old = bfn_clip_grad_norm(g2, n, mx);
+        bfn_adamw_step(&cfg, &l, buf[0][0], g2, buf[0][1], buf[0][2], buf[0][3], step);
+        double n_new = bfn_grad_norm(g, n);
+        float sc = bfn_clip_scale(n_new, mx);
+        assert_true(step == 1 ? sc < 1.0f : sc == 1.0f);
+        bfn_adamw_step_scaled(&cfg, &l, buf[1][0], g, sc, buf[1][1], buf[1][2], buf[1][3], step);
+        assert_true(n_old == n_new);
+        for (int j = 0; j < 4; j++) assert_memory_equal(buf[0][j], buf[1][j], n * sizeof(float));
+    }
+    assert_true(bfn_grad_norm(g, n) == norm); /* grads left unscaled */
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 4; j++) free(buf[k][j]);
+    free(g);
+    free(g2);
+    gsl_rng_free(rng);
+}
+
 /* A layout large enough for the threaded path: 1 and 2 threads give the
  * same bits (elementwise update). */
 static void test_adamw_thread_invariance(void **state) {
@@ -631,11 +700,13 @@ int main(void) {
         cmocka_unit_test(test_gelu_split_invariance),
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_mlp_backward_accumulates),
+        cmocka_unit_test(test_mlp_backward_set),
         cmocka_unit_test(test_mlp_init_and_determinism),
         cmocka_unit_test(test_mlp_create_checks_and_flops),
         cmocka_unit_test(test_mlp_batch_over_max_aborts),
         cmocka_unit_test(test_adamw_two_steps),
         cmocka_unit_test(test_adamw_thread_invariance),
+        cmocka_unit_test(test_adamw_fused_clip),
         cmocka_unit_test(test_clip_grad_norm),
         cmocka_unit_test(test_clip_thread_invariance),
     };

@@ -43,15 +43,33 @@ void bfn_linear_forward(float *out, const float *in, const float *W, const float
  *   db (OC)     += sum over rows of dout (rows added in order n = 0..N-1). */
 void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int N, int IC, int OC) {
-    if (N <= 0 || OC <= 0) return;
+    bfn_linear_backward_ex(din, dW, db, dout, in, W, N, IC, OC, 1);
+}
+
+/* As bfn_linear_backward; accumulate = 0 writes dW and db instead (dW by the
+ * GEMM with beta = 0, db starting from row 0), so their buffers need no
+ * zeroing first. din always accumulates. */
+void bfn_linear_backward_ex(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
+                            int N, int IC, int OC, int accumulate) {
+    if (OC <= 0) return;
+    if (N <= 0) {
+        if (!accumulate && dW && IC > 0) memset(dW, 0, (size_t)OC * IC * sizeof *dW);
+        if (!accumulate && db) memset(db, 0, (size_t)OC * sizeof *db);
+        return;
+    }
     if (din && IC > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, W, IC,
                     1.0f, din, IC);
     if (dW && IC > 0)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
-                    1.0f, dW, IC);
+                    accumulate ? 1.0f : 0.0f, dW, IC);
     if (db) {
-        for (int n = 0; n < N; n++) {
+        int n = 0;
+        if (!accumulate) {
+            memcpy(db, dout, (size_t)OC * sizeof *db);
+            n = 1;
+        }
+        for (; n < N; n++) {
             const float *row = dout + (size_t)n * OC;
 #pragma omp simd
             for (int o = 0; o < OC; o++) db[o] += row[o];
@@ -97,16 +115,25 @@ void bfn_gelu_forward(float *out, const float *in, long n) {
  *   gelu = x s,  gelu' = s + 2 x s (1 - s) u',  u' = sqrt(2/pi)(1 + 3 * 0.044715 x^2),
  * which equals 0.5(1 + tanh u) + 0.5 x (1 - tanh^2 u) u' since
  * 1 + tanh u = 2s and 1 - tanh^2 u = 4 s (1 - s). */
+static inline float gelu_slope(float x, float lo, float hi) {
+    float x2 = x * x;
+    float u = GELU_S * (x + GELU_C * x2 * x);
+    float du = GELU_S * (1.0f + 3.0f * GELU_C * x2);
+    float s = 1.0f / (1.0f + bfn_expf_vec(-2.0f * u, lo, hi));
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
 void bfn_gelu_backward(float *din, const float *in, const float *dout, long n) {
     float lo, hi;
     exp_clamp_bounds(&lo, &hi);
 #pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
-    for (long i = 0; i < n; i++) {
-        float x = in[i];
-        float x2 = x * x;
-        float u = GELU_S * (x + GELU_C * x2 * x);
-        float du = GELU_S * (1.0f + 3.0f * GELU_C * x2);
-        float s = 1.0f / (1.0f + bfn_expf_vec(-2.0f * u, lo, hi));
-        din[i] += dout[i] * (s + 2.0f * x * s * (1.0f - s) * du);
-    }
+    for (long i = 0; i < n; i++) din[i] += dout[i] * gelu_slope(in[i], lo, hi);
+}
+
+/* din[i] = dout[i] * gelu'(in[i]): the same value as bfn_gelu_backward into a
+ * zeroed din (0 + y = y), without the zeroing pass. */
+void bfn_gelu_backward_set(float *din, const float *in, const float *dout, long n) {
+    float lo, hi;
+    exp_clamp_bounds(&lo, &hi);
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
+    for (long i = 0; i < n; i++) din[i] = dout[i] * gelu_slope(in[i], lo, hi);
 }
