@@ -460,6 +460,40 @@ static void accumulate_lanes(double *restrict acc, const double *restrict eb, co
     }
 }
 
+/* Per lane of a group (vectorised; eps el[l], 0 in padding lanes): y, its
+ * bin j0 (clamped to the edge bins, as a double), d0 = y - c_j0 (no
+ * division), the floor lattice's ends and reference point in units of
+ * 1/sqrt(a) (fa, fb, fr), and the lane's cut interval in y. */
+static void lanes_setup(mc_lanes *restrict g, const double *restrict el, double xc, double sd, int K,
+                        const walk_consts *wc, double *restrict fa, double *restrict fb, double *restrict fr,
+                        double *restrict ylo, double *restrict yhi) {
+    /* run-time bounds: with literal ones GCC 12 does not vectorise the clamps (vecmath.h) */
+    volatile double v_zero = 0.0, v_one = 1.0, v_klast = K - 1;
+    const double zero = v_zero, one = v_one, k_last = v_klast, magic = 6755399441055744.0, h = 2.0 / K, inv_h = 0.5 * K, sa = wc->sa, ch = wc->cut_half;
+    const double c_first = -1.0 + 0.5 * h, c_last = -1.0 + (K - 0.5) * h;
+#pragma omp simd
+    for (int l = 0; l < MC_LANES; l++) {
+        double y = xc + el[l] * sd;
+        /* floor by the 1.5 2^52 rounding trick (GCC 12 does not vectorise
+         * floor() under the default -ftrapping-math), exact for |t| < 2^51;
+         * larger |t| are clamped below anyway */
+        double t = (y + 1.0) * inv_h, v = (t + magic) - magic;
+        v -= v > t ? one : zero;
+        v = v > zero ? v : zero; /* NaN-safe: a NaN y gives j0 = 0 */
+        v = v < k_last ? v : k_last;
+        double d0 = y - (-1.0 + (v + 0.5) * h);
+        g->y[l] = y;
+        g->d0[l] = d0;
+        g->j0[l] = v;
+        fa[l] = (c_first - y) * sa;
+        fb[l] = (c_last - y) * sa;
+        fr[l] = -d0 * sa;
+        double half = ch + fabs(d0);
+        ylo[l] = y - half;
+        yhi[l] = y + half;
+    }
+}
+
 /* Mean over the n_mc samples y = xc + eps_m / sqrt(a) of
  *   ln N(y|xc,1/a) - ln sum_k w_k N(y|c_k,1/a),
  * and its derivatives w.r.t. mu_x and sigma_x in *g_mu, *g_s.
@@ -509,8 +543,8 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
     /* One floor sum and one walk over [nl, nh] per sample. The logs of the
      * sums are taken once per dimension from their product (rescaled long
      * before it could leave the double range: each factor lies in [eps, K]). */
-    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K, lo = bfn_exp_vec_lo(), h = 2.0 / K;
-    const double c_first = bfn_bin_centre(0, K), c_last = bfn_bin_centre(K - 1, K);
+    const double sd = 1.0 / sqrt(a), lo = bfn_exp_vec_lo();
+
     double total = 0.0, log_sum = 0.0, prod = 1.0;
     mc_lanes g;
     double fa[MC_LANES], fb[MC_LANES], fr[MC_LANES], fs[MC_LANES];
@@ -518,25 +552,15 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
         int nl_g = n_mc - m0 < MC_LANES ? n_mc - m0 : MC_LANES;
         int ulo = nh + 1, uhi = nl - 1;          /* union of the lanes' cut windows */
         double ylo = INFINITY, yhi = -INFINITY; /* the same in y */
-        for (int l = 0; l < MC_LANES; l++) {
-            double y = l < nl_g ? xc + eps[m0 + l] * sd : xc;
-            double v = floor((y + 1.0) * inv_h);
-            int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
-            double d0 = y - (-1.0 + (j0 + 0.5) * h); /* y - c_j0, no division */
-            g.y[l] = y;
-            g.d0[l] = d0;
-            g.j0[l] = j0;
-            g.S[l] = 0.0;
-            if (l >= nl_g) continue;
-            fa[l] = (c_first - y) * wc->sa;
-            fb[l] = (c_last - y) * wc->sa;
-            fr[l] = -d0 * wc->sa;
+        double el[MC_LANES], ylo_l[MC_LANES], yhi_l[MC_LANES];
+        for (int l = 0; l < MC_LANES; l++) el[l] = l < nl_g ? eps[m0 + l] : 0.0;
+        lanes_setup(&g, el, xc, sd, K, wc, fa, fb, fr, ylo_l, yhi_l);
+        for (int l = 0; l < nl_g; l++) {
             /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
              * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
-            total += -0.5 * eps[m0 + l] * eps[m0 + l] + 0.5 * a * d0 * d0;
-            double half = wc->cut_half + fabs(d0);
-            ylo = y - half < ylo ? y - half : ylo;
-            yhi = y + half > yhi ? y + half : yhi;
+            total += -0.5 * el[l] * el[l] + 0.5 * a * g.d0[l] * g.d0[l];
+            ylo = ylo_l[l] < ylo ? ylo_l[l] : ylo;
+            yhi = yhi_l[l] > yhi ? yhi_l[l] : yhi;
         }
         if (nl <= nh) cut_window(K, ylo, yhi, nl, nh, &ulo, &uhi);
         /* the floor sums: closed form for the whole group where it applies
@@ -547,16 +571,19 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
             double F = closed ? fs[l] : floor_sum(w, K, g.y[l], (int)g.j0[l], g.d0[l], wc);
             g.S[l] = MIX_FLOOR * F;
         }
+        for (int l = nl_g; l < MC_LANES; l++) g.S[l] = 0.0; /* padding lanes */
         if (ulo <= uhi) mixture_lanes(w->qx, w->e, K, &g, ulo, uhi, a, lo);
-        for (int l = 0; l < MC_LANES; l++) {
-            if (l >= nl_g) { g.f[l] = 0.0; continue; }
+        for (int l = 0; l < nl_g; l++) {
             prod *= g.S[l];
             if (prod < 1e-250 || prod > 1e250) {
                 log_sum += log(prod);
                 prod = 1.0;
             }
-            g.f[l] = 1.0 / g.S[l];
         }
+        lane4_store(g.f, 1.0 / lane4_load(g.S));
+        lane4_store(g.f + 4, 1.0 / lane4_load(g.S + 4));
+        lane4_store(g.f + 8, 1.0 / lane4_load(g.S + 8));
+        for (int l = nl_g; l < MC_LANES; l++) g.f[l] = 0.0; /* padding lanes (S = 0) count for nothing */
         if (ulo <= uhi) accumulate_lanes(w->acc, w->e, g.f, ulo, uhi);
     }
     double loss = (total - log_sum - log(prod)) / n_mc + log(sq);

@@ -222,6 +222,18 @@ static inline __attribute__((always_inline)) void series_masses(double *p, const
         p[k] = BFN_INV_SQRT_2PI * bfn_exp_vec(-0.5 * w, lo) * poly;
     }
 }
+/* bfn_norm_cdf2 at z given ph = phi(z) (from the vectorised loop): the tail
+ * is ph M(|z|) without another exp; beyond |z| = 10.5 the erfc form. */
+static inline void cdf2_with_pdf(double z, double ph, double *lower, double *upper) {
+    double az = fabs(z);
+    if (!(az < 10.5)) {
+        bfn_norm_cdf2(z, lower, upper);
+        return;
+    }
+    double tail = ph * mills(az);
+    if (z < 0.0) { *lower = tail; *upper = 1.0 - tail; }
+    else { *upper = tail; *lower = 1.0 - tail; }
+}
 void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, double *pdf) {
     double inv_s = 1.0 / s, delta = (2.0 / K) * inv_s, lo = bfn_exp_vec_lo();
 #pragma omp simd
@@ -234,8 +246,8 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         return;
     }
     double lo_a, up_a, lo_b, up_b;
-    bfn_norm_cdf2((bfn_bin_boundary(jlo, K) - mu) * inv_s, &lo_a, &up_a);
-    bfn_norm_cdf2((bfn_bin_boundary(jhi, K) - mu) * inv_s, &lo_b, &up_b);
+    cdf2_with_pdf((bfn_bin_boundary(jlo, K) - mu) * inv_s, pdf[jlo], &lo_a, &up_a);
+    cdf2_with_pdf((bfn_bin_boundary(jhi, K) - mu) * inv_s, pdf[jhi], &lo_b, &up_b);
     p[jlo - 1] = lo_a;
     p[jhi] = up_b;
     double hd = 0.5 * delta, hd2 = hd * hd;
