@@ -262,7 +262,8 @@ static void test_gelu_backward_fd(void **state) {
 }
 
 /* The threaded path (n >= 65536) gives the same bits as small calls:
- * elementwise work does not depend on how it is split. */
+ * elementwise work does not depend on how it is split. The written
+ * (_set) backward equals the accumulating one into zeros. */
 static void test_gelu_split_invariance(void **state) {
     enum { N = 70001 };
     float *x = malloc(N * sizeof *x), *y1 = malloc(N * sizeof *x), *y2 = malloc(N * sizeof *x);
@@ -274,6 +275,11 @@ static void test_gelu_split_invariance(void **state) {
     assert_memory_equal(y1, y2, N * sizeof *x);
     bfn_gelu_backward(d1, x, y1, N);
     for (long i = 0; i < N; i += 999) bfn_gelu_backward(d2 + i, x + i, y1 + i, (N - i) < 999 ? N - i : 999);
+    assert_memory_equal(d1, d2, N * sizeof *x);
+    /* bfn_gelu_backward_set writes what bfn_gelu_backward adds to zeros
+     * (d1, from calloc), over whatever the buffer held */
+    for (long i = 0; i < N; i++) d2[i] = 1e30f;
+    bfn_gelu_backward_set(d2, x, y1, N);
     assert_memory_equal(d1, d2, N * sizeof *x);
     gsl_rng_free(rng);
     free(x), free(y1), free(y2), free(d1), free(d2);
@@ -362,33 +368,6 @@ static void test_mlp_backward_accumulates(void **state) {
     c.m->ops->backward(c.m, c.params, MB, c.r, c.grads);
     for (size_t i = 0; i < n; i++) assert_close(c.grads[i], 2.0 * once[i], 1e-6 * (1.0 + fabs(once[i])));
     free(once);
-    mlp_teardown(&c);
-}
-
-/* backward_set writes the gradient: into a buffer full of garbage it gives
- * the same bits as backward into a zeroed one (0 + x = x, and the GEMMs with
- * beta = 0 compute the same products), and it leaves the alignment padding
- * untouched. */
-static void test_mlp_backward_set(void **state) {
-    mlp_ctx c;
-    mlp_setup(&c, 25);
-    const bfn_param_layout *l = &c.m->layout;
-    const size_t n = l->n;
-    assert_non_null(c.m->ops->backward_set);
-    float *set = malloc(n * sizeof *set);
-    for (size_t i = 0; i < n; i++) set[i] = 1e30f; /* garbage: must be overwritten (or, padding, kept) */
-    memset(c.grads, 0, n * sizeof *c.grads);
-    c.m->ops->forward(c.m, c.params, MB, c.in, c.t, c.out);
-    c.m->ops->backward(c.m, c.params, MB, c.r, c.grads);
-    c.m->ops->backward_set(c.m, c.params, MB, c.r, set);
-    char *in_tensor = calloc(n, 1);
-    for (int i = 0; i < l->n_tensors; i++) memset(in_tensor + l->t[i].offset, 1, l->t[i].size);
-    for (size_t i = 0; i < n; i++) {
-        if (in_tensor[i]) assert_true(memcmp(&set[i], &c.grads[i], sizeof(float)) == 0);
-        else assert_true(set[i] == 1e30f);
-    }
-    free(in_tensor);
-    free(set);
     mlp_teardown(&c);
 }
 
@@ -700,7 +679,6 @@ int main(void) {
         cmocka_unit_test(test_gelu_split_invariance),
         cmocka_unit_test(test_mlp_gradients),
         cmocka_unit_test(test_mlp_backward_accumulates),
-        cmocka_unit_test(test_mlp_backward_set),
         cmocka_unit_test(test_mlp_init_and_determinism),
         cmocka_unit_test(test_mlp_create_checks_and_flops),
         cmocka_unit_test(test_mlp_batch_over_max_aborts),

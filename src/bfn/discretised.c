@@ -48,22 +48,27 @@
  *   - per (dimension, sample) the mixture sum is split at the floor,
  *     S = eps sum_k E_k + sum_k (q_k - eps) E_k: the first sum is a Gaussian
  *     summed over the K equally spaced centres, in closed form
- *     (floor_sum, bfn_gauss_lattice_sum); the second runs only over the
- *     bins above the floor (about +-5.3 sigma_x), in one walk outward from
- *     the bin nearest to y, with the Gaussian factors
- *     E_k = exp(-a ((y-c_k)^2 - d0^2)/2) built by multiplicative recurrences
- *     (centres are equally spaced; see walk_dir), stopping when the factor
- *     drops below e^-56. Proof that the cut is negligible: relative to the
- *     nearest bin the factors decrease monotonically along the walk; every
- *     weight satisfies eps <= q_k <= 1, so the sum S >= eps E_nearest = eps =
+ *     (bfn_gauss_lattice_sum_n; floor_sum's walk where that does not apply);
+ *     the second runs only over the bins above the floor (about +-5.3
+ *     sigma_x) within reach of the cut (cut_window), with the Gaussian
+ *     factors E_k = exp(-a ((y-c_k)^2 - d0^2)/2) (relative to the bin j0
+ *     nearest y, so E_k <= 1) built by a restarted multiplicative recurrence
+ *     along the bins (centres are equally spaced; mixture_lanes). The factors
+ *     below e^-56 may be left out. Proof that this cut is negligible: every
+ *     weight satisfies eps <= q_k <= 1, so the sum S >= eps E_j0 = eps =
  *     e^-15.9, and the at most K <= 4096 = e^8.3 omitted terms change S by a
  *     relative <= e^(8.3-56+15.9) = 1.6e-14 (ln S by as much) and each
  *     omitted bin's gradient term E_k/S by at most e^-56/eps = 4e-18 in
  *     absolute value (the retained terms are O(1)).
+ *   - the n_mc samples of a dimension go MC_LANES at a time through the
+ *     same code (floor sums, recurrence, sums and the gradient accumulation
+ *     acc_k = sum_m E_mk / S_m), one sample per vector lane: the bins are
+ *     walked once per group over the union of the samples' windows, and
+ *     nothing branches per bin or per sample.
  *   - one pass per dimension computes bin masses, the floor and the
- *     normalisation; the n_mc walks share them; a final pass over the
+ *     normalisation; the groups share them; a final pass over the
  *     in-range boundaries turns the per-bin gradient into d/d(mu_x, sigma_x).
- *   Per-thread workspace of O(K) doubles is allocated once per call.
+ *   Per-thread workspace of O(K MC_LANES) doubles is allocated once per call.
  * The Monte Carlo noise is drawn sequentially before the parallel loop, in
  * (b, d, sample) order, so results do not depend on the thread count.
  */

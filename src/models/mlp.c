@@ -107,48 +107,38 @@ static void mlp_forward(bfn_model *m, const float *params, int B, const float *i
     bfn_linear_forward(out, p->act[L - 1], params + p->w_off[L], params + p->b_off[L], B, H, m->out_dim);
 }
 
-/* d(sum dout . out)/d params for the last forward batch, added to grads
- * (accumulate = 1) or written into them (0: every tensor float is written,
- * so grads needs no zeroing; alignment padding is left alone). dL/dh is
+/* grads += d(sum dout . out)/d params for the last forward batch. dL/dh is
  * written (beta = 0) into dact, dL/dz into dpre (written by
- * bfn_gelu_backward_set), so no allocation and no zeroing happens here. */
-static void mlp_backward_impl(bfn_model *m, const float *params, int B, const float *dout, float *grads,
-                              int accumulate) {
+ * bfn_gelu_backward_set, so it needs no zeroing), so no allocation happens
+ * here. (Writing grads with beta = 0 instead of accumulating would not save
+ * the trainer's zeroing pass: OpenBLAS 0.3.21 clears C itself when beta = 0,
+ * a memset inside sgemm, as perf shows.) */
+static void mlp_backward(bfn_model *m, const float *params, int B, const float *dout, float *grads) {
     mlp_impl *p = m->impl;
     BFN_ASSERT(B == p->last_B, "mlp backward: batch %d differs from the last forward's %d", B, p->last_B);
+    if (B == 0) return;
     const int H = p->hidden, L = p->layers, D = m->in_dim, O = m->out_dim;
-    if (B == 0) {
-        if (!accumulate)
-            for (int i = 0; i < m->layout.n_tensors; i++)
-                memset(grads + m->layout.t[i].offset, 0, m->layout.t[i].size * sizeof *grads);
-        return;
-    }
     const long BH = (long)B * H;
 
     /* Output layer: weight/bias gradients and dL/dh_{L-1} = dout W_L. */
-    bfn_linear_backward_ex(NULL, grads + p->w_off[L], grads + p->b_off[L], dout, p->act[L - 1],
-                           params + p->w_off[L], B, H, O, accumulate);
+    bfn_linear_backward(NULL, grads + p->w_off[L], grads + p->b_off[L], dout, p->act[L - 1],
+                    params + p->w_off[L], B, H, O);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, O, 1.0f, dout, O, params + p->w_off[L], H,
                 0.0f, p->dact, H);
 
     for (int l = L - 1; l >= 0; l--) {
         bfn_gelu_backward_set(p->dpre, p->pre[l], p->dact, BH);
         if (l > 0) {
-            bfn_linear_backward_ex(NULL, grads + p->w_off[l], grads + p->b_off[l], p->dpre, p->act[l - 1],
-                                   params + p->w_off[l], B, H, H, accumulate);
+            bfn_linear_backward(NULL, grads + p->w_off[l], grads + p->b_off[l], p->dpre, p->act[l - 1],
+                            params + p->w_off[l], B, H, H);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1.0f, p->dpre, H,
                         params + p->w_off[l], H, 0.0f, p->dact, H);
         } else {
-            bfn_linear_backward_ex(NULL, grads + p->w_off[0], NULL, p->dpre, p->last_in, params + p->w_off[0], B, D,
-                                   H, accumulate);
+            bfn_linear_backward(NULL, grads + p->w_off[0], NULL, p->dpre, p->last_in, params + p->w_off[0], B, D,
+                            H);
             /* Bias and time-weight gradients in one pass: db_0 += sum_b dz,
-             * dw_t += sum_b dz (2t_b - 1), rows added in order (written
-             * from zero when not accumulating: H floats each). */
+             * dw_t += sum_b dz (2t_b - 1), rows added in order. */
             float *gb = grads + p->b_off[0], *gwt = grads + p->wt_off;
-            if (!accumulate) {
-                memset(gb, 0, (size_t)H * sizeof *gb);
-                memset(gwt, 0, (size_t)H * sizeof *gwt);
-            }
             for (int b = 0; b < B; b++) {
                 const float *row = p->dpre + (size_t)b * H;
                 const float tb = p->tt[b];
@@ -160,14 +150,6 @@ static void mlp_backward_impl(bfn_model *m, const float *params, int B, const fl
             }
         }
     }
-}
-
-static void mlp_backward(bfn_model *m, const float *params, int B, const float *dout, float *grads) {
-    mlp_backward_impl(m, params, B, dout, grads, 1);
-}
-
-static void mlp_backward_set(bfn_model *m, const float *params, int B, const float *dout, float *grads) {
-    mlp_backward_impl(m, params, B, dout, grads, 0);
 }
 
 /* 2 x multiply-adds of one forward pass (bias adds and GELU not counted). */
@@ -195,7 +177,6 @@ static const bfn_model_ops mlp_ops = {
     .init = mlp_init,
     .forward = mlp_forward,
     .backward = mlp_backward,
-    .backward_set = mlp_backward_set,
     .destroy = mlp_destroy,
     .flops_per_example = mlp_flops_per_example,
 };

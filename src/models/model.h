@@ -22,10 +22,6 @@ typedef struct {
                     float *out);
     /* grads += d(sum_b dout . out) / d params for the last forward batch. */
     void (*backward)(bfn_model *m, const float *params, int B, const float *dout, float *grads);
-    /* Optional (NULL: not provided): grads = the same gradient, every tensor
-     * float written (alignment padding untouched), so the trainer need not
-     * zero grads before a step. Same values as zeroing + backward. */
-    void (*backward_set)(bfn_model *m, const float *params, int B, const float *dout, float *grads);
     void (*destroy)(bfn_model *m);
     /* FLOPs of one forward pass per example (for GFLOP/s reports). */
     double (*flops_per_example)(const bfn_model *m);

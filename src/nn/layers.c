@@ -43,33 +43,15 @@ void bfn_linear_forward(float *out, const float *in, const float *W, const float
  *   db (OC)     += sum over rows of dout (rows added in order n = 0..N-1). */
 void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int N, int IC, int OC) {
-    bfn_linear_backward_ex(din, dW, db, dout, in, W, N, IC, OC, 1);
-}
-
-/* As bfn_linear_backward; accumulate = 0 writes dW and db instead (dW by the
- * GEMM with beta = 0, db starting from row 0), so their buffers need no
- * zeroing first. din always accumulates. */
-void bfn_linear_backward_ex(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
-                            int N, int IC, int OC, int accumulate) {
-    if (OC <= 0) return;
-    if (N <= 0) {
-        if (!accumulate && dW && IC > 0) memset(dW, 0, (size_t)OC * IC * sizeof *dW);
-        if (!accumulate && db) memset(db, 0, (size_t)OC * sizeof *db);
-        return;
-    }
+    if (N <= 0 || OC <= 0) return;
     if (din && IC > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, W, IC,
                     1.0f, din, IC);
     if (dW && IC > 0)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, in, IC,
-                    accumulate ? 1.0f : 0.0f, dW, IC);
+                    1.0f, dW, IC);
     if (db) {
-        int n = 0;
-        if (!accumulate) {
-            memcpy(db, dout, (size_t)OC * sizeof *db);
-            n = 1;
-        }
-        for (; n < N; n++) {
+        for (int n = 0; n < N; n++) {
             const float *row = dout + (size_t)n * OC;
 #pragma omp simd
             for (int o = 0; o < OC; o++) db[o] += row[o];

@@ -12,9 +12,6 @@ void bfn_linear_forward(float *out, const float *in, const float *W, const float
  * Any of din, dW, db may be NULL to skip it. */
 void bfn_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int N, int IC, int OC);
-/* accumulate = 0: dW and db are written (no zeroing needed), din still accumulates. */
-void bfn_linear_backward_ex(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
-                            int N, int IC, int OC, int accumulate);
 
 /* GELU, tanh approximation (as in GPT-2 / the official text8 network). */
 void bfn_gelu_forward(float *out, const float *in, long n);

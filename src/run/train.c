@@ -224,16 +224,11 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
             return bfn_error(BFN_EDIVERGED, "run %s diverged at step %ld (loss %g); last good checkpoint kept",
                              s->key, tr->step, loss);
         }
-        /* A model whose backward writes every gradient needs no zeroing pass;
-         * the clipping factor is applied inside the AdamW pass (same floats
-         * as scaling grads first). */
-        if (s->model->ops->backward_set) {
-            s->model->ops->backward_set(s->model, s->params, B, tr->w.dout, s->grads);
-        } else {
-            memset(s->grads, 0, s->n_params * sizeof(float));
-            s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
-        }
+        memset(s->grads, 0, s->n_params * sizeof(float));
+        s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
         s->model->train = 0;
+        /* the clipping factor is applied inside the AdamW pass (the same
+         * floats as scaling grads first, one pass fewer) */
         double norm = bfn_grad_norm(s->grads, s->n_params);
         bfn_adamw_step_scaled(&tr->adam, &s->model->layout, s->params, s->grads, bfn_clip_scale(norm, clip),
                               s->adam_m, s->adam_v, s->ema, tr->step);
