@@ -40,8 +40,8 @@
  *     Euler-Maclaurin sums over the boundaries when they are dense
  *     (sigma_x >= 2.1 h), term by term only for narrow outputs near an edge
  *     or sigma_x < h/3 (<= ~42 terms).
- *   - L^n computes masses only for the bins within 5.5 std of mu_x (and one
- *     more boundary each side): every other bin has p_k < Q(5.5) = 1.9e-8 <
+ *   - L^n computes masses only for the bins within 5.25 std of mu_x (and one
+ *     more boundary each side): every other bin has p_k < Q(5.25) = 7.6e-8 <
  *     eps and is floored by torch's clamp whatever its exact mass
  *     (boundary_table); the masses come from a positive series at each bin
  *     centre in one vectorised loop (gauss.h bfn_dgauss_masses).
@@ -155,14 +155,15 @@ static void ws_free(disc_ws *w) {
 /* Bin masses p_k (k = jlo-1..jhi) and phi at the boundaries j = jlo..jhi of
  * the L^n range: the boundaries with |z_j| <= LN_ZR and one more on each
  * side. A bin outside [jlo-1, jhi] lies beyond a boundary with |z| > LN_ZR,
- * so its mass is below Q(LN_ZR) = 1.9e-8 < MIX_FLOOR: torch's clamp sets it
- * to the floor whatever its exact value, and it gets no gradient. The padding
+ * so its mass is below Q(LN_ZR) = 7.6e-8 < MIX_FLOOR = 1.19e-7: torch's
+ * clamp sets it to the floor whatever its exact value, and it gets no
+ * gradient. The padding
  * gives the two bins that straddle |z| = LN_ZR both their boundaries, so
  * every bin that can be above the floor has its exact mass (the outermost
  * bins jlo-1 and jhi, with one boundary beyond the range taken as Phi = 0 / 1,
  * have mass < Q(LN_ZR) either way and are floored; the open edge bins are
  * exact). */
-#define LN_ZR 5.5
+#define LN_ZR 5.25
 static void boundary_table(disc_ws *w, double mu, double s, int K, int *jlo, int *jhi) {
     bfn_dgauss_range_z(mu, s, K, LN_ZR, 1, jlo, jhi);
     bfn_dgauss_masses(mu, s, K, *jlo, *jhi, w->p, w->pdf);
