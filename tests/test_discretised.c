@@ -368,12 +368,19 @@ static void test_dgauss_masses(void **state) {
  * (1e-15 at W = 3.7, far less elsewhere, gauss.c) plus the rounding of the
  * CDF difference, which over the shortest span allowed (1) is >= 0.38 of
  * its O(1) terms (measured worst 1e-15). Dropping an EM term or getting a
- * sign wrong errs by >= 1e-8 relative here. */
+ * sign wrong errs by >= 1e-8 relative here. The same lattices of one spacing
+ * also go through bfn_gauss_lattice_sum_n in one call (blocks mixing dropped
+ * and kept ends and all three forms of the CDF difference; its branch-free
+ * selects and the per-block skip of dropped ends), same tolerance. */
+#define LATTICE_CASES 128
 static void test_lattice_sum(void **state) {
-    double worst = 0.0;
+    double worst = 0.0, worst_n = 0.0;
     for (int id = -1; id <= 20; id++) {
         /* id = -1: spacing 1e-5 (2 EM terms), span 1 only (1e5 points) */
         double delta = id < 0 ? 1e-5 : fmin(1e-3 * pow(479.0, id / 20.0), BFN_EM_DELTA_MAX);
+        double cua[LATTICE_CASES], cub[LATTICE_CASES], cur[LATTICE_CASES], cgot[LATTICE_CASES];
+        long double cref[LATTICE_CASES];
+        int nc = 0;
         for (int io = 0; io < 7; io += id < 0 ? 3 : 1) {
             double off = (io / 6.0 - 0.5) * delta; /* the lattice point nearest 0 */
             const double spans[] = {1.0, 2.5, 7.0, 30.0};
@@ -402,11 +409,23 @@ static void test_lattice_sum(void **state) {
                         print_error("delta %g ua %.17g ub %.17g uref %.17g: %.17g vs %.17Lg\n", delta, ua, ub, uref, got, ref);
                     assert_true(e <= 2e-15);
                     worst = fmax(worst, e);
+                    assert_true(nc < LATTICE_CASES);
+                    cua[nc] = ua, cub[nc] = ub, cur[nc] = uref, cref[nc] = ref;
+                    nc++;
                 }
             }
         }
+        bfn_gauss_lattice_sum_n(nc, cua, cub, cur, delta, bfn_lattice_em_terms(delta), cgot);
+        for (int c = 0; c < nc; c++) {
+            double e = (double)(fabsl(cgot[c] - cref[c]) / cref[c]);
+            if (!(e <= 2e-15))
+                print_error("lattice_sum_n delta %g ua %.17g ub %.17g uref %.17g: %.17g vs %.17Lg\n", delta, cua[c],
+                            cub[c], cur[c], cgot[c], cref[c]);
+            assert_true(e <= 2e-15);
+            worst_n = fmax(worst_n, e);
+        }
     }
-    print_message("bfn_gauss_lattice_sum worst relative error %.3g\n", worst);
+    print_message("bfn_gauss_lattice_sum worst relative error %.3g, bfn_gauss_lattice_sum_n %.3g\n", worst, worst_n);
 }
 
 /* The official log_prob: -ln p when p >= 1e-5, else ln N(c; mu, s) + ln(2/K). */

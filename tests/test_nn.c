@@ -290,7 +290,8 @@ static void test_gelu_backward_fd(void **state) {
 }
 
 /* The threaded path (n >= 65536) gives the same bits as small calls:
- * elementwise work does not depend on how it is split. */
+ * elementwise work does not depend on how it is split. The written
+ * (_set) backward equals the accumulating one into zeros. */
 static void test_gelu_split_invariance(void **state) {
     enum { N = 70001 };
     float *x = malloc(N * sizeof *x), *y1 = malloc(N * sizeof *x), *y2 = malloc(N * sizeof *x);
@@ -302,6 +303,11 @@ static void test_gelu_split_invariance(void **state) {
     assert_memory_equal(y1, y2, N * sizeof *x);
     bfn_gelu_backward(d1, x, y1, N);
     for (long i = 0; i < N; i += 999) bfn_gelu_backward(d2 + i, x + i, y1 + i, (N - i) < 999 ? N - i : 999);
+    assert_memory_equal(d1, d2, N * sizeof *x);
+    /* bfn_gelu_backward_set writes what bfn_gelu_backward adds to zeros
+     * (d1, from calloc), over whatever the buffer held */
+    for (long i = 0; i < N; i++) d2[i] = 1e30f;
+    bfn_gelu_backward_set(d2, x, y1, N);
     assert_memory_equal(d1, d2, N * sizeof *x);
     gsl_rng_free(rng);
     free(x), free(y1), free(y2), free(d1), free(d2);
@@ -633,6 +639,48 @@ static void test_adamw_two_steps(void **state) {
     assert_memory_equal(e, e_before, sizeof e);
 }
 
+/* Clipping fused into the AdamW pass (bfn_grad_norm, bfn_clip_scale,
+ * bfn_adamw_step_scaled) gives the same bits as bfn_clip_grad_norm then
+ * bfn_adamw_step, when clipping and when not, and leaves grads unscaled. */
+static void test_adamw_fused_clip(void **state) {
+    static bfn_param_layout l;
+    memset(&l, 0, sizeof l);
+    const int s1[2] = {30, 17}, s2[1] = {29};
+    bfn_layout_add(&l, "w", 1, 2, s1);
+    bfn_layout_add(&l, "b", 0, 1, s2);
+    const size_t n = l.n;
+    gsl_rng *rng = test_rng(47);
+    float *g = calloc(n, sizeof *g), *g2 = malloc(n * sizeof *g2), *buf[2][4];
+    for (int ti = 0; ti < l.n_tensors; ti++) fill_uniform(g + l.t[ti].offset, l.t[ti].size, -1, 1, rng);
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 4; j++) buf[k][j] = calloc(n, sizeof(float));
+    fill_uniform(buf[0][0], n, -1, 1, rng);
+    memcpy(buf[0][3], buf[0][0], n * sizeof(float));
+    for (int j = 0; j < 4; j++) memcpy(buf[1][j], buf[0][j], n * sizeof(float));
+    const bfn_adamw_cfg cfg = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.01f,
+                               .ema_decay = 0.999f};
+    const double norm = bfn_grad_norm(g, n);
+    const double max_norms[3] = {0.3 * norm, 10.0 * norm, 0.0}; /* clips, does not, disabled */
+    for (int step = 1; step <= 3; step++) {
+        double mx = max_norms[step - 1];
+        memcpy(g2, g, n * sizeof *g2);
+        double n_old = bfn_clip_grad_norm(g2, n, mx);
+        bfn_adamw_step(&cfg, &l, buf[0][0], g2, buf[0][1], buf[0][2], buf[0][3], step);
+        double n_new = bfn_grad_norm(g, n);
+        float sc = bfn_clip_scale(n_new, mx);
+        assert_true(step == 1 ? sc < 1.0f : sc == 1.0f);
+        bfn_adamw_step_scaled(&cfg, &l, buf[1][0], g, sc, buf[1][1], buf[1][2], buf[1][3], step);
+        assert_true(n_old == n_new);
+        for (int j = 0; j < 4; j++) assert_memory_equal(buf[0][j], buf[1][j], n * sizeof(float));
+    }
+    assert_true(bfn_grad_norm(g, n) == norm); /* grads left unscaled */
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 4; j++) free(buf[k][j]);
+    free(g);
+    free(g2);
+    gsl_rng_free(rng);
+}
+
 /* A layout large enough for the threaded path: 1 and 2 threads give the
  * same bits (elementwise update). */
 static void test_adamw_thread_invariance(void **state) {
@@ -744,6 +792,7 @@ int main(void) {
         cmocka_unit_test(test_mlp_batch_over_max_aborts),
         cmocka_unit_test(test_adamw_two_steps),
         cmocka_unit_test(test_adamw_thread_invariance),
+        cmocka_unit_test(test_adamw_fused_clip),
         cmocka_unit_test(test_clip_grad_norm),
         cmocka_unit_test(test_clip_thread_invariance),
     };

@@ -40,30 +40,35 @@
  *     Euler-Maclaurin sums over the boundaries when they are dense
  *     (sigma_x >= 2.1 h), term by term only for narrow outputs near an edge
  *     or sigma_x < h/3 (<= ~42 terms).
- *   - L^n computes masses only for the bins within 5.5 std of mu_x (and one
- *     more boundary each side): every other bin has p_k < Q(5.5) = 1.9e-8 <
+ *   - L^n computes masses only for the bins within 5.25 std of mu_x (and one
+ *     more boundary each side): every other bin has p_k < Q(5.25) = 7.6e-8 <
  *     eps and is floored by torch's clamp whatever its exact mass
  *     (boundary_table); the masses come from a positive series at each bin
  *     centre in one vectorised loop (gauss.h bfn_dgauss_masses).
  *   - per (dimension, sample) the mixture sum is split at the floor,
  *     S = eps sum_k E_k + sum_k (q_k - eps) E_k: the first sum is a Gaussian
  *     summed over the K equally spaced centres, in closed form
- *     (floor_sum, bfn_gauss_lattice_sum); the second runs only over the
- *     bins above the floor (about +-5.3 sigma_x), in one walk outward from
- *     the bin nearest to y, with the Gaussian factors
- *     E_k = exp(-a ((y-c_k)^2 - d0^2)/2) built by multiplicative recurrences
- *     (centres are equally spaced; see walk_dir), stopping when the factor
- *     drops below e^-56. Proof that the cut is negligible: relative to the
- *     nearest bin the factors decrease monotonically along the walk; every
- *     weight satisfies eps <= q_k <= 1, so the sum S >= eps E_nearest = eps =
+ *     (bfn_gauss_lattice_sum_n; floor_sum's walk where that does not apply);
+ *     the second runs only over the bins above the floor (about +-5.3
+ *     sigma_x) within reach of the cut (cut_window), with the Gaussian
+ *     factors E_k = exp(-a ((y-c_k)^2 - d0^2)/2) (relative to the bin j0
+ *     nearest y, so E_k <= 1) built by a restarted multiplicative recurrence
+ *     along the bins (centres are equally spaced; mixture_lanes). The factors
+ *     below e^-56 may be left out. Proof that this cut is negligible: every
+ *     weight satisfies eps <= q_k <= 1, so the sum S >= eps E_j0 = eps =
  *     e^-15.9, and the at most K <= 4096 = e^8.3 omitted terms change S by a
  *     relative <= e^(8.3-56+15.9) = 1.6e-14 (ln S by as much) and each
  *     omitted bin's gradient term E_k/S by at most e^-56/eps = 4e-18 in
  *     absolute value (the retained terms are O(1)).
+ *   - the n_mc samples of a dimension go MC_LANES at a time through the
+ *     same code (floor sums, recurrence, sums and the gradient accumulation
+ *     acc_k = sum_m E_mk / S_m), one sample per vector lane: the bins are
+ *     walked once per group over the union of the samples' windows, and
+ *     nothing branches per bin or per sample.
  *   - one pass per dimension computes bin masses, the floor and the
- *     normalisation; the n_mc walks share them; a final pass over the
+ *     normalisation; the groups share them; a final pass over the
  *     in-range boundaries turns the per-bin gradient into d/d(mu_x, sigma_x).
- *   Per-thread workspace of O(K) doubles is allocated once per call.
+ *   Per-thread workspace of O(K MC_LANES) doubles is allocated once per call.
  * The Monte Carlo noise is drawn sequentially before the parallel loop, in
  * (b, d, sample) order, so results do not depend on the thread count.
  */
@@ -85,6 +90,7 @@
 #define DISC_LOG_CLAMP 10.0  /* [CODE] safe_exp clamps its input to [-10, 10] */
 #define MIX_FLOOR ((double)FLT_EPSILON) /* torch clamp_probs on float32 */
 #define WALK_LOG_CUT 56.0    /* stop the mixture walk below e^-56 (see above) */
+#define MC_LANES 12          /* Monte Carlo samples per vectorised group (<= BFN_LATTICE_LANES) */
 
 /* ---- output distribution ------------------------------------------------------ */
 
@@ -121,21 +127,23 @@ typedef struct {
     double *p;                   /* [K]: bin masses (bins jlo-1..jhi of the range only) */
     double *qx;                  /* [K]: q_k - MIX_FLOOR (mixture weight above the floor), set in [nl, nh] */
     double *acc;                 /* [K]: sum over samples of E_k / S */
-    double *e;                   /* [K]: E_k of the current sample's walk */
+    double *e;                   /* [K MC_LANES]: E_k of the current group of samples (mixture_lanes) */
     double *ones, *e_floor;      /* [K]: all 1 (weights of the floor walk) and its E_k */
-    unsigned char *live;         /* [K]: 1 if p_k is strictly inside (eps, 1 - eps) */
+    double *live;                /* [K]: 1 if p_k is strictly inside (eps, 1 - eps), else 0 */
+    double *gk;                  /* [K]: d loss / d p_k (the gradient pass) */
 } disc_ws;
 
 static void ws_alloc(disc_ws *w, int K) {
-    double *buf = bfn_xmalloc(((size_t)K + 1 + 6 * (size_t)K) * sizeof *buf);
+    double *buf = bfn_xmalloc(((size_t)K + 1 + (5 + MC_LANES) * (size_t)K) * sizeof *buf);
     w->pdf = buf;
     w->p = buf + K + 1;
     w->qx = w->p + K;
     w->acc = w->qx + K;
     w->e = w->acc + K;
-    w->ones = w->e + K;
+    w->ones = w->e + (size_t)K * MC_LANES;
     w->e_floor = w->ones + K;
-    w->live = bfn_xmalloc((size_t)K);
+    w->live = bfn_xmalloc(2 * (size_t)K * sizeof *w->live);
+    w->gk = w->live + K;
     for (int k = 0; k < K; k++) w->ones[k] = 1.0;
 }
 
@@ -147,14 +155,15 @@ static void ws_free(disc_ws *w) {
 /* Bin masses p_k (k = jlo-1..jhi) and phi at the boundaries j = jlo..jhi of
  * the L^n range: the boundaries with |z_j| <= LN_ZR and one more on each
  * side. A bin outside [jlo-1, jhi] lies beyond a boundary with |z| > LN_ZR,
- * so its mass is below Q(LN_ZR) = 1.9e-8 < MIX_FLOOR: torch's clamp sets it
- * to the floor whatever its exact value, and it gets no gradient. The padding
+ * so its mass is below Q(LN_ZR) = 7.6e-8 < MIX_FLOOR = 1.19e-7: torch's
+ * clamp sets it to the floor whatever its exact value, and it gets no
+ * gradient. The padding
  * gives the two bins that straddle |z| = LN_ZR both their boundaries, so
  * every bin that can be above the floor has its exact mass (the outermost
  * bins jlo-1 and jhi, with one boundary beyond the range taken as Phi = 0 / 1,
  * have mass < Q(LN_ZR) either way and are floored; the open edge bins are
  * exact). */
-#define LN_ZR 5.5
+#define LN_ZR 5.25
 static void boundary_table(disc_ws *w, double mu, double s, int K, int *jlo, int *jhi) {
     bfn_dgauss_range_z(mu, s, K, LN_ZR, 1, jlo, jhi);
     bfn_dgauss_masses(mu, s, K, *jlo, *jhi, w->p, w->pdf);
@@ -172,7 +181,9 @@ typedef struct {
     double c8pow[LANES]; /* c8^l, c8 = exp(-LANES a h^2) */
     double c1_tri;      /* c1^(LANES(LANES+1)/2) */
     double sa, du;      /* sqrt(a) and du = h sqrt(a), the spacing of u_k = (c_k - y) sqrt(a) */
+    double cut_half;    /* sqrt(2 WALK_LOG_CUT / a): reach of the cut in y (cut_window) */
     int floor_em;       /* floor sums in closed form (floor_sum) */
+    int em_terms;       /* their Euler-Maclaurin terms, bfn_lattice_em_terms(du) */
 } walk_consts;
 
 static walk_consts walk_consts_for(double a, int K) {
@@ -188,10 +199,12 @@ static walk_consts walk_consts_for(double a, int K) {
     }
     c.c1_tri = exp(-a * c.h * c.h * (0.5 * LANES * (LANES + 1)));
     c.sa = sqrt(a);
+    c.cut_half = sqrt(2.0 * WALK_LOG_CUT / a);
     c.du = c.h * c.sa;
     /* bfn_gauss_lattice_sum's conditions on the spacing and on the span of
      * the K centres in u (>= 1, so its CDF difference does not cancel) */
     c.floor_em = c.du <= BFN_EM_DELTA_MAX && (K - 1) * c.du >= 1.0;
+    c.em_terms = c.floor_em ? bfn_lattice_em_terms(c.du) : 0;
     return c;
 }
 
@@ -312,6 +325,181 @@ static double floor_sum(disc_ws *w, int K, double y, int j0, double d0, const wa
            walk_dir(w->ones, w->e_floor, j0, -1, j0, -d0, r_dn, wc, &m_dn);
 }
 
+/* The bins of [nl, nh] whose Gaussian factor relative to bin j0 (the bin
+ * nearest y, d0 = y - c_j0), E_k = exp(-a ((y - c_k)^2 - d0^2)/2), can reach
+ * the cut e^-WALK_LOG_CUT lie within |y - c_k| <= sqrt(2 WALK_LOG_CUT/a + d0^2)
+ * <= wc->cut_half + |d0|; the bins of a group of samples are the union of
+ * these intervals, [ylo, yhi] in y, widened by one bin each side against
+ * rounding (extra bins only add terms below the cut). Bounds are clamped in
+ * double before the int conversion (y and the half-width may be huge for
+ * tiny a). Empty (*wlo > *whi) when no bin of [nl, nh] is near enough. */
+static inline void cut_window(int K, double ylo, double yhi, int nl, int nh, int *wlo, int *whi) {
+    double inv_h = 0.5 * K;
+    double lo = floor((ylo + 1.0) * inv_h - 0.5) - 1.0, hi = ceil((yhi + 1.0) * inv_h - 0.5) + 1.0;
+    if (!(lo >= nl)) lo = nl;
+    if (!(hi <= nh)) hi = nh;
+    if (lo > nh + 1) lo = nh + 1;
+    if (hi < nl - 1) hi = nl - 1;
+    *wlo = (int)lo;
+    *whi = (int)hi;
+}
+
+/* ---- the mixture sum above the floor, MC_LANES samples at a time -------------------- */
+
+/* The n_mc samples of a dimension are processed in groups of MC_LANES (the
+ * last group padded with lanes that count for nothing), so that the work per
+ * bin is a short fixed-length loop over lanes that the compiler vectorises
+ * (3 AVX2 vectors), and the bins are shared: the group walks the union of
+ * its lanes' cut windows once. */
+/* Gaussian factors along a row of bins by the exact recurrence
+ * E(k+1) = E(k) R(k), R(k+1) = R(k) c1, c1 = exp(-a h^2), restarted from
+ * direct exps every n bins, n = min(REC_RUN, REC_REACH/du) (rounding
+ * <= ~n^2/2 ulp, 2.6e-13 at n = 48). A lane whose exponent at a run's start
+ * is below REC_START_MIN counts (almost) 0 for the whole run: its ln E is a
+ * concave parabola in k with curvature du^2 = a h^2, so from ln E(k0) = -X
+ * <= -650 it rises over n bins by at most du n sqrt(2X) (the peak lies
+ * >= sqrt(2X)/du bins away, as ln E <= 0); with du n <= REC_REACH = 16 every
+ * value of the run stays below e^(-X + 16 sqrt(2X)) <= e^-73, under the cut.
+ * (du >= 16: one bin per run, direct exps only.) The start keeps the
+ * recurrence away from underflow, where it would lose the values that follow. */
+#define REC_RUN 48
+#define REC_REACH 16.0
+#define REC_START_MIN (-650.0)
+#define REC_DEAD (-550.0)
+
+/* Per-lane data of one group: y, d0 = y - c_j0 (j0 the bin nearest y), j0 as
+ * a double, and the lane's mixture sum S. */
+typedef struct {
+    double y[MC_LANES], d0[MC_LANES], j0[MC_LANES], S[MC_LANES], f[MC_LANES];
+} mc_lanes;
+
+/* A run's E, R and S stay in registers across bins as lane4 vectors (gauss.h). */
+_Static_assert(MC_LANES == 12, "mixture_lanes and accumulate_lanes hold MC_LANES as three lane4 vectors");
+
+/* Adds sum_k qx_k E_k over the bins ulo..uhi to each lane's S and stores
+ * E_k (relative to the lane's bin j0, so <= 1) in eb[(k - ulo) MC_LANES + l].
+ * The exponent ln E_k = -a (c_j0 - c_k)((y - c_k) + d0)/2 has no cancellation
+ * ((c_j0 - c_k) = (j0 - k) h is exact); ln R(k) = a h (y - c_k) - a h^2/2 is
+ * clamped at 700 (only reached in lanes that count 0; elsewhere
+ * R <= 1/E(k0) <= e^650). */
+static void mixture_lanes(const double *restrict qx, double *restrict eb, int K, mc_lanes *g, int ulo, int uhi,
+                          double a, double lo) {
+    const double h = 2.0 / K, du2 = a * h * h, c1 = exp(-du2), ha = -0.5 * a * h;
+    /* run-time bounds: with literal ones GCC 12 does not vectorise the selects (vecmath.h) */
+    volatile double v_start = REC_START_MIN, v_rmax = 700.0, v_dead = REC_DEAD, v_zero = 0.0;
+    const double start_min = v_start, rmax = v_rmax, dead = v_dead, zero = v_zero;
+    const double du = sqrt(du2);
+    const int run = du * REC_RUN <= REC_REACH ? REC_RUN : du >= REC_REACH ? 1 : (int)(REC_REACH / du);
+    lane4 S0 = {0.0, 0.0, 0.0, 0.0}, S1 = S0, S2 = S0;
+    for (int k0 = ulo; k0 <= uhi; k0 += run) {
+        int k1 = k0 + run - 1 < uhi ? k0 + run - 1 : uhi;
+        double R[MC_LANES], y1k = 1.0 - (k0 + 0.5) * h; /* y - c_k0 = y + y1k */
+        double *restrict e0 = eb + (size_t)(k0 - ulo) * MC_LANES;
+        /* A lane starting below REC_START_MIN starts at e^REC_DEAD with R = 1
+         * instead: its values stay in [e^-686, e^-550], negligible and normal
+         * numbers (no denormal slow path). */
+#pragma omp simd
+        for (int l = 0; l < MC_LANES; l++) {
+            double dk = g->y[l] + y1k, x = ha * (g->j0[l] - k0) * (dk + g->d0[l]);
+            double xr = a * h * dk - 0.5 * du2;
+            xr = xr < rmax ? xr : rmax;
+            xr = x >= start_min ? xr : zero;
+            x = x >= start_min ? x : dead;
+            e0[l] = bfn_exp_vec(x, lo);
+            R[l] = bfn_exp_vec(xr, lo);
+        }
+        /* the run in registers: three vectors of four lanes each for E, R and S */
+        lane4 E0 = lane4_load(e0), E1 = lane4_load(e0 + 4), E2 = lane4_load(e0 + 8);
+        lane4 R0 = lane4_load(R), R1 = lane4_load(R + 4), R2 = lane4_load(R + 8);
+        lane4 q = lane4_splat(qx[k0]);
+        S0 = lane4_fma(q, E0, S0);
+        S1 = lane4_fma(q, E1, S1);
+        S2 = lane4_fma(q, E2, S2);
+        for (int k = k0 + 1; k <= k1; k++) {
+            double *restrict ek = eb + (size_t)(k - ulo) * MC_LANES;
+            E0 *= R0;
+            E1 *= R1;
+            E2 *= R2;
+            R0 *= c1;
+            R1 *= c1;
+            R2 *= c1;
+            lane4_store(ek, E0);
+            lane4_store(ek + 4, E1);
+            lane4_store(ek + 8, E2);
+            q = lane4_splat(qx[k]);
+            S0 = lane4_fma(q, E0, S0);
+            S1 = lane4_fma(q, E1, S1);
+            S2 = lane4_fma(q, E2, S2);
+        }
+    }
+    double Sl[MC_LANES];
+    lane4_store(Sl, S0);
+    lane4_store(Sl + 4, S1);
+    lane4_store(Sl + 8, S2);
+    for (int l = 0; l < MC_LANES; l++) g->S[l] += Sl[l];
+}
+
+/* acc_k += sum_l E_lk f_l over the bins ulo..uhi (lanes summed in a fixed
+ * order: three vectors of four, then the four partial sums as a tree). */
+static void accumulate_lanes(double *restrict acc, const double *restrict eb, const double *restrict f, int ulo,
+                             int uhi) {
+    const lane4 f0 = lane4_load(f), f1 = lane4_load(f + 4), f2 = lane4_load(f + 8);
+    int k = ulo;
+    /* four bins at a time: their four lane4 partial sums transposed and
+     * added pairwise, the same tree as the scalar tail below */
+    const long4 ev = {0, 4, 2, 6}, od = {1, 5, 3, 7}, lo2 = {0, 1, 4, 5}, hi2 = {2, 3, 6, 7};
+    for (; k + 3 <= uhi; k += 4) {
+        const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
+        lane4 v[4];
+        for (int i = 0; i < 4; i++, ek += MC_LANES)
+            v[i] = lane4_fma(lane4_load(ek + 8), f2, lane4_fma(lane4_load(ek + 4), f1, lane4_load(ek) * f0));
+        /* a = (v0_0 + v0_1, v1_0 + v1_1, v0_2 + v0_3, v1_2 + v1_3), b likewise for v2, v3 */
+        lane4 a = __builtin_shuffle(v[0], v[1], ev) + __builtin_shuffle(v[0], v[1], od);
+        lane4 b = __builtin_shuffle(v[2], v[3], ev) + __builtin_shuffle(v[2], v[3], od);
+        lane4 sum = __builtin_shuffle(a, b, lo2) + __builtin_shuffle(a, b, hi2);
+        lane4_store(acc + k, lane4_load(acc + k) + sum);
+    }
+    for (; k <= uhi; k++) {
+        const double *ek = eb + (size_t)(k - ulo) * MC_LANES;
+        lane4 v = lane4_fma(lane4_load(ek + 8), f2, lane4_fma(lane4_load(ek + 4), f1, lane4_load(ek) * f0));
+        acc[k] += (v[0] + v[1]) + (v[2] + v[3]);
+    }
+}
+
+/* Per lane of a group (vectorised; eps el[l], 0 in padding lanes): y, its
+ * bin j0 (clamped to the edge bins, as a double), d0 = y - c_j0 (no
+ * division), the floor lattice's ends and reference point in units of
+ * 1/sqrt(a) (fa, fb, fr), and the lane's cut interval in y. */
+static void lanes_setup(mc_lanes *restrict g, const double *restrict el, double xc, double sd, int K,
+                        const walk_consts *wc, double *restrict fa, double *restrict fb, double *restrict fr,
+                        double *restrict ylo, double *restrict yhi) {
+    /* run-time bounds: with literal ones GCC 12 does not vectorise the clamps (vecmath.h) */
+    volatile double v_zero = 0.0, v_one = 1.0, v_klast = K - 1;
+    const double zero = v_zero, one = v_one, k_last = v_klast, magic = 6755399441055744.0, h = 2.0 / K, inv_h = 0.5 * K, sa = wc->sa, ch = wc->cut_half;
+    const double c_first = -1.0 + 0.5 * h, c_last = -1.0 + (K - 0.5) * h;
+#pragma omp simd
+    for (int l = 0; l < MC_LANES; l++) {
+        double y = xc + el[l] * sd;
+        /* floor by the 1.5 2^52 rounding trick (GCC 12 does not vectorise
+         * floor() under the default -ftrapping-math), exact for |t| < 2^51;
+         * larger |t| are clamped below anyway */
+        double t = (y + 1.0) * inv_h, v = (t + magic) - magic;
+        v -= v > t ? one : zero;
+        v = v > zero ? v : zero; /* NaN-safe: a NaN y gives j0 = 0 */
+        v = v < k_last ? v : k_last;
+        double d0 = y - (-1.0 + (v + 0.5) * h);
+        g->y[l] = y;
+        g->d0[l] = d0;
+        g->j0[l] = v;
+        fa[l] = (c_first - y) * sa;
+        fb[l] = (c_last - y) * sa;
+        fr[l] = -d0 * sa;
+        double half = ch + fabs(d0);
+        ylo[l] = y - half;
+        yhi[l] = y + half;
+    }
+}
+
 /* Mean over the n_mc samples y = xc + eps_m / sqrt(a) of
  *   ln N(y|xc,1/a) - ln sum_k w_k N(y|c_k,1/a),
  * and its derivatives w.r.t. mu_x and sigma_x in *g_mu, *g_s.
@@ -338,62 +526,71 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
 
     /* Bin masses, the torch floor, the normaliser sum_k q_k and [nl, nh]. */
     double sq = MIX_FLOOR * (K - (kh - kl + 1));
-    int nl = kh + 1, nh = kl - 1;
-    for (int k = kl; k <= kh; k++) {
-        double p = w->p[k];
-        int live = p > MIX_FLOOR && p < 1.0 - MIX_FLOOR;
-        double q = live ? p : (p <= MIX_FLOOR ? MIX_FLOOR : 1.0 - MIX_FLOOR);
-        w->qx[k] = q - MIX_FLOOR;
-        w->live[k] = (unsigned char)live;
-        w->acc[k] = 0.0;
-        if (q > MIX_FLOOR) {
-            if (k < nl) nl = k;
-            nh = k;
+    {
+        volatile double v_fl = MIX_FLOOR, v_fh = 1.0 - MIX_FLOOR, v_zero = 0.0, v_one = 1.0;
+        const double fl = v_fl, fh = v_fh, zero = v_zero, one = v_one;
+        double *restrict qx = w->qx, *restrict live = w->live, *restrict acc = w->acc;
+        const double *restrict pk = w->p;
+#pragma omp simd reduction(+ : sq)
+        for (int k = kl; k <= kh; k++) {
+            double p = pk[k];
+            double q = p > fl ? p : fl;
+            q = q < fh ? q : fh;
+            live[k] = p > fl && p < fh ? one : zero;
+            qx[k] = q - fl;
+            acc[k] = 0.0;
+            sq += q;
         }
-        sq += q;
     }
+    int nl = kl, nh = kh; /* the bins above the floor, [nl, nh] (empty: nl > nh) */
+    while (nl <= kh && !(w->qx[nl] > 0.0)) nl++;
+    while (nh >= nl && !(w->qx[nh] > 0.0)) nh--;
 
     /* One floor sum and one walk over [nl, nh] per sample. The logs of the
      * sums are taken once per dimension from their product (rescaled long
      * before it could leave the double range: each factor lies in [eps, K]). */
-    const double sd = 1.0 / sqrt(a), inv_h = 0.5 * K;
+    const double sd = 1.0 / sqrt(a), lo = bfn_exp_vec_lo();
+
     double total = 0.0, log_sum = 0.0, prod = 1.0;
-    for (int m = 0; m < n_mc; m++) {
-        double y = xc + eps[m] * sd;
-        double v = floor((y + 1.0) * inv_h);
-        int j0 = v < 0.0 ? 0 : v > K - 1 ? K - 1 : (int)v;
-        double d0 = y - bfn_bin_centre(j0, K);
-        double S = MIX_FLOOR * floor_sum(w, K, y, j0, d0, wc), scale = 0.0;
-        int wlo = 0, whi = -1;
-        if (nl <= nh) {
-            int jn = j0 < nl ? nl : j0 > nh ? nh : j0;
-            double dn = y - bfn_bin_centre(jn, K);
-            scale = jn == j0 ? 1.0 : exp(-0.5 * a * (dn - d0) * (dn + d0));
-            if (scale >= wc->cut) {
-                double r_up, r_dn;
-                int m_up, m_dn;
-                walk_ratios(wc, dn, &r_up, &r_dn);
-                w->e[jn] = 1.0;
-                double sum = w->qx[jn] + walk_dir(w->qx, w->e, jn, +1, nh - jn, dn, r_up, wc, &m_up) +
-                             walk_dir(w->qx, w->e, jn, -1, jn - nl, -dn, r_dn, wc, &m_dn);
-                S += scale * sum;
-                wlo = jn - m_dn;
-                whi = jn + m_up;
+    mc_lanes g;
+    double fa[MC_LANES], fb[MC_LANES], fr[MC_LANES], fs[MC_LANES];
+    for (int m0 = 0; m0 < n_mc; m0 += MC_LANES) {
+        int nl_g = n_mc - m0 < MC_LANES ? n_mc - m0 : MC_LANES;
+        int ulo = nh + 1, uhi = nl - 1;          /* union of the lanes' cut windows */
+        double ylo = INFINITY, yhi = -INFINITY; /* the same in y */
+        double el[MC_LANES], ylo_l[MC_LANES], yhi_l[MC_LANES];
+        for (int l = 0; l < MC_LANES; l++) el[l] = l < nl_g ? eps[m0 + l] : 0.0;
+        lanes_setup(&g, el, xc, sd, K, wc, fa, fb, fr, ylo_l, yhi_l);
+        for (int l = 0; l < nl_g; l++) {
+            /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
+             * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
+            total += -0.5 * el[l] * el[l] + 0.5 * a * g.d0[l] * g.d0[l];
+            ylo = ylo_l[l] < ylo ? ylo_l[l] : ylo;
+            yhi = yhi_l[l] > yhi ? yhi_l[l] : yhi;
+        }
+        if (nl <= nh) cut_window(K, ylo, yhi, nl, nh, &ulo, &uhi);
+        /* the floor sums: closed form for the whole group where it applies
+         * (floor_sum's test), the walk over unit weights elsewhere */
+        if (wc->floor_em) bfn_gauss_lattice_sum_n(nl_g, fa, fb, fr, wc->du, wc->em_terms, fs);
+        for (int l = 0; l < nl_g; l++) {
+            int closed = wc->floor_em && fabs(fr[l]) <= BFN_LATTICE_UREF_MAX;
+            double F = closed ? fs[l] : floor_sum(w, K, g.y[l], (int)g.j0[l], g.d0[l], wc);
+            g.S[l] = MIX_FLOOR * F;
+        }
+        for (int l = nl_g; l < MC_LANES; l++) g.S[l] = 0.0; /* padding lanes */
+        if (ulo <= uhi) mixture_lanes(w->qx, w->e, K, &g, ulo, uhi, a, lo);
+        for (int l = 0; l < nl_g; l++) {
+            prod *= g.S[l];
+            if (prod < 1e-250 || prod > 1e250) {
+                log_sum += log(prod);
+                prod = 1.0;
             }
         }
-        /* ln N(y|xc) - ln sum_k (q_k/sq) N(y|c_k): the Gaussian normalisers cancel,
-         * -a (y-xc)^2/2 = -eps^2/2, and ln sum_k q_k exp(-a(y-c_k)^2/2) = ln S - a d0^2/2. */
-        total += -0.5 * eps[m] * eps[m] + 0.5 * a * d0 * d0;
-        prod *= S;
-        if (prod < 1e-250 || prod > 1e250) {
-            log_sum += log(prod);
-            prod = 1.0;
-        }
-        double f = scale / S;
-        double *restrict acc = w->acc;
-        const double *restrict e = w->e;
-#pragma omp simd
-        for (int k = wlo; k <= whi; k++) acc[k] += e[k] * f;
+        lane4_store(g.f, 1.0 / lane4_load(g.S));
+        lane4_store(g.f + 4, 1.0 / lane4_load(g.S + 4));
+        lane4_store(g.f + 8, 1.0 / lane4_load(g.S + 8));
+        for (int l = nl_g; l < MC_LANES; l++) g.f[l] = 0.0; /* padding lanes (S = 0) count for nothing */
+        if (ulo <= uhi) accumulate_lanes(w->acc, w->e, g.f, ulo, uhi);
     }
     double loss = (total - log_sum - log(prod)) / n_mc + log(sq);
 
@@ -402,13 +599,26 @@ static double disc_loss_n_dim(disc_ws *w, int K, double mu, double s, double xc,
      * d/dmu = (1/s) sum_j phi_j (g_j - g_{j-1}), d/ds = (1/s) sum_j phi_j z_j (g_j - g_{j-1}). */
     const double inv_sq = 1.0 / sq, inv_n = 1.0 / n_mc, inv_s = 1.0 / s;
     double gm = 0.0, gs = 0.0;
-    double g_prev = w->live[kl] ? inv_sq - w->acc[kl] * inv_n : 0.0;
-    for (int j = jlo; j <= jhi; j++) {
-        double g_j = w->live[j] ? inv_sq - w->acc[j] * inv_n : 0.0;
-        double z = (bfn_bin_boundary(j, K) - mu) * inv_s;
-        gm += w->pdf[j] * (g_j - g_prev);
-        gs += w->pdf[j] * z * (g_j - g_prev);
-        g_prev = g_j;
+    double *restrict gk = w->gk;
+    const double *restrict live = w->live, *restrict acc = w->acc, *restrict pdf = w->pdf;
+#pragma omp simd
+    for (int k = kl; k <= kh; k++) gk[k] = live[k] * (inv_sq - acc[k] * inv_n);
+    /* four partial sums per derivative (lane4), then a tree: fixed order */
+    const double b0 = (bfn_bin_boundary(0, K) - mu) * inv_s, dz = (2.0 / K) * inv_s;
+    lane4 vm = {0.0, 0.0, 0.0, 0.0}, vs = vm, jv = {0.0, 1.0, 2.0, 3.0};
+    int j = jlo;
+    for (; j + 3 <= jhi; j += 4) {
+        lane4 z = b0 + (jv + (double)j) * dz, dg = lane4_load(gk + j) - lane4_load(gk + j - 1);
+        lane4 pd = lane4_load(pdf + j) * dg;
+        vm += pd;
+        vs = lane4_fma(pd, z, vs);
+    }
+    gm = (vm[0] + vm[1]) + (vm[2] + vm[3]);
+    gs = (vs[0] + vs[1]) + (vs[2] + vs[3]);
+    for (; j <= jhi; j++) {
+        double z = b0 + j * dz, dg = gk[j] - gk[j - 1];
+        gm += pdf[j] * dg;
+        gs += pdf[j] * z * dg;
     }
     *g_mu = gm * inv_s;
     *g_s = gs * inv_s;

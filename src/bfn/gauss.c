@@ -113,14 +113,14 @@ static const double mills_coef[21][13] = {
 /* M(az) for 0 <= az < 10.5, the polynomial in Estrin's form: the same
  * coefficients as Horner's rule but a dependency chain of depth 5 instead of
  * 12, which matters in the boundary loops (agreement with Horner ~4e-16). */
-static inline double mills(double az) {
+static inline __attribute__((always_inline)) double mills(double az) {
     int i = (int)(az * 2.0);
     const double *c = mills_coef[i];
     double u = az - 0.5 * i - 0.25, u2 = u * u, u4 = u2 * u2, u8 = u4 * u4;
-    double p01 = c[0] + c[1] * u, p23 = c[2] + c[3] * u, p45 = c[4] + c[5] * u;
-    double p67 = c[6] + c[7] * u, p89 = c[8] + c[9] * u, pab = c[10] + c[11] * u;
-    double q0 = p01 + p23 * u2, q1 = p45 + p67 * u2, q2 = p89 + pab * u2 + c[12] * u4;
-    return q0 + q1 * u4 + q2 * u8;
+    double p01 = fma(c[1], u, c[0]), p23 = fma(c[3], u, c[2]), p45 = fma(c[5], u, c[4]);
+    double p67 = fma(c[7], u, c[6]), p89 = fma(c[9], u, c[8]), pab = fma(c[11], u, c[10]);
+    double q0 = fma(p23, u2, p01), q1 = fma(p67, u2, p45), q2 = fma(c[12], u4, fma(pab, u2, p89));
+    return fma(q2, u8, fma(q1, u4, q0));
 }
 
 void bfn_norm_cdf2(double z, double *lower, double *upper) {
@@ -174,7 +174,8 @@ void bfn_dgauss_table(double mu, double s, int K, int jlo, int jhi, double *lowe
  * e^(-t^2/2) inside the moment,
  *   g_i = (2 hd^(2i+1)/(2i)!) sum_{l>=0} (-hd^2/2)^l / (l! (2i+2l+1)),
  * an alternating sum whose terms shrink by >= hd^2/(2(l+1)) <= 1/8 (nothing
- * cancels; MASS_SERIES_L = 13 terms leave < 1e-20 relative). All divisions
+ * cancels; at most MASS_SERIES_L = 13 terms, stopping after the first below
+ * 1e-20, leave < 1e-20 relative). All divisions
  * come from tables of exact reciprocals rounded to double. */
 #define MASS_SERIES_L 13
 static const double inv_odd[36] = { /* 1/(2i+1) */
@@ -207,18 +208,31 @@ static const double inv_fact2[24] = { /* 1/(2i)! */
 #define MASS_SERIES_X_MAX 5.5 /* hd |z| <= 5.5 needs M = 21 <= 24 terms */
 
 /* p[k] = phi(z) sum_{i<n} g[i] z^(2i) for the bins k = jlo..jhi-1. Inlined
- * with n a constant (8, 12, 16, 24 terms, zero-padded), so the Horner loop
+ * with n a constant (8, 10, 12, 16, 24 terms, zero-padded), so the Horner loop
  * unrolls (GCC unroll pragma; -O2 does not unroll it by itself) and the loop
  * over bins vectorises (one with an inner loop left in does not). */
 static inline __attribute__((always_inline)) void series_masses(double *p, const double *g, const int n, double mu,
                                                                 double inv_s, int K, int jlo, int jhi, double lo) {
+    const double h = 2.0 / K; /* centre -1 + (k + 1/2) h: no division per bin (vdivpd) */
 #pragma omp simd
     for (int k = jlo; k < jhi; k++) {
-        double z = (bfn_bin_centre(k, K) - mu) * inv_s, w = z * z, poly = g[n - 1];
+        double z = ((-1.0 + (k + 0.5) * h) - mu) * inv_s, w = z * z, poly = g[n - 1];
 #pragma GCC unroll 24
-        for (int i = n - 2; i >= 0; i--) poly = poly * w + g[i];
+        for (int i = n - 2; i >= 0; i--) poly = fma(poly, w, g[i]);
         p[k] = BFN_INV_SQRT_2PI * bfn_exp_vec(-0.5 * w, lo) * poly;
     }
+}
+/* bfn_norm_cdf2 at z given ph = phi(z) (from the vectorised loop): the tail
+ * is ph M(|z|) without another exp; beyond |z| = 10.5 the erfc form. */
+static inline void cdf2_with_pdf(double z, double ph, double *lower, double *upper) {
+    double az = fabs(z);
+    if (!(az < 10.5)) {
+        bfn_norm_cdf2(z, lower, upper);
+        return;
+    }
+    double tail = ph * mills(az);
+    if (z < 0.0) { *lower = tail; *upper = 1.0 - tail; }
+    else { *upper = tail; *lower = 1.0 - tail; }
 }
 void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, double *pdf) {
     double inv_s = 1.0 / s, delta = (2.0 / K) * inv_s, lo = bfn_exp_vec_lo();
@@ -232,8 +246,8 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         return;
     }
     double lo_a, up_a, lo_b, up_b;
-    bfn_norm_cdf2((bfn_bin_boundary(jlo, K) - mu) * inv_s, &lo_a, &up_a);
-    bfn_norm_cdf2((bfn_bin_boundary(jhi, K) - mu) * inv_s, &lo_b, &up_b);
+    cdf2_with_pdf((bfn_bin_boundary(jlo, K) - mu) * inv_s, pdf[jlo], &lo_a, &up_a);
+    cdf2_with_pdf((bfn_bin_boundary(jhi, K) - mu) * inv_s, pdf[jhi], &lo_b, &up_b);
     p[jlo - 1] = lo_a;
     p[jhi] = up_b;
     double hd = 0.5 * delta, hd2 = hd * hd;
@@ -258,13 +272,16 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         M++;
     }
     double tl[MASS_SERIES_L], c = 1.0, hp = 2.0 * hd, g[MASS_SERIES_MAX_TERMS];
-    for (int l = 0; l < MASS_SERIES_L; l++) {
-        tl[l] = c * inv_fact[l];
+    int L = 0; /* terms up to the first below 1e-20 (the alternating remainder is smaller still) */
+    while (L < MASS_SERIES_L) {
+        tl[L] = c * inv_fact[L];
+        L++;
+        if (fabs(tl[L - 1]) < 1e-20) break;
         c *= -0.5 * hd2;
     }
     /* the sums for all i at once (independent chains), smallest terms first */
     for (int i = 0; i < MASS_SERIES_MAX_TERMS; i++) g[i] = 0.0;
-    for (int l = MASS_SERIES_L - 1; l >= 0; l--) {
+    for (int l = L - 1; l >= 0; l--) {
         double t = tl[l];
 #pragma omp simd
         for (int i = 0; i < M; i++) g[i] += t * inv_odd[i + l];
@@ -274,6 +291,7 @@ void bfn_dgauss_masses(double mu, double s, int K, int jlo, int jhi, double *p, 
         hp *= hd2;
     }
     if (M <= 8) series_masses(p, g, 8, mu, inv_s, K, jlo, jhi, lo);
+    else if (M <= 10) series_masses(p, g, 10, mu, inv_s, K, jlo, jhi, lo);
     else if (M <= 12) series_masses(p, g, 12, mu, inv_s, K, jlo, jhi, lo);
     else if (M <= 16) series_masses(p, g, 16, mu, inv_s, K, jlo, jhi, lo);
     else series_masses(p, g, MASS_SERIES_MAX_TERMS, mu, inv_s, K, jlo, jhi, lo);
@@ -537,6 +555,102 @@ double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref) {
     else if (has_b && ub <= 0.0) dphi = tb - (has_a ? ta : 0.0);  /* Phi(ub) - Phi(ua) */
     else dphi = exp(0.5 * uref * uref) / BFN_INV_SQRT_2PI - ta - tb; /* 1 - Phi(ua) - Q(ub); |uref| <= 3.7 */
     return (dphi + 0.5 * delta * (ra + rb) + (ra * cpa - rb * cpb)) / delta;
+}
+
+/* bfn_gauss_lattice_sum for n lattices of the same spacing at once, with no
+ * branch per lattice so that the loops over lattices vectorise (the
+ * discretised L^n evaluates one lattice per Monte Carlo sample). Same
+ * requirements and result, up to rounding: a dropped end (|u| >
+ * BFN_LATTICE_U_CUT) is moved to u = -+LATTICE_U_GONE, where its r = e^-600
+ * (clamped) makes its tail and EM terms vanish against the sum (>= 1),
+ * instead of being skipped (its tail is 0, as any with |u| >= 10.5 in
+ * both versions). The three forms of the CDF difference are all computed, then selected. */
+#define LATTICE_U_GONE 40.0
+/* lattice_end's cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) for four u at
+ * once, the Hermite recurrence in registers. */
+static inline lane4 em_odd_sums(lane4 U, int P, double d2) {
+    lane4 ha = {1.0, 1.0, 1.0, 1.0}, hb = U, c = {0.0, 0.0, 0.0, 0.0};
+    double dp = d2;
+    for (int p = 1; p <= P; p++) {
+        c = lane4_fma(lane4_splat(em_coef[p - 1] * dp), hb, c);
+        lane4 hc = lane4_fma(U, hb, -(double)(2 * p - 1) * ha); /* He_(2p) */
+        ha = hc;
+        hb = lane4_fma(U, hc, -(double)(2 * p) * hb); /* He_(2p+1) */
+        dp *= d2;
+    }
+    return c;
+}
+
+int bfn_lattice_em_terms(double delta) {
+    int P = 1;
+    while (P < EM_P_MAX && delta > em_delta_max[P - 1]) P++;
+    return P;
+}
+
+void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta, int P,
+                             double *sum) {
+    /* r is clamped at e^-600 (a dropped end's r would be ~e^-800): the
+     * products of a dropped end stay normal numbers (denormals cost ~100
+     * cycles each) and still vanish against the sum */
+    double d2 = delta * delta, inv_delta = 1.0 / delta;
+    volatile double v_lo = -600.0;
+    const double lo = v_lo;
+    /* run-time constants: GCC 12 keeps selects on literals as branches (vecmath.h) */
+    volatile double v_cut = BFN_LATTICE_U_CUT, v_gone = LATTICE_U_GONE, v_urmax = 3.8, v_zero = 0.0,
+                    v_one = 1.0;
+    const double cut = v_cut, gone = v_gone, urmax = v_urmax, zero = v_zero, one = v_one;
+    double u[2][BFN_LATTICE_LANES], r[2][BFN_LATTICE_LANES], cp[2][BFN_LATTICE_LANES];
+    for (int i = 0; i < n; i += BFN_LATTICE_LANES) {
+        int m = n - i < BFN_LATTICE_LANES ? n - i : BFN_LATTICE_LANES;
+#pragma omp simd
+        for (int l = 0; l < m; l++) {
+            double a = ua[i + l], b = ub[i + l], ur = uref[i + l];
+            a = a >= -cut ? a : -gone;
+            b = b <= cut ? b : gone;
+            ur = ur < urmax ? ur : urmax;
+            ur = ur > -urmax ? ur : -urmax;
+            u[0][l] = a;
+            u[1][l] = b;
+            r[0][l] = bfn_exp_vec(-0.5 * (a - ur) * (a + ur), lo);
+            r[1][l] = bfn_exp_vec(-0.5 * (b - ur) * (b + ur), lo);
+        }
+        /* cp = sum_p em_coef[p-1] delta^(2p) He_(2p-1)(u) at both ends
+         * (lattice_end), four lattices per lane4 with the Hermite chains in
+         * registers (lanes beyond m hold u = 0 and are not used) */
+        for (int l = m; l < BFN_LATTICE_LANES; l++) u[0][l] = u[1][l] = 0.0;
+        for (int q = 0; q < m; q += 4)
+            for (int e = 0; e < 2; e++) {
+                lane4 U = lane4_load(u[e] + q), C = {0.0, 0.0, 0.0, 0.0};
+                /* samples of one dimension cluster, so an end is usually
+                 * dropped for all four lattices of a block or for none */
+                int present = 0;
+                for (int l = q; l < q + 4 && l < m; l++) present |= fabs(u[e][l]) < gone;
+                if (present) C = em_odd_sums(U, P, d2);
+                lane4_store(cp[e] + q, C);
+            }
+        /* the tails r M(|u|): scalar (the Mills table needs gathers, which
+         * GCC 12 does not emit for generic tuning); a dropped end's is 0 */
+        double t[2][BFN_LATTICE_LANES];
+        for (int l = 0; l < m; l++)
+            for (int e = 0; e < 2; e++) {
+                double au = fabs(u[e][l]);
+                t[e][l] = au < 10.5 ? r[e][l] * mills(au) : 0.0;
+            }
+#pragma omp simd
+        for (int l = 0; l < m; l++) {
+            double a = u[0][l], b = u[1][l], ur = uref[i + l];
+            ur = ur < urmax ? ur : urmax;
+            ur = ur > -urmax ? ur : -urmax;
+            double ta = t[0][l], tb = t[1][l];
+            double whole = bfn_exp_vec(0.5 * ur * ur, lo) * BFN_SQRT_2PI;
+            /* 1 where the whole lattice lies above 0 (Q(ua) - Q(ub)), below 0
+             * (Phi(ub) - Phi(ua)), else 1 - Phi(ua) - Q(ub); as weights, since
+             * GCC 12 does not vectorise a select between computed values here */
+            double w_up = a >= zero ? one : zero, w_dn = b <= zero ? one - w_up : zero;
+            double dphi = w_up * (ta - tb) + w_dn * (tb - ta) + (one - w_up - w_dn) * (whole - ta - tb);
+            sum[i + l] = (dphi + 0.5 * delta * (r[0][l] + r[1][l]) + (r[0][l] * cp[0][l] - r[1][l] * cp[1][l])) * inv_delta;
+        }
+    }
 }
 
 /* Phi and Q at boundary j, with the open edges b_0 = -inf, b_K = +inf. */

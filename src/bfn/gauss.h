@@ -39,6 +39,25 @@
 
 #include "bfn/family.h"
 
+/* Four doubles as one AVX2 vector (GCC vector extension): loops whose
+ * running values must stay in registers across iterations (recurrences,
+ * partial sums) hold them as lane4, which GCC 12 does not do for arrays. */
+typedef double lane4 __attribute__((vector_size(4 * sizeof(double))));
+typedef long long4 __attribute__((vector_size(4 * sizeof(long)))); /* lane4 shuffle masks */
+static inline lane4 lane4_load(const double *p) {
+    lane4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void lane4_store(double *p, lane4 v) { memcpy(p, &v, sizeof v); }
+/* a b + c with one rounding per lane (compiles to one vfmadd on lane4) */
+static inline lane4 lane4_fma(lane4 a, lane4 b, lane4 c) {
+    lane4 r;
+    for (int i = 0; i < 4; i++) r[i] = fma(a[i], b[i], c[i]);
+    return r;
+}
+static inline lane4 lane4_splat(double x) { return (lane4){x, x, x, x}; }
+
 /* ---- 1. Gaussian Bayesian flow, theta (B, D, 2) = (mu, rho) ----------------- */
 
 /* theta ~ p_F(.|x; t) (paper/NOTES.md §4.1): beta = beta(t), gamma = beta/(1+beta),
@@ -76,6 +95,7 @@ bfn_noise_pred bfn_noise_pred_at(const bfn_schedule *s, double t);
 
 #define BFN_SQRT1_2 0.70710678118654752440  /* 1/sqrt(2) */
 #define BFN_INV_SQRT_2PI 0.39894228040143267794
+#define BFN_SQRT_2PI 2.50662827463100050242
 #define BFN_LN_SQRT_2PI 0.91893853320467274178
 
 /* exp(x) for x <= 709, written so that loops over it vectorise (no calls, no
@@ -101,17 +121,19 @@ static inline double bfn_exp_vec(double x, double lo) {
     x = x > lo ? x : lo;
     double kd = x * log2e + magic, k = kd - magic;
     double r = (x - k * ln2_hi) - k * ln2_lo;
+    /* Horner with fused multiply-adds (one rounding per step; vfmadd under
+     * -march=x86-64-v3, where fma() is inlined and vectorised) */
     double q = 2.510038549551032e-08;
-    q = q * r + 2.7620088445409746e-07;
-    q = q * r + 2.7557268459997064e-06;
-    q = q * r + 2.4801521295954376e-05;
-    q = q * r + 0.00019841269863053618;
-    q = q * r + 0.0013888888917213717;
-    q = q * r + 0.0083333333333300615;
-    q = q * r + 0.041666666666624129;
-    q = q * r + 0.16666666666666669;
-    q = q * r + 0.50000000000000011;
-    double er = 1.0 + (r + r * r * q);
+    q = fma(q, r, 2.7620088445409746e-07);
+    q = fma(q, r, 2.7557268459997064e-06);
+    q = fma(q, r, 2.4801521295954376e-05);
+    q = fma(q, r, 0.00019841269863053618);
+    q = fma(q, r, 0.0013888888917213717);
+    q = fma(q, r, 0.0083333333333300615);
+    q = fma(q, r, 0.041666666666624129);
+    q = fma(q, r, 0.16666666666666669);
+    q = fma(q, r, 0.50000000000000011);
+    double er = 1.0 + fma(r * r, q, r);
     uint64_t bits;
     memcpy(&bits, &kd, sizeof bits);
     bits = (bits - UINT64_C(0x4338000000000000) + 1023) << 52; /* (k + 1023) << 52 */
@@ -194,6 +216,14 @@ double bfn_dgauss_mean(double mu, double s, int K, double *dk_dmu, double *dk_ds
 #define BFN_LATTICE_UREF_MAX 3.7
 #define BFN_LATTICE_U_CUT 12.0
 double bfn_gauss_lattice_sum(double ua, double ub, double delta, double uref);
+/* The same for n lattices of one spacing: sum[i] for (ua[i], ub[i], uref[i]),
+ * vectorised over lattices (in blocks of BFN_LATTICE_LANES); each lattice
+ * must meet the requirements above. P = bfn_lattice_em_terms(delta), the
+ * number of Euler-Maclaurin terms (computed once by the caller). */
+#define BFN_LATTICE_LANES 16
+int bfn_lattice_em_terms(double delta);
+void bfn_gauss_lattice_sum_n(int n, const double *ua, const double *ub, const double *uref, double delta, int P,
+                             double *sum);
 /* [CODE] DiscretizedCtsDistribution.log_prob for bin k: prob = p_k; if
  * prob < 1e-5 return ln N(c_k; mu, s) + ln(2/K) (density times bin width),
  * else ln max(prob, 1e-10). */

@@ -109,8 +109,11 @@ static void mlp_forward(bfn_model *m, const float *params, int B, const float *i
 }
 
 /* grads += d(sum dout . out)/d params for the last forward batch. dL/dh is
- * written (beta = 0) into dact, dL/dz into dpre (zeroed, then gelu_backward
- * accumulates), so no allocation happens here. */
+ * written (beta = 0) into dact, dL/dz into dpre (written by
+ * bfn_gelu_backward_set, so it needs no zeroing), so no allocation happens
+ * here. (Writing grads with beta = 0 instead of accumulating would not save
+ * the trainer's zeroing pass: OpenBLAS 0.3.21 clears C itself when beta = 0,
+ * a memset inside sgemm, as perf shows.) */
 static void mlp_backward(bfn_model *m, const float *params, int B, const float *dout, float *grads) {
     mlp_impl *p = m->impl;
     BFN_ASSERT(B == p->last_B, "mlp backward: batch %d differs from the last forward's %d", B, p->last_B);
@@ -125,8 +128,7 @@ static void mlp_backward(bfn_model *m, const float *params, int B, const float *
                 0.0f, p->dact, H);
 
     for (int l = L - 1; l >= 0; l--) {
-        memset(p->dpre, 0, (size_t)BH * sizeof *p->dpre);
-        bfn_gelu_backward(p->dpre, p->pre[l], p->dact, BH);
+        bfn_gelu_backward_set(p->dpre, p->pre[l], p->dact, BH);
         if (l > 0) {
             bfn_linear_backward(NULL, grads + p->w_off[l], grads + p->b_off[l], p->dpre, p->act[l - 1],
                             params + p->w_off[l], B, H, H);

@@ -198,3 +198,12 @@ void bfn_bias_gelu_backward(float *d, float *db, const float *pre, int N, int C)
         }
     }
 }
+
+/* din[i] = dout[i] * gelu'(in[i]): the same value as bfn_gelu_backward into a
+ * zeroed din (0 + y = y), without the zeroing pass. */
+void bfn_gelu_backward_set(float *din, const float *in, const float *dout, long n) {
+    float lo, hi;
+    exp_clamp_bounds(&lo, &hi);
+#pragma omp parallel for simd schedule(static) if (parallel : n >= GELU_PAR_MIN)
+    for (long i = 0; i < n; i++) din[i] = dout[i] * gelu_grad(in[i], lo, hi);
+}

@@ -36,5 +36,7 @@ void bfn_bias_gelu_forward(float *out, float *pre, const float *b, int N, int C)
  * becomes dL/dpre = d * gelu'(pre); db (C) += column sums of the new d
  * (rows in order; db may be NULL). */
 void bfn_bias_gelu_backward(float *d, float *db, const float *pre, int N, int C);
+/* din = dout * gelu'(in) (written, not accumulated). */
+void bfn_gelu_backward_set(float *din, const float *in, const float *dout, long n);
 
 #endif

@@ -26,8 +26,18 @@ double bfn_ema_decay_at(const bfn_adamw_cfg *cfg, long step);
 void bfn_adamw_step(const bfn_adamw_cfg *cfg, const bfn_param_layout *l, float *params,
                     const float *grads, float *m, float *v, float *ema, long step);
 
+/* The same with the gradient taken as grads * gscale (the clipping factor
+ * of bfn_clip_scale, fused into the pass instead of rescaling grads first;
+ * grads itself is left unscaled). */
+void bfn_adamw_step_scaled(const bfn_adamw_cfg *cfg, const bfn_param_layout *l, float *params, const float *grads,
+                           float gscale, float *m, float *v, float *ema, long step);
+
 /* Scale grads so their global L2 norm is at most max_norm (torch's
  * clip_grad_norm_); returns the norm before clipping. max_norm <= 0: no-op. */
 double bfn_clip_grad_norm(float *grads, size_t n, double max_norm);
+/* Its two halves: the norm (fixed summation order, thread-count independent)
+ * and the factor the gradients are multiplied by (1 when not clipping). */
+double bfn_grad_norm(const float *grads, size_t n);
+float bfn_clip_scale(double norm, double max_norm);
 
 #endif

@@ -227,8 +227,11 @@ static int train_loop(trainer *tr, const bfn_train_opts *opts) {
         memset(s->grads, 0, s->n_params * sizeof(float));
         s->model->ops->backward(s->model, s->params, B, tr->w.dout, s->grads);
         s->model->train = 0;
-        double norm = bfn_clip_grad_norm(s->grads, s->n_params, clip);
-        bfn_adamw_step(&tr->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, tr->step);
+        /* the clipping factor is applied inside the AdamW pass (the same
+         * floats as scaling grads first, one pass fewer) */
+        double norm = bfn_grad_norm(s->grads, s->n_params);
+        bfn_adamw_step_scaled(&tr->adam, &s->model->layout, s->params, s->grads, bfn_clip_scale(norm, clip),
+                              s->adam_m, s->adam_v, s->ema, tr->step);
         tr->loss_acc += loss;
         tr->norm_acc += norm;
         tr->acc_n++;

@@ -109,8 +109,9 @@ static void run_steps(void *p) {
         bfn_batch_loss(s, s->params, &a->w, a->B, a->mode, a->n, 0, a->rng, 1);
         memset(s->grads, 0, s->n_params * sizeof(float));
         s->model->ops->backward(s->model, s->params, a->B, a->w.dout, s->grads);
-        bfn_clip_grad_norm(s->grads, s->n_params, 5.0);
-        bfn_adamw_step(&a->adam, &s->model->layout, s->params, s->grads, s->adam_m, s->adam_v, s->ema, ++a->step);
+        double norm = bfn_grad_norm(s->grads, s->n_params);
+        bfn_adamw_step_scaled(&a->adam, &s->model->layout, s->params, s->grads, bfn_clip_scale(norm, 5.0),
+                              s->adam_m, s->adam_v, s->ema, ++a->step);
     }
 }
 
