@@ -31,6 +31,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+torch.set_flush_denormal(True)  # as the C side does (src/util/fpenv.h)
 from torch import nn
 
 torch.manual_seed(0)

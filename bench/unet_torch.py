@@ -135,6 +135,7 @@ def main():
     threads, seconds = int(sys.argv[1]), float(sys.argv[2])
     batch = int(sys.argv[3]) if len(sys.argv) > 3 else B
     torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # as the C side does (src/util/fpenv.h)
     step = make_step(batch)
     step()
     n, t0 = 0, time.perf_counter()

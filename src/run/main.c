@@ -26,6 +26,7 @@
 #include "run/train.h"
 #include "store/db.h"
 #include "util/err.h"
+#include "util/fpenv.h"
 
 static const char *USAGE =
     "usage: bfn COMMAND [options]\n"
@@ -470,6 +471,7 @@ int main(int argc, char **argv) {
         omp_set_num_threads(c.threads);
         openblas_set_num_threads(c.threads);
     }
+    bfn_flush_denormals(); /* after the thread count: every pool thread (util/fpenv.h) */
     const char *e = c.cmd;
     if (!strcmp(e, "train") || !strcmp(e, "eval") || !strcmp(e, "run") || !strcmp(e, "sample"))
         return cmd_experiment(&c);

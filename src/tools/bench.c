@@ -38,6 +38,7 @@
 #include "run/sample.h"
 #include "run/step.h"
 #include "util/err.h"
+#include "util/fpenv.h"
 
 static double now(void) {
     struct timespec ts;
@@ -200,6 +201,7 @@ static void free_step(step_arg *a) {
 static void set_threads(int n) {
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+    bfn_flush_denormals(); /* as bfn does (util/fpenv.h) */
 }
 
 /* Forward 3x3 convolution two ways at one shape (B, H, W, C -> C):
@@ -399,6 +401,7 @@ static int serve(void) {
     char line[256], name[64];
     int reps;
     openblas_set_num_threads(omp_get_max_threads());
+    bfn_flush_denormals();
     while (fgets(line, sizeof line, stdin)) {
         if (sscanf(line, "%63s %d", name, &reps) != 2 || reps < 1) {
             if (!strncmp(line, "quit", 4)) break;
