@@ -282,6 +282,7 @@ paper: $(BFN)
 # a tiny U-Net with attention (the default image network) trained, checkpointed,
 # validated and evaluated; a few minutes, since valgrind runs ~100x slower.
 valgrind: $(BFN) data
+	rm -rf $(BUILD)/valgrind.db* $(BUILD)/valgrind-results # a stored run would be skipped, not checked
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive BFN_DB=$(BUILD)/valgrind.db BFN_RESULTS=$(BUILD)/valgrind-results \
 	  valgrind --quiet --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BFN) run experiments/mnist.ini --profile smoke --force train.steps=4 train.batch=8 train.log_every=2 \
