@@ -245,6 +245,18 @@ static void test_bytes_reproducible(void **state) {
     fixture_free(&b);
 }
 
+/* bfn_file_sha256 is the FIPS 180-2 digest in lowercase hex: "abc" is the
+ * standard's first example. */
+static void test_file_sha256_known(void **state) {
+    (void)state;
+    const char *p = test_path_in(test_tmpdir(), "abc.txt");
+    test_write_file(p, "abc", 3);
+    char hex[65];
+    assert_int_equal(bfn_file_sha256(p, hex), BFN_OK);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(bfn_file_sha256(test_path_in(test_tmpdir(), "missing"), hex), BFN_EIO);
+}
+
 static void expect_corrupt(const char *path, fixture *b) {
     int rc = bfn_ckpt_load(path, &b->c, NULL);
     if (rc != BFN_ECORRUPT) {
@@ -557,6 +569,7 @@ static void test_sha256(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_sha256_known),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_bytes_reproducible),
         cmocka_unit_test(test_corrupt_files),

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/file_digest.h"
 
 #define FORMAT_NAME "bfn-harness-checkpoint"
 #define ITEM_MAX 256
@@ -714,16 +715,8 @@ int bfn_ckpt_root_attr(const char *path, const char *name, char *out, int n) {
 
 /* sha256 of a file's bytes as 64 lowercase hex digits (libmd). */
 int bfn_file_sha256(const char *path, char hex[65]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return bfn_error(BFN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    SHA2_CTX ctx;
-    SHA256Init(&ctx);
-    unsigned char buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
-    int err = ferror(f);
-    fclose(f);
-    if (err) return bfn_error(BFN_EIO, "%s: read error", path);
-    SHA256End(&ctx, hex);
+    uint8_t d[32];
+    BFN_TRY(bfn_file_digest(path, d));
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
     return BFN_OK;
 }

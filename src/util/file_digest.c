@@ -28,6 +28,21 @@ static int same_file(const slot *s, const struct stat *st) {
            s->mtime.tv_sec == st->st_mtim.tv_sec && s->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
+int bfn_file_digest(const char *path, uint8_t digest[32]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return bfn_error(BFN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    SHA2_CTX ctx;
+    SHA256Init(&ctx);
+    uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
+    int err = ferror(f);
+    fclose(f);
+    if (err) return bfn_error(BFN_EIO, "%s: read error", path);
+    SHA256Final(digest, &ctx);
+    return BFN_OK;
+}
+
 int bfn_file_digest_cached(const char *path, uint8_t digest[32]) {
     struct stat st;
     if (stat(path, &st) != 0) return bfn_error(BFN_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -36,17 +51,7 @@ int bfn_file_digest_cached(const char *path, uint8_t digest[32]) {
             memcpy(digest, cache[i].digest, 32);
             return BFN_OK;
         }
-    FILE *f = fopen(path, "rb");
-    if (!f) return bfn_error(BFN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    SHA2_CTX ctx;
-    SHA256Init(&ctx);
-    static uint8_t buf[1 << 16];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) SHA256Update(&ctx, buf, n);
-    int err = ferror(f);
-    fclose(f);
-    if (err) return bfn_error(BFN_EIO, "%s: read error", path);
-    SHA256Final(digest, &ctx);
+    BFN_TRY(bfn_file_digest(path, digest));
     slot *s = &cache[next_slot];
     next_slot = (next_slot + 1) % CACHE_SLOTS;
     *s = (slot){.used = 1, .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim};

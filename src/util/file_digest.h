@@ -7,7 +7,10 @@
 
 #include <stdint.h>
 
-/* BFN_OK with the 32-byte digest, or BFN_EIO naming the file. */
+/* SHA-256 of the file's bytes now (no cache): BFN_OK with the 32-byte
+ * digest, or BFN_EIO naming the file. */
+int bfn_file_digest(const char *path, uint8_t digest[32]);
+/* The same through the per-process cache. */
 int bfn_file_digest_cached(const char *path, uint8_t digest[32]);
 
 #endif
