@@ -511,12 +511,10 @@ static int read_status(bfn_db *db, const char *key, char *status, int n) {
 
 /* Insert the run with status 'created' unless it exists, then read its
  * status, both in one write transaction. */
-int bfn_db_run_register(bfn_db *db, const bfn_run_info *info, char *status, int n) {
-    if (!info->key || !*info->key || !info->experiment || !info->profile || !info->config)
-        return bfn_error(BFN_EINVAL, "%s: run needs key, experiment, profile and config", db->path);
-    sqlite3_stmt *st = NULL;
-    BFN_TRY(get_stmt(db, ST_RUN_INSERT, &st));
-    BFN_TRY(tx_begin(db));
+/* Parameters 1-10 of a run row: key, experiment, profile, config, seed,
+ * git commit, dirty flag, library versions, host, threads (registering and
+ * importing a run write the same columns). */
+static void bind_run_info(sqlite3_stmt *st, const bfn_run_info *info) {
     sqlite3_bind_text(st, 1, info->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, info->experiment, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, info->profile, -1, SQLITE_STATIC);
@@ -527,6 +525,15 @@ int bfn_db_run_register(bfn_db *db, const bfn_run_info *info, char *status, int 
     sqlite3_bind_text(st, 8, info->lib_versions, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, info->host, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 10, info->threads);
+}
+
+int bfn_db_run_register(bfn_db *db, const bfn_run_info *info, char *status, int n) {
+    if (!info->key || !*info->key || !info->experiment || !info->profile || !info->config)
+        return bfn_error(BFN_EINVAL, "%s: run needs key, experiment, profile and config", db->path);
+    sqlite3_stmt *st = NULL;
+    BFN_TRY(get_stmt(db, ST_RUN_INSERT, &st));
+    BFN_TRY(tx_begin(db));
+    bind_run_info(st, info);
     sqlite3_bind_text(st, 11, info->config_json, -1, SQLITE_STATIC);
     int rc = step_done(db, st, "registering run");
     if (rc == BFN_OK) rc = read_status(db, info->key, status, n);
@@ -963,15 +970,7 @@ int bfn_db_run_import(bfn_db *db, const bfn_run_info *info, const bfn_import_row
         }
         sqlite3_bind_text(st, 1, info->key, -1, SQLITE_STATIC);
         if (q == 1) {
-            sqlite3_bind_text(st, 2, info->experiment, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, info->profile, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, info->config, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 5, info->seed);
-            sqlite3_bind_text(st, 6, info->git_commit, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 7, info->git_dirty);
-            sqlite3_bind_text(st, 8, info->lib_versions, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 9, info->host, -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 10, info->threads);
+            bind_run_info(st, info);
             sqlite3_bind_text(st, 11, reason, -1, SQLITE_TRANSIENT);
         } else if (q == 2) {
             sqlite3_bind_text(st, 2, ckpt_path, -1, SQLITE_STATIC);
